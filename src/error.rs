@@ -1,0 +1,58 @@
+//! Errors from the world outside the program.
+//!
+//! Maths misuse panics (see the crate docs); anything read from outside (a
+//! vector of the wrong length, a data file, a weights file) returns this
+//! error, which says what went wrong and where.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Everything that can go wrong with input from outside the program.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A buffer's length does not match the shape it was given.
+    LengthMismatch {
+        /// The shape asked for.
+        shape: Vec<usize>,
+        /// Elements that shape holds.
+        expected: usize,
+        /// Elements supplied.
+        got: usize,
+    },
+    /// A file could not be read or written.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+}
+
+/// `Result` with tapegrad's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::LengthMismatch {
+                shape,
+                expected,
+                got,
+            } => write!(
+                f,
+                "shape {shape:?} holds {expected} elements but {got} were given"
+            ),
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! # tapegrad
+//!
+//! A reverse-mode automatic differentiation engine with everything needed to
+//! train small neural networks in plain Rust. A [`Tape`] records operations
+//! on n-d [`Tensor`]s as you compute with [`Var`]s; [`Var::backward`] walks
+//! the tape once in reverse and returns [`Grads`], the gradient of the result
+//! with respect to every var and parameter it depends on.
+//!
+//! ```
+//! use tapegrad::{Tape, tensor, Tensor};
+//!
+//! let tape = Tape::<f64>::new();
+//! let w = tape.var(tensor![[0.5, -1.0]]);         // 1 x 2
+//! let x = tape.constant(tensor![[2.0], [1.0]]);   // 2 x 1
+//! let b = tape.var(Tensor::scalar(0.25));
+//! let y = (w.matmul(x) + b).tanh().sum();         // tanh(w.x + b)
+//! let grads = y.backward();
+//! // dy/db = 1 - tanh^2(0.25)
+//! let t = 0.25f64.tanh();
+//! assert!((grads.wrt(b).item() - (1.0 - t * t)).abs() < 1e-12);
+//! ```
+//!
+//! ## Map
+//! - [`tensor`]: n-d arrays and kernels, no autodiff;
+//! - [`tape`]: the tape, vars, backward and gradients;
+//! - [`ops`]: every differentiable op, forward and backward side by side;
+//! - [`check`]: gradient checking by finite differences;
+//! - [`nn`]: parameters (and, as they arrive, layers and losses).
+//!
+//! ## Errors
+//! Maths misuse (shapes that do not broadcast, a matmul whose inner sizes
+//! differ, backward from a non-scalar) panics like slice indexing, with a
+//! message naming the op and the shapes. Input from outside the program
+//! returns [`Result`] with an [`Error`].
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod check;
+mod error;
+pub mod nn;
+pub mod ops;
+pub mod tape;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use nn::{Param, ParamId};
+pub use tape::{Grads, Tape, Var};
+pub use tensor::{Float, Shape, Tensor};
+
+/// The names most programs need: `use tapegrad::prelude::*;`.
+pub mod prelude {
+    pub use crate::tensor;
+    pub use crate::{Float, Grads, Param, Tape, Tensor, Var};
+}

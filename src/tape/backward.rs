@@ -1,0 +1,267 @@
+//! The reverse sweep, the context a backward rule gets, and [`Grads`].
+
+use super::{AuxRange, Node, Tape, Var};
+use crate::nn::{Param, ParamId};
+use crate::ops::Op;
+use crate::tensor::{Float, Tensor};
+
+/// What a backward rule sees: its inputs, its output, the incoming gradient,
+/// and a way to add a gradient into input `i`.
+///
+/// Rules read like the maths: `ctx.add(0, &(ctx.grad_out() * &ctx.output()))`
+/// is exp's rule. Shapes need no care: if a gradient's shape differs from
+/// the input's (broadcasting), [`add`](BackwardCtx::add) sums it back.
+pub struct BackwardCtx<'a, T: Float> {
+    nodes: &'a [Node<T>],
+    aux: &'a [usize],
+    node: &'a Node<T>,
+    grad_out: &'a Tensor<T>,
+    grads: &'a mut [Option<Tensor<T>>],
+}
+
+impl<'a, T: Float> BackwardCtx<'a, T> {
+    /// The value of input `i`.
+    pub fn input(&self, i: usize) -> &'a Tensor<T> {
+        &self.nodes[self.node.parents[i] as usize].value
+    }
+
+    /// Number of inputs.
+    pub fn num_inputs(&self) -> usize {
+        self.node.parents.len()
+    }
+
+    /// This node's value (the op's output).
+    pub fn output(&self) -> &'a Tensor<T> {
+        &self.node.value
+    }
+
+    /// The gradient of the loss with respect to this node's output.
+    pub fn grad_out(&self) -> &'a Tensor<T> {
+        self.grad_out
+    }
+
+    /// The op's integer arguments stored on the tape.
+    pub fn aux(&self, r: AuxRange) -> &'a [usize] {
+        &self.aux[r.start as usize..(r.start + r.len) as usize]
+    }
+
+    /// Whether input `i` wants a gradient; rules skip work for those that
+    /// do not (a matmul with constant data computes only the weight's).
+    pub fn needs(&self, i: usize) -> bool {
+        self.nodes[self.node.parents[i] as usize].requires_grad
+    }
+
+    /// Adds `g` into input `i`'s gradient, first summing it back to the
+    /// input's shape if it was broadcast. This is the one place the engine
+    /// un-broadcasts.
+    pub fn add(&mut self, i: usize, g: Tensor<T>) {
+        let p = self.node.parents[i] as usize;
+        if !self.nodes[p].requires_grad {
+            return;
+        }
+        let target = self.nodes[p].value.shape();
+        let g = if g.shape() == target {
+            g
+        } else if g.numel() == self.nodes[p].value.numel() {
+            // Same elements, different bookkeeping of unit axes.
+            g.reshape(target)
+        } else {
+            g.sum_to_shape(target)
+        };
+        match &mut self.grads[p] {
+            Some(acc) => acc.add_assign(&g),
+            slot @ None => *slot = Some(g),
+        }
+    }
+}
+
+/// Gradients from one backward pass, owned: they outlive the tape.
+///
+/// One entry per wanted leaf (each `tape.var`) and per trainable parameter
+/// bound with `tape.param` (a parameter bound twice gets the sum); a leaf the loss
+/// does not depend on gets zeros. The collection is flat and ordered so that
+/// it can be combined across workers (summed) before an optimiser step.
+#[derive(Clone, Debug)]
+pub struct Grads<T: Float = f32> {
+    tape_id: u64,
+    vars: Vec<(u32, Tensor<T>)>,
+    params: Vec<(ParamId, Tensor<T>)>,
+}
+
+impl<T: Float> Grads<T> {
+    /// The gradient with respect to a var made by `tape.var`.
+    ///
+    /// # Panics
+    /// If `x` is not a `var` leaf of the tape these gradients came from.
+    pub fn wrt(&self, x: Var<'_, T>) -> &Tensor<T> {
+        assert!(
+            x.tape.id == self.tape_id,
+            "grads.wrt: the var is on tape #{} but these gradients come from tape #{}",
+            x.tape.id,
+            self.tape_id
+        );
+        match self.vars.binary_search_by_key(&x.idx, |(i, _)| *i) {
+            Ok(k) => &self.vars[k].1,
+            Err(_) => panic!("grads.wrt: %{} is not a var leaf (made by tape.var)", x.idx),
+        }
+    }
+
+    /// The gradient with respect to a parameter bound with `tape.param`.
+    ///
+    /// # Panics
+    /// If the parameter was not bound, or is frozen.
+    pub fn of(&self, param: &Param<T>) -> &Tensor<T> {
+        self.get_param(param.id()).unwrap_or_else(|| {
+            panic!(
+                "grads.of: parameter '{}' was not bound to the tape (or is frozen)",
+                param.name()
+            )
+        })
+    }
+
+    /// The gradient for a parameter id, if it has one.
+    pub fn get_param(&self, id: ParamId) -> Option<&Tensor<T>> {
+        let k = self.params.binary_search_by_key(&id, |(p, _)| *p).ok()?;
+        Some(&self.params[k].1)
+    }
+
+    /// The gradient for a parameter id, mutably (for clipping or summing
+    /// across workers).
+    pub fn get_param_mut(&mut self, id: ParamId) -> Option<&mut Tensor<T>> {
+        let k = self.params.binary_search_by_key(&id, |(p, _)| *p).ok()?;
+        Some(&mut self.params[k].1)
+    }
+
+    /// Every parameter gradient, ordered by parameter id.
+    pub fn params(&self) -> impl Iterator<Item = (ParamId, &Tensor<T>)> {
+        self.params.iter().map(|(id, g)| (*id, g))
+    }
+
+    /// Every gradient (vars, then parameters), mutably: the flat view for
+    /// clipping and all-reduce.
+    pub fn tensors_mut(&mut self) -> impl Iterator<Item = &mut Tensor<T>> {
+        self.vars
+            .iter_mut()
+            .map(|(_, g)| g)
+            .chain(self.params.iter_mut().map(|(_, g)| g))
+    }
+
+    /// Every gradient (vars, then parameters).
+    pub fn tensors(&self) -> impl Iterator<Item = &Tensor<T>> {
+        self.vars
+            .iter()
+            .map(|(_, g)| g)
+            .chain(self.params.iter().map(|(_, g)| g))
+    }
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// Backpropagates from this scalar: the gradient of this value with
+    /// respect to every wanted leaf.
+    ///
+    /// # Panics
+    /// If the var holds more than one element; use
+    /// [`backward_with`](Var::backward_with) with a seed for those.
+    pub fn backward(self) -> Grads<T> {
+        let shape = self.shape();
+        assert!(
+            shape.iter().product::<usize>() == 1,
+            "backward: the output has shape {shape:?}, not a scalar; reduce it first \
+             (e.g. .sum() or .mean()) or call backward_with(seed) with a gradient of that shape"
+        );
+        self.backward_with(Tensor::ones(&shape))
+    }
+
+    /// Backpropagates with an explicit seed gradient of this var's shape
+    /// (a vector-Jacobian product).
+    ///
+    /// # Panics
+    /// If the seed's shape differs from the var's.
+    pub fn backward_with(self, seed: Tensor<T>) -> Grads<T> {
+        let tape: &Tape<T> = self.tape;
+        let nodes = tape.nodes.borrow();
+        let aux = tape.aux.borrow();
+        let root = self.idx as usize;
+        crate::tensor::shape::assert_same_shape(
+            "backward_with",
+            seed.shape(),
+            nodes[root].value.shape(),
+        );
+        let retain_all = tape.retain_all.get();
+        let mut grads: Vec<Option<Tensor<T>>> = vec![None; root + 1];
+        let mut retained: Vec<Option<Tensor<T>>> =
+            vec![None; if retain_all { root + 1 } else { 0 }];
+        if nodes[root].requires_grad {
+            grads[root] = Some(seed);
+        }
+        let mut out = Grads {
+            tape_id: tape.id,
+            vars: Vec::new(),
+            params: Vec::new(),
+        };
+        for i in (0..=root).rev() {
+            let Some(g) = grads[i].take() else { continue };
+            let node = &nodes[i];
+            if retain_all {
+                retained[i] = Some(g.clone());
+            }
+            match node.op {
+                Op::Var => out.vars.push((i as u32, g)),
+                Op::Param(id) => out.params.push((id, g)),
+                op => {
+                    let mut ctx = BackwardCtx {
+                        nodes: &nodes,
+                        aux: &aux,
+                        node,
+                        grad_out: &g,
+                        grads: &mut grads,
+                    };
+                    op.backward(&mut ctx);
+                }
+            }
+        }
+        // Leaves the loss does not reach still get an entry: their gradient is 0.
+        for (i, node) in nodes.iter().enumerate().take(root + 1) {
+            if !node.requires_grad {
+                continue;
+            }
+            match node.op {
+                Op::Var if !out.vars.iter().any(|(j, _)| *j as usize == i) => {
+                    out.vars.push((i as u32, Tensor::zeros(node.value.shape())))
+                }
+                Op::Param(id) if !out.params.iter().any(|(p, _)| *p == id) => {
+                    out.params.push((id, Tensor::zeros(node.value.shape())))
+                }
+                _ => {}
+            }
+        }
+        // The sweep met leaves last-first; store vars in recording order and
+        // parameters by id, so that lookups can binary-search.
+        out.vars.sort_by_key(|(i, _)| *i);
+        out.params.sort_by_key(|(id, _)| *id);
+        merge_repeated_params(&mut out.params);
+        if !retain_all {
+            retained = vec![None; root + 1];
+            for (i, g) in &out.vars {
+                retained[*i as usize] = Some(g.clone());
+            }
+        }
+        drop(nodes);
+        *tape.retained.borrow_mut() = retained;
+        out
+    }
+}
+
+/// A parameter bound twice on one tape gets one gradient: the sum.
+/// `params` is sorted by id, so repeats are adjacent.
+fn merge_repeated_params<T: Float>(params: &mut Vec<(ParamId, Tensor<T>)>) {
+    let mut k = 1;
+    while k < params.len() {
+        if params[k].0 == params[k - 1].0 {
+            let (_, g) = params.remove(k);
+            params[k - 1].1.add_assign(&g);
+        } else {
+            k += 1;
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! The tape: [`Tape`], [`Var`], backpropagation and [`Grads`].
+//!
+//! A tape is an arena of nodes in the order they were computed (a Wengert
+//! list). Each node holds its value, the op that made it (a small `Copy`
+//! value, see [`Op`]) and the indices of its parents. Because a node can only
+//! be pushed after its parents, push order is already a topological order,
+//! and backward is a plain reverse sweep over indices: no sort, no recursion.
+//!
+//! - `mod.rs`: recording (this file);
+//! - `backward.rs`: the reverse sweep, the context backward rules get, [`Grads`];
+//! - `print.rs`: the Wengert list (`Display`) and Graphviz export.
+
+mod backward;
+mod print;
+
+pub use backward::{BackwardCtx, Grads};
+
+use crate::nn::Param;
+use crate::ops::Op;
+use crate::tensor::{Float, Shape, Tensor};
+use smallvec::SmallVec;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A range of the tape's side buffer of integers: how an op stores a
+/// variable-length argument (a permutation, indices, padding) while staying
+/// `Copy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuxRange {
+    start: u32,
+    len: u32,
+}
+
+/// One recorded value and how it was made.
+pub(crate) struct Node<T: Float> {
+    pub(crate) op: Op,
+    pub(crate) parents: SmallVec<[u32; 2]>,
+    pub(crate) value: Tensor<T>,
+    /// Whether any wanted leaf (a `var` or a trainable `param`) feeds this
+    /// node; decided when it is recorded so backward skips the rest.
+    pub(crate) requires_grad: bool,
+}
+
+static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Records operations on [`Var`]s so that [`Var::backward`] can compute
+/// gradients.
+///
+/// ```
+/// use tapegrad::{Tape, Tensor};
+/// let tape = Tape::<f64>::new();
+/// let x = tape.var(Tensor::scalar(3.0));
+/// let y = x * x + 2.0 * x; // dy/dx = 2x + 2 = 8
+/// let grads = y.backward();
+/// assert_eq!(grads.wrt(x).item(), 8.0);
+/// ```
+pub struct Tape<T: Float = f32> {
+    id: u64,
+    nodes: RefCell<Vec<Node<T>>>,
+    aux: RefCell<Vec<usize>>,
+    /// Gradients kept from the last backward pass, for printing: leaves
+    /// always, every node when `retain_grads` is on.
+    retained: RefCell<Vec<Option<Tensor<T>>>>,
+    retain_all: std::cell::Cell<bool>,
+}
+
+impl<T: Float> Default for Tape<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Float> Tape<T> {
+    /// An empty tape.
+    pub fn new() -> Self {
+        Tape {
+            id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
+            nodes: RefCell::new(Vec::new()),
+            aux: RefCell::new(Vec::new()),
+            retained: RefCell::new(Vec::new()),
+            retain_all: std::cell::Cell::new(false),
+        }
+    }
+
+    /// A number that tells this tape from others in messages.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Number of recorded nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.borrow().len()
+    }
+
+    /// Whether nothing has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A leaf whose gradient is wanted.
+    pub fn var(&self, value: Tensor<T>) -> Var<'_, T> {
+        self.push(Op::Var, &[], value, true)
+    }
+
+    /// A leaf that needs no gradient (data, labels, masks).
+    pub fn constant(&self, value: Tensor<T>) -> Var<'_, T> {
+        self.push(Op::Constant, &[], value, false)
+    }
+
+    /// Binds a model parameter without copying its data. Its gradient is
+    /// found with [`Grads::of`]. A frozen parameter is bound as a constant.
+    pub fn param(&self, param: &Param<T>) -> Var<'_, T> {
+        let value = param.value().clone();
+        self.push(Op::Param(param.id()), &[], value, param.is_trainable())
+    }
+
+    /// Keeps every node's gradient from the next backward pass so that
+    /// printing and [`to_dot`](Tape::to_dot) can show them (for teaching and
+    /// debugging; it holds memory a training step would free).
+    pub fn retain_grads(&self) {
+        self.retain_all.set(true);
+    }
+
+    /// Forgets every node, keeping the allocated capacity, so that the next
+    /// step records into the same buffers. Vars of this tape must not be
+    /// used afterwards (the borrow checker sees to it: `reset` takes `&mut`).
+    pub fn reset(&mut self) {
+        self.nodes.get_mut().clear();
+        self.aux.get_mut().clear();
+        self.retained.get_mut().clear();
+    }
+
+    /// Stores integer arguments of an op and returns where they are.
+    pub(crate) fn push_aux(&self, values: &[usize]) -> AuxRange {
+        let mut aux = self.aux.borrow_mut();
+        let start = aux.len() as u32;
+        aux.extend_from_slice(values);
+        AuxRange {
+            start,
+            len: values.len() as u32,
+        }
+    }
+
+    /// Reads integer arguments stored by [`push_aux`](Tape::push_aux).
+    pub(crate) fn aux(&self, r: AuxRange) -> Vec<usize> {
+        self.aux.borrow()[r.start as usize..(r.start + r.len) as usize].to_vec()
+    }
+
+    /// Appends a node; whether it needs a gradient is `leaf_wants_grad` for
+    /// a leaf and "does any parent" otherwise.
+    pub(crate) fn push(
+        &self,
+        op: Op,
+        parents: &[u32],
+        value: Tensor<T>,
+        leaf_wants_grad: bool,
+    ) -> Var<'_, T> {
+        let mut nodes = self.nodes.borrow_mut();
+        let requires_grad = if parents.is_empty() {
+            leaf_wants_grad
+        } else {
+            parents.iter().any(|&p| nodes[p as usize].requires_grad)
+        };
+        let idx = nodes.len() as u32;
+        nodes.push(Node {
+            op,
+            parents: SmallVec::from_slice(parents),
+            value,
+            requires_grad,
+        });
+        Var { tape: self, idx }
+    }
+
+    /// Records `op` applied to `inputs`: runs `forward` on borrowed input
+    /// values (no copies, no reference-count traffic) and pushes the result.
+    ///
+    /// # Panics
+    /// If the inputs come from different tapes.
+    pub(crate) fn apply(
+        &self,
+        op: Op,
+        inputs: &[Var<'_, T>],
+        forward: impl FnOnce(&[&Tensor<T>]) -> Tensor<T>,
+    ) -> Var<'_, T> {
+        for v in inputs {
+            if !std::ptr::eq(v.tape, self) {
+                panic!(
+                    "{op}: vars from two different tapes (tape #{} and tape #{})",
+                    self.id, v.tape.id
+                );
+            }
+        }
+        let parents: SmallVec<[u32; 2]> = inputs.iter().map(|v| v.idx).collect();
+        let value = {
+            let nodes = self.nodes.borrow();
+            let values: SmallVec<[&Tensor<T>; 2]> =
+                parents.iter().map(|&p| &nodes[p as usize].value).collect();
+            forward(&values)
+        };
+        self.push(op, &parents, value, false)
+    }
+
+    /// The value of node `idx` (shares storage).
+    pub(crate) fn value_of(&self, idx: u32) -> Tensor<T> {
+        self.nodes.borrow()[idx as usize].value.clone()
+    }
+
+    /// Runs `f` on a borrowed value of node `idx`.
+    pub(crate) fn with_value<R>(&self, idx: u32, f: impl FnOnce(&Tensor<T>) -> R) -> R {
+        f(&self.nodes.borrow()[idx as usize].value)
+    }
+}
+
+/// A value on a tape: a cheap `Copy` handle (the tape and a node index), so
+/// that `a * b + c` reads like maths.
+///
+/// Ops on vars are methods (`x.exp()`, `x.matmul(w)`) and operators, which
+/// also work with plain scalars on either side (`2.0 * x`, `x - 1.0`).
+pub struct Var<'t, T: Float = f32> {
+    pub(crate) tape: &'t Tape<T>,
+    pub(crate) idx: u32,
+}
+
+impl<T: Float> Clone for Var<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T: Float> Copy for Var<'_, T> {}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// The tape this var lives on.
+    pub fn tape(&self) -> &'t Tape<T> {
+        self.tape
+    }
+
+    /// The node's index on its tape (`%3` in the printed tape).
+    pub fn index(&self) -> usize {
+        self.idx as usize
+    }
+
+    /// The value (shares storage; no copy).
+    pub fn value(&self) -> Tensor<T> {
+        self.tape.value_of(self.idx)
+    }
+
+    /// The shape of the value.
+    pub fn shape(&self) -> Shape {
+        self.tape
+            .with_value(self.idx, |v| Shape::from_slice(v.shape()))
+    }
+
+    /// Number of axes.
+    pub fn ndim(&self) -> usize {
+        self.tape.with_value(self.idx, |v| v.ndim())
+    }
+
+    /// The single element of a one-element var.
+    ///
+    /// # Panics
+    /// If the var holds more than one element.
+    pub fn item(&self) -> T {
+        self.tape.with_value(self.idx, |v| v.item())
+    }
+
+    /// Whether gradients flow through this var.
+    pub fn requires_grad(&self) -> bool {
+        self.tape.nodes.borrow()[self.idx as usize].requires_grad
+    }
+
+    /// The same value, cut from the graph: no gradient flows back through it.
+    pub fn detach(self) -> Var<'t, T> {
+        let value = self.value();
+        self.tape
+            .push(Op::Detach, &[self.idx], value, false)
+            .without_grad()
+    }
+
+    /// Marks a freshly pushed node as needing no gradient.
+    pub(crate) fn without_grad(self) -> Self {
+        self.tape.nodes.borrow_mut()[self.idx as usize].requires_grad = false;
+        self
+    }
+}
+
+impl<T: Float> std::fmt::Debug for Var<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Var(%{} on tape #{}, {:?})",
+            self.idx,
+            self.tape.id,
+            self.value()
+        )
+    }
+}

@@ -1,0 +1,1 @@
+//! Printing the tape as a Wengert list, and Graphviz export.

@@ -1,0 +1,1 @@
+//! Data movement kernels: permute, slice, concat, gather, pad.

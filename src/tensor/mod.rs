@@ -1,0 +1,193 @@
+//! N-d arrays without autodiff: [`Tensor`], [`Shape`], and the kernels.
+//!
+//! What lives where:
+//! - `mod.rs`: the [`Tensor`] type and element access;
+//! - `create.rs`: constructors and the [`tensor!`](crate::tensor!) macro;
+//! - `elementwise.rs`: maps and broadcasting binary kernels;
+//! - `reduce.rs`: sums, maxima and other reductions over axes;
+//! - `linalg.rs`: matrix multiply (a GEMM kernel crate does the work);
+//! - `layout.rs`: data movement (permute, slice, concat, gather, pad);
+//! - `shape.rs`: shapes, broadcasting rules and the wording of shape errors;
+//! - `display.rs`: NumPy-style printing.
+//!
+//! Kernels are plain functions over slices. Large ones split their work over
+//! rayon; small ones stay on the calling thread, because a tiny op must cost
+//! nanoseconds, not a thread hand-off.
+
+mod create;
+mod display;
+mod elementwise;
+mod float;
+mod layout;
+mod linalg;
+mod reduce;
+pub mod shape;
+mod strided;
+
+pub use float::Float;
+pub use linalg::{MatLayout, gemm_into};
+pub use shape::Shape;
+
+use std::sync::Arc;
+
+/// Element count above which kernels split their work across rayon threads.
+///
+/// Below it, the cost of waking a second thread is larger than the work.
+pub const PARALLEL_THRESHOLD: usize = 1 << 15;
+
+/// A contiguous, row-major n-d array of `f32` (the default) or `f64`.
+///
+/// Storage is shared behind an [`Arc`], so cloning a tensor, reshaping it or
+/// binding it to a tape copies no data; writing through
+/// [`as_mut_slice`](Tensor::as_mut_slice) copies only if the storage is
+/// shared (copy on write).
+///
+/// ```
+/// use tapegrad::Tensor;
+/// let t = Tensor::<f32>::from_vec(vec![1., 2., 3., 4., 5., 6.], &[2, 3]).unwrap();
+/// assert_eq!(t.shape(), &[2, 3]);
+/// assert_eq!(t.get(&[1, 0]), 4.0);
+/// ```
+#[derive(Clone)]
+pub struct Tensor<T: Float = f32> {
+    shape: Shape,
+    data: Arc<Vec<T>>,
+}
+
+impl<T: Float> Tensor<T> {
+    /// Wraps a buffer whose length the caller has already checked.
+    pub(crate) fn from_parts(shape: Shape, data: Vec<T>) -> Self {
+        debug_assert_eq!(
+            shape::numel(&shape),
+            data.len(),
+            "tapegrad bug: buffer length does not match shape {shape:?}"
+        );
+        Tensor {
+            shape,
+            data: Arc::new(data),
+        }
+    }
+
+    /// The size along each axis.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of axes (0 for a scalar).
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The elements in row-major order.
+    pub fn as_slice(&self) -> &[T] {
+        &self.data
+    }
+
+    /// The elements, mutably. Copies the storage first if another tensor
+    /// (a clone, or a tape holding this value) shares it.
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        Arc::make_mut(&mut self.data).as_mut_slice()
+    }
+
+    /// The elements as a new `Vec`.
+    pub fn to_vec(&self) -> Vec<T> {
+        self.data.to_vec()
+    }
+
+    /// Takes the buffer out, without copying when nothing else shares it.
+    pub fn into_vec(self) -> Vec<T> {
+        Arc::try_unwrap(self.data).unwrap_or_else(|shared| shared.to_vec())
+    }
+
+    /// Whether two tensors share one buffer (a clone or a reshape of each other).
+    pub fn shares_storage(&self, other: &Tensor<T>) -> bool {
+        Arc::ptr_eq(&self.data, &other.data)
+    }
+
+    /// The single element of a one-element tensor (any shape of size 1).
+    ///
+    /// # Panics
+    /// If the tensor holds more or fewer than one element.
+    pub fn item(&self) -> T {
+        assert!(
+            self.numel() == 1,
+            "item: tensor of shape {:?} holds {} elements, not 1",
+            self.shape(),
+            self.numel()
+        );
+        self.data[0]
+    }
+
+    /// The element at a full index (one entry per axis).
+    ///
+    /// # Panics
+    /// If the index has the wrong length or is out of range.
+    pub fn get(&self, index: &[usize]) -> T {
+        self.data[self.offset_of(index)]
+    }
+
+    /// Sets the element at a full index.
+    ///
+    /// # Panics
+    /// If the index has the wrong length or is out of range.
+    pub fn set(&mut self, index: &[usize], value: T) {
+        let o = self.offset_of(index);
+        self.as_mut_slice()[o] = value;
+    }
+
+    fn offset_of(&self, index: &[usize]) -> usize {
+        assert!(
+            index.len() == self.ndim() && index.iter().zip(self.shape()).all(|(&i, &d)| i < d),
+            "get: index {index:?} is out of range for shape {:?}",
+            self.shape()
+        );
+        index
+            .iter()
+            .zip(shape::strides(&self.shape))
+            .map(|(i, s)| i * s)
+            .sum()
+    }
+
+    /// The same elements under another shape with as many elements; shares
+    /// the storage.
+    ///
+    /// # Panics
+    /// If the element counts differ.
+    pub fn reshape(&self, dims: &[usize]) -> Tensor<T> {
+        assert!(
+            shape::numel(dims) == self.numel(),
+            "reshape: cannot view {:?} ({} elements) as {dims:?} ({} elements)",
+            self.shape(),
+            self.numel(),
+            shape::numel(dims)
+        );
+        Tensor {
+            shape: Shape::from_slice(dims),
+            data: Arc::clone(&self.data),
+        }
+    }
+
+    /// Converts every element to another float type.
+    pub fn cast<U: Float>(&self) -> Tensor<U> {
+        Tensor::from_parts(
+            self.shape.clone(),
+            self.data.iter().map(|x| U::from_f64(x.to_f64())).collect(),
+        )
+    }
+
+    /// Whether every element is finite (no NaN, no infinity).
+    pub fn all_finite(&self) -> bool {
+        self.data.iter().all(|x| x.is_finite())
+    }
+}
+
+impl<T: Float> PartialEq for Tensor<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.shape == other.shape && self.data == other.data
+    }
+}

@@ -1,0 +1,119 @@
+//! Shapes, strides, broadcasting, and the one place shape errors are worded.
+//!
+//! Every maths op that can be handed incompatible shapes calls a helper here,
+//! so that all of them panic the same way: the op's name first, then what is
+//! wrong, then the shapes (`matmul: inner dimensions differ: [2, 3] x [4, 5]`).
+
+use smallvec::SmallVec;
+
+/// A tensor's shape: its size along each axis, outermost first.
+///
+/// Four axes fit inline, so shapes of ordinary tensors never allocate.
+pub type Shape = SmallVec<[usize; 4]>;
+
+/// Makes a [`Shape`] from anything that lists dimensions.
+pub fn shape_of(dims: &[usize]) -> Shape {
+    Shape::from_slice(dims)
+}
+
+/// Number of elements of a tensor with these dimensions (1 for a 0-d scalar).
+pub fn numel(dims: &[usize]) -> usize {
+    dims.iter().product()
+}
+
+/// Row-major strides, in elements, for these dimensions.
+pub fn strides(dims: &[usize]) -> Shape {
+    let mut s: Shape = smallvec::smallvec![1; dims.len()];
+    for i in (0..dims.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * dims[i + 1];
+    }
+    s
+}
+
+/// The NumPy broadcast of two shapes.
+///
+/// # Panics
+/// If the shapes do not broadcast, naming `op` and both shapes.
+pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Shape {
+    if a == b {
+        return shape_of(a);
+    }
+    let n = a.len().max(b.len());
+    let mut out: Shape = smallvec::smallvec![0; n];
+    for i in 0..n {
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
+        out[i] = if da == db || db == 1 {
+            da
+        } else if da == 1 {
+            db
+        } else {
+            panic!("{op}: shapes do not broadcast: {a:?} and {b:?}");
+        };
+    }
+    out
+}
+
+/// Resolves a possibly negative axis (`-1` is the last) against `ndim`.
+///
+/// # Panics
+/// If the axis is out of range, naming `op` and the shape.
+pub fn resolve_axis(op: &str, axis: isize, dims: &[usize]) -> usize {
+    let nd = dims.len() as isize;
+    let a = if axis < 0 { axis + nd } else { axis };
+    if a < 0 || a >= nd {
+        panic!("{op}: axis {axis} is out of range for shape {dims:?}");
+    }
+    a as usize
+}
+
+/// Resolves a list of axes, sorted and without repeats.
+///
+/// # Panics
+/// If an axis is out of range or repeated.
+pub fn resolve_axes(op: &str, axes: &[isize], dims: &[usize]) -> SmallVec<[usize; 4]> {
+    let mut out: SmallVec<[usize; 4]> = axes.iter().map(|&a| resolve_axis(op, a, dims)).collect();
+    out.sort_unstable();
+    let before = out.len();
+    out.dedup();
+    if out.len() != before {
+        panic!("{op}: repeated axis in {axes:?} for shape {dims:?}");
+    }
+    out
+}
+
+/// Panics with the op's name and both shapes unless they are equal.
+pub fn assert_same_shape(op: &str, a: &[usize], b: &[usize]) {
+    if a != b {
+        panic!("{op}: shapes differ: {a:?} and {b:?}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_follows_numpy() {
+        assert_eq!(
+            broadcast_shapes("add", &[2, 1, 3], &[4, 1]).as_slice(),
+            &[2, 4, 3]
+        );
+        assert_eq!(broadcast_shapes("add", &[], &[5]).as_slice(), &[5]);
+        assert_eq!(strides(&[2, 3, 4]).as_slice(), &[12, 4, 1]);
+    }
+
+    #[test]
+    #[should_panic(expected = "add: shapes do not broadcast: [2, 3] and [4]")]
+    fn broadcast_mismatch_panics_with_shapes() {
+        broadcast_shapes("add", &[2, 3], &[4]);
+    }
+}
