@@ -20,6 +20,15 @@ pub enum Error {
         /// Elements supplied.
         got: usize,
     },
+    /// A CSV file has a bad row or cannot be interpreted.
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number of the problem.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// A file could not be read or written.
     Io {
         /// The file.
@@ -43,6 +52,11 @@ impl fmt::Display for Error {
                 f,
                 "shape {shape:?} holds {expected} elements but {got} were given"
             ),
+            Error::Csv {
+                path,
+                line,
+                message,
+            } => write!(f, "{}:{line}: {message}", path.display()),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }

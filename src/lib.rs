@@ -25,6 +25,7 @@
 //! - [`tape`]: the tape, vars, backward and gradients;
 //! - [`ops`]: every differentiable op, forward and backward side by side;
 //! - [`check`]: gradient checking by finite differences;
+//! - [`data`]: datasets, CSV loading and batching;
 //! - [`nn`]: parameters (and, as they arrive, layers and losses).
 //!
 //! ## Errors
@@ -37,6 +38,7 @@
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod data;
 mod error;
 pub mod nn;
 pub mod ops;

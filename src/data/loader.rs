@@ -1,0 +1,156 @@
+//! [`DataLoader`]: batches of a dataset, optionally shuffled with a seed.
+
+use super::Dataset;
+use crate::tensor::{Float, Shape, Tensor};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+/// One batch: inputs `[B, ...]` and targets `[B, ...]`.
+#[derive(Clone, Debug)]
+pub struct Batch<T: Float = f32> {
+    /// The inputs, first axis the batch.
+    pub inputs: Tensor<T>,
+    /// The targets, first axis the batch.
+    pub targets: Tensor<T>,
+}
+
+impl<T: Float> Batch<T> {
+    /// Number of examples in the batch.
+    pub fn len(&self) -> usize {
+        self.inputs.shape()[0]
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The targets as class indices (for cross-entropy).
+    ///
+    /// # Panics
+    /// If a target is negative, fractional or not finite.
+    pub fn labels(&self) -> Vec<usize> {
+        self.targets
+            .as_slice()
+            .iter()
+            .map(|&t| {
+                let v = t.to_f64();
+                assert!(
+                    v >= 0.0 && v.fract() == 0.0 && v.is_finite(),
+                    "labels: target {v} is not a class index"
+                );
+                v as usize
+            })
+            .collect()
+    }
+}
+
+/// Splits a dataset into batches, in order or shuffled by a seed.
+///
+/// Each pass ([`epoch`](DataLoader::epoch)) draws a fresh order from the
+/// loader's generator, so epoch `k` of two loaders built with the same seed
+/// sees the same batches.
+///
+/// ```
+/// use tapegrad::data::{DataLoader, TensorDataset};
+/// use tapegrad::Tensor;
+/// let ds = TensorDataset::new(Tensor::<f32>::zeros(&[10, 3]), Tensor::zeros(&[10]));
+/// let mut loader = DataLoader::new(&ds, 4).shuffle(7).drop_last(true);
+/// let sizes: Vec<usize> = loader.epoch().map(|b| b.len()).collect();
+/// assert_eq!(sizes, vec![4, 4]);
+/// ```
+pub struct DataLoader<'d, T: Float, D: Dataset<T> + ?Sized> {
+    dataset: &'d D,
+    batch_size: usize,
+    drop_last: bool,
+    rng: Option<StdRng>,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<'d, T: Float, D: Dataset<T> + ?Sized> DataLoader<'d, T, D> {
+    /// Batches of `batch_size` in dataset order.
+    ///
+    /// # Panics
+    /// If `batch_size` is 0.
+    pub fn new(dataset: &'d D, batch_size: usize) -> Self {
+        assert!(batch_size > 0, "DataLoader: batch size must be positive");
+        DataLoader {
+            dataset,
+            batch_size,
+            drop_last: false,
+            rng: None,
+            _t: std::marker::PhantomData,
+        }
+    }
+
+    /// Shuffles every epoch with a generator seeded by `seed`.
+    pub fn shuffle(mut self, seed: u64) -> Self {
+        self.rng = Some(StdRng::seed_from_u64(seed));
+        self
+    }
+
+    /// Whether to skip a last batch smaller than the batch size.
+    pub fn drop_last(mut self, drop: bool) -> Self {
+        self.drop_last = drop;
+        self
+    }
+
+    /// Number of batches per epoch.
+    pub fn num_batches(&self) -> usize {
+        let n = self.dataset.len();
+        if self.drop_last {
+            n / self.batch_size
+        } else {
+            n.div_ceil(self.batch_size)
+        }
+    }
+
+    /// The generator's state, for checkpoints (`None` when not shuffling).
+    pub fn rng(&self) -> Option<&StdRng> {
+        self.rng.as_ref()
+    }
+
+    /// Replaces the generator (to resume from a checkpoint).
+    pub fn set_rng(&mut self, rng: StdRng) {
+        self.rng = Some(rng);
+    }
+
+    /// The batches of one pass over the data.
+    pub fn epoch(&mut self) -> impl Iterator<Item = Batch<T>> + '_ {
+        let mut order: Vec<usize> = (0..self.dataset.len()).collect();
+        if let Some(rng) = self.rng.as_mut() {
+            order.shuffle(rng);
+        }
+        let n_batches = self.num_batches();
+        let (bs, ds) = (self.batch_size, self.dataset);
+        (0..n_batches).map(move |k| {
+            let idx = &order[k * bs..((k + 1) * bs).min(order.len())];
+            gather(ds, idx)
+        })
+    }
+}
+
+/// Builds one batch from the examples at `idx`.
+fn gather<T: Float, D: Dataset<T> + ?Sized>(ds: &D, idx: &[usize]) -> Batch<T> {
+    let (xs, ys) = (ds.input_shape(), ds.target_shape());
+    let (nx, ny) = (xs.iter().product::<usize>(), ys.iter().product::<usize>());
+    let mut x = vec![T::ZERO; idx.len() * nx];
+    let mut y = vec![T::ZERO; idx.len() * ny];
+    for (k, &i) in idx.iter().enumerate() {
+        ds.write_example(
+            i,
+            &mut x[k * nx..(k + 1) * nx],
+            &mut y[k * ny..(k + 1) * ny],
+        );
+    }
+    let with_batch = |s: &Shape| {
+        let mut d = Shape::from_slice(&[idx.len()]);
+        d.extend_from_slice(s);
+        d
+    };
+    Batch {
+        inputs: Tensor::from_vec(x, &with_batch(&xs)).expect("tapegrad bug: batch input length"),
+        targets: Tensor::from_vec(y, &with_batch(&ys)).expect("tapegrad bug: batch target length"),
+    }
+}
