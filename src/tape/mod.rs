@@ -18,6 +18,8 @@ pub use backward::{BackwardCtx, Grads};
 use crate::nn::Param;
 use crate::ops::Op;
 use crate::tensor::{Float, Shape, Tensor};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,6 +64,8 @@ pub struct Tape<T: Float = f32> {
     /// always, every node when `retain_grads` is on.
     retained: RefCell<Vec<Option<Tensor<T>>>>,
     retain_all: std::cell::Cell<bool>,
+    training: std::cell::Cell<bool>,
+    rng: RefCell<StdRng>,
 }
 
 impl<T: Float> Default for Tape<T> {
@@ -79,7 +83,42 @@ impl<T: Float> Tape<T> {
             aux: RefCell::new(Vec::new()),
             retained: RefCell::new(Vec::new()),
             retain_all: std::cell::Cell::new(false),
+            training: std::cell::Cell::new(true),
+            rng: RefCell::new(StdRng::seed_from_u64(0)),
         }
+    }
+
+    /// An empty tape in evaluation mode: dropout passes values through and
+    /// batch norm uses its running statistics.
+    pub fn eval() -> Self {
+        let tape = Self::new();
+        tape.set_training(false);
+        tape
+    }
+
+    /// Whether layers should behave as in training (the default) or in
+    /// evaluation. The mode travels with the tape, so a forward pass never
+    /// needs an extra flag: record on `Tape::new()` to train and on
+    /// `Tape::eval()` to evaluate.
+    pub fn is_training(&self) -> bool {
+        self.training.get()
+    }
+
+    /// Switches between training (`true`) and evaluation (`false`) mode.
+    pub fn set_training(&self, training: bool) {
+        self.training.set(training);
+    }
+
+    /// Reseeds the tape's random generator, which random ops such as
+    /// dropout draw from. A fresh tape is seeded with 0, so a run is
+    /// reproducible unless you choose otherwise.
+    pub fn seed(&self, seed: u64) {
+        *self.rng.borrow_mut() = StdRng::seed_from_u64(seed);
+    }
+
+    /// The tape's random generator (see [`seed`](Tape::seed)).
+    pub fn rng(&self) -> std::cell::RefMut<'_, StdRng> {
+        self.rng.borrow_mut()
     }
 
     /// A number that tells this tape from others in messages.
