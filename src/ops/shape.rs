@@ -334,9 +334,10 @@ impl<'t, T: Float> Var<'t, T> {
     /// ```
     /// # use tapegrad::{Tape, tensor, Var};
     /// let tape = Tape::<f64>::new();
-    /// let (a, b) = (tape.var(tensor![[1., 2.]]), tape.var(tensor![[3.], [4.]]).reshape(&[1, 2]));
-    /// let c = Var::concat(&[a, b], 0);
-    /// assert_eq!(c.value().to_vec(), vec![1., 2., 3., 4.]);
+    /// let a = tape.var(tensor![[1., 2.]]);
+    /// let b = tape.var(tensor![[3., 4.], [5., 6.]]);
+    /// let c = Var::concat(&[a, b], 0); // [1, 2] ++ [2, 2] -> [3, 2]
+    /// assert_eq!(c.value().to_vec(), vec![1., 2., 3., 4., 5., 6.]);
     /// ```
     ///
     /// # Panics
