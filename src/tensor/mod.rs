@@ -6,7 +6,8 @@
 //! - `elementwise.rs`: maps and broadcasting binary kernels;
 //! - `reduce.rs`: sums, maxima and other reductions over axes;
 //! - `linalg.rs`: matrix multiply (a GEMM kernel crate does the work);
-//! - `layout.rs`: data movement (permute, slice, concat, gather, pad);
+//! - `layout.rs`: data movement (permute, slice, concat, pad, broadcast_to);
+//! - `gather.rs`: indexing by integer lists (index_select, gather, scatter-add);
 //! - `shape.rs`: shapes, broadcasting rules and the wording of shape errors;
 //! - `display.rs`: NumPy-style printing.
 //!
@@ -18,7 +19,8 @@ mod create;
 mod display;
 mod elementwise;
 mod float;
-mod layout;
+mod gather;
+pub(crate) mod layout;
 mod linalg;
 mod reduce;
 pub mod shape;
