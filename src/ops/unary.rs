@@ -241,11 +241,6 @@ impl<'t, T: Float> Var<'t, T> {
             .apply(super::Op::Unary(op), &[self], |v| op.forward(v[0]))
     }
 
-    /// `-x`. Derivative: `-1`.
-    pub fn neg(self) -> Var<'t, T> {
-        self.unary(UnaryOp::Neg)
-    }
-
     /// `e^x`. Derivative: `e^x` (the output itself).
     ///
     /// ```

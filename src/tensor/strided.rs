@@ -50,14 +50,15 @@ pub(crate) fn for_each_row(dims: &[usize], sa: &[usize], sb: &[usize], mut f: im
         if dims[i] == 1 {
             continue;
         }
-        if let (Some(&ld), Some(&la), Some(&lb)) = (d.last(), a.last(), b.last()) {
-            if la == sa[i] * dims[i] && lb == sb[i] * dims[i] {
-                let n = d.len();
-                d[n - 1] = ld * dims[i];
-                a[n - 1] = sa[i];
-                b[n - 1] = sb[i];
-                continue;
-            }
+        if let (Some(&ld), Some(&la), Some(&lb)) = (d.last(), a.last(), b.last())
+            && la == sa[i] * dims[i]
+            && lb == sb[i] * dims[i]
+        {
+            let n = d.len();
+            d[n - 1] = ld * dims[i];
+            a[n - 1] = sa[i];
+            b[n - 1] = sb[i];
+            continue;
         }
         d.push(dims[i]);
         a.push(sa[i]);
