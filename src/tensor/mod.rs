@@ -28,6 +28,7 @@ mod strided;
 
 pub use float::Float;
 pub use linalg::{MatLayout, gemm_into};
+pub(crate) use reduce::{keepdim_shape, reduced_count};
 pub use shape::Shape;
 
 use std::sync::Arc;

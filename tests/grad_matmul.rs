@@ -1,0 +1,142 @@
+//! Matrix products: gradcheck over 2-d, batched and broadcast-batch shapes,
+//! hand-derived gradients, constant operands and shape errors.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tapegrad::check::gradcheck;
+use tapegrad::{Param, Tape, Tensor, tensor};
+
+fn check_pair(a: &[usize], b: &[usize]) {
+    let mut rng = StdRng::seed_from_u64((a.len() * 10 + b.len()) as u64);
+    let x = Tensor::<f64>::randn(a, &mut rng);
+    let y = Tensor::<f64>::randn(b, &mut rng);
+    if let Err(report) = gradcheck(|v| v[0].matmul(v[1]), &[x, y]) {
+        panic!("matmul {a:?} x {b:?}: {report}");
+    }
+}
+
+#[test]
+fn plain_product_passes_gradcheck() {
+    check_pair(&[2, 3], &[3, 4]);
+    check_pair(&[1, 1], &[1, 1]);
+    check_pair(&[1, 5], &[5, 1]);
+}
+
+#[test]
+fn batched_product_passes_gradcheck() {
+    check_pair(&[2, 3, 4], &[2, 4, 5]);
+    check_pair(&[2, 3, 4], &[4, 5]); // shared 2-d right operand (a linear layer)
+    check_pair(&[3, 4], &[2, 4, 5]); // shared 2-d left operand
+    check_pair(&[2, 2, 3, 4], &[4, 1]);
+}
+
+#[test]
+fn broadcast_batch_product_passes_gradcheck() {
+    // Batch axes [2, 1] and [5] broadcast to [2, 5]; each operand's gradient
+    // is summed back over the axes it was broadcast along.
+    check_pair(&[2, 1, 3, 4], &[5, 4, 2]);
+    check_pair(&[1, 3, 2], &[4, 2, 3]);
+    let tape = Tape::<f64>::new();
+    let a = tape.var(Tensor::zeros(&[2, 1, 3, 4]));
+    let b = tape.var(Tensor::zeros(&[5, 4, 2]));
+    assert_eq!(a.matmul(b).shape().as_slice(), &[2, 5, 3, 2]);
+}
+
+#[test]
+fn gradients_match_hand_derivation() {
+    let tape = Tape::<f64>::new();
+    let a = tape.var(tensor![[1.0, 2.0], [3.0, 4.0]]);
+    let b = tape.var(tensor![[5.0, 6.0], [7.0, 8.0]]);
+    let y = a.matmul(b);
+    // [[1*5 + 2*7, 1*6 + 2*8], [3*5 + 4*7, 3*6 + 4*8]]
+    assert_eq!(y.value().to_vec(), vec![19., 22., 43., 50.]);
+    let g = y.sum().backward();
+    // With G all ones: dA = G B^T, each row holds B's row sums [5+6, 7+8];
+    // dB = A^T G, each column holds A's column sums [1+3, 2+4].
+    assert_eq!(g.wrt(a).to_vec(), vec![11., 15., 11., 15.]);
+    assert_eq!(g.wrt(b).to_vec(), vec![4., 4., 6., 6.]);
+}
+
+#[test]
+fn shared_weight_gradient_sums_over_the_batch() {
+    let tape = Tape::<f64>::new();
+    // Two batch entries of one row each, against a shared 2 x 1 weight.
+    let x = tape.var(tensor![[[1.0, 2.0]], [[3.0, 4.0]]]); // [2, 1, 2]
+    let w = tape.var(tensor![[10.0], [100.0]]); // [2, 1]
+    let y = x.matmul(w); // [[[210]], [[430]]]
+    assert_eq!(y.value().to_vec(), vec![210., 430.]);
+    let g = y.sum().backward();
+    // dW = sum over the batch of x_b^T: [1 + 3, 2 + 4]
+    assert_eq!(g.wrt(w).shape(), &[2, 1]);
+    assert_eq!(g.wrt(w).to_vec(), vec![4., 6.]);
+    // dx_b = W^T for every entry
+    assert_eq!(g.wrt(x).to_vec(), vec![10., 100., 10., 100.]);
+}
+
+#[test]
+fn constant_operands_get_no_gradient() {
+    let tape = Tape::<f64>::new();
+    let data = tape.constant(tensor![[1.0, 2.0, 3.0]]);
+    let w = tape.var(tensor![[1.0], [0.0], [-1.0]]);
+    // Only the weight's side is wanted: dW = data^T.
+    let g = data.matmul(w).sum().backward();
+    assert_eq!(g.wrt(w).to_vec(), vec![1.0, 2.0, 3.0]);
+    // Two constants record a node that backward never visits.
+    let c = tape.constant(tensor![[2.0]]);
+    assert!(!c.matmul(c).requires_grad());
+    // A frozen parameter is bound as a constant and gets no gradient entry.
+    let mut p = Param::<f64>::new("w", tensor![[2.0], [3.0], [4.0]]);
+    p.set_trainable(false);
+    let x = tape.var(tensor![[1.0, 1.0, 1.0]]);
+    let g = x.matmul(tape.param(&p)).sum().backward();
+    assert!(g.get_param(p.id()).is_none());
+    assert_eq!(g.wrt(x).to_vec(), vec![2.0, 3.0, 4.0]);
+}
+
+#[test]
+fn f32_product_agrees_with_f64() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let a = Tensor::<f64>::randn(&[3, 4], &mut rng);
+    let b = Tensor::<f64>::randn(&[4, 2], &mut rng);
+    let grads64 = {
+        let tape = Tape::<f64>::new();
+        let (x, y) = (tape.var(a.clone()), tape.var(b.clone()));
+        let g = x.matmul(y).sum().backward();
+        (g.wrt(x).clone(), g.wrt(y).clone())
+    };
+    let tape = Tape::<f32>::new();
+    let (x, y) = (tape.var(a.cast()), tape.var(b.cast()));
+    let g = x.matmul(y).sum().backward();
+    for (g32, g64) in [(g.wrt(x), &grads64.0), (g.wrt(y), &grads64.1)] {
+        for (p, q) in g32.as_slice().iter().zip(g64.as_slice()) {
+            assert!((f64::from(*p) - q).abs() < 1e-5);
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "matmul: inner dimensions differ: [2, 3] x [4, 5]")]
+fn inner_dimension_mismatch_panics_with_both_shapes() {
+    let tape = Tape::<f64>::new();
+    let a = tape.var(Tensor::zeros(&[2, 3]));
+    let b = tape.var(Tensor::zeros(&[4, 5]));
+    let _ = a.matmul(b);
+}
+
+#[test]
+#[should_panic(expected = "matmul: both operands need at least 2 axes: [3] x [3, 4]")]
+fn vector_operand_panics_with_both_shapes() {
+    let tape = Tape::<f64>::new();
+    let a = tape.var(Tensor::zeros(&[3]));
+    let b = tape.var(Tensor::zeros(&[3, 4]));
+    let _ = a.matmul(b);
+}
+
+#[test]
+#[should_panic(expected = "matmul: shapes do not broadcast: [2] and [3]")]
+fn batch_mismatch_panics_with_batch_shapes() {
+    let tape = Tape::<f64>::new();
+    let a = tape.var(Tensor::zeros(&[2, 3, 4]));
+    let b = tape.var(Tensor::zeros(&[3, 4, 5]));
+    let _ = a.matmul(b);
+}
