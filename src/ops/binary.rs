@@ -8,6 +8,7 @@
 use super::Op;
 use super::unary::UnaryOp;
 use crate::tape::{BackwardCtx, Var};
+use crate::tensor::shape::broadcast_shapes;
 use crate::tensor::{Float, Tensor};
 use std::fmt;
 use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -107,16 +108,22 @@ impl BinaryOp {
             BinaryOp::Minimum => a.zip_map(b, name, |a, b| if b < a { b } else { a }),
             BinaryOp::Cmp(c) => a.zip_map(b, name, |a, b| indicator(c.holds(a, b))),
             BinaryOp::Where => {
-                // Broadcast all three by selecting in two steps: pick a where
-                // cond holds (0 elsewhere), then b where it does not.
                 let (cond, x, y) = (v[0], v[1], v[2]);
-                let xs = cond.zip_map(x, name, |c, x| if c != T::ZERO { x } else { T::ZERO });
-                let mask = cond.zip_map(y, name, |c, _| indicator(c != T::ZERO));
-                let ys = cond.zip_map(y, name, |c, y| if c != T::ZERO { T::ZERO } else { y });
-                let picked = xs.zip_map(&ys, name, |a, b| a + b);
-                // Keep the output shape the broadcast of all three even when
-                // x is smaller than y.
-                picked.zip_map(&mask, name, |p, _| p)
+                let xy = broadcast_shapes(name, x.shape(), y.shape());
+                let out = broadcast_shapes(name, cond.shape(), &xy);
+                let (c, x, y) = (
+                    cond.broadcast_to(&out),
+                    x.broadcast_to(&out),
+                    y.broadcast_to(&out),
+                );
+                let picked = c
+                    .as_slice()
+                    .iter()
+                    .zip(x.as_slice().iter().zip(y.as_slice()));
+                let data = picked
+                    .map(|(&c, (&x, &y))| if c != T::ZERO { x } else { y })
+                    .collect();
+                Tensor::from_vec(data, &out).expect("tapegrad bug: where output length")
             }
         }
     }
