@@ -37,6 +37,10 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+// `#[derive(Module)]` writes `::tapegrad::...` paths; this makes them
+// resolve inside the crate too.
+extern crate self as tapegrad;
+
 pub mod check;
 pub mod data;
 mod error;
@@ -46,12 +50,12 @@ pub mod tape;
 pub mod tensor;
 
 pub use error::{Error, Result};
-pub use nn::{Param, ParamId};
+pub use nn::{Module, Param, ParamId};
 pub use tape::{Grads, Tape, Var};
 pub use tensor::{Float, Shape, Tensor};
 
 /// The names most programs need: `use tapegrad::prelude::*;`.
 pub mod prelude {
     pub use crate::tensor;
-    pub use crate::{Float, Grads, Param, Tape, Tensor, Var};
+    pub use crate::{Float, Grads, Module, Param, Tape, Tensor, Var};
 }

@@ -1,0 +1,425 @@
+//! [`Module`]: anything that holds [`Param`]s, visited by dotted name.
+//!
+//! A module implements two visitors, one over `&Param` and one over
+//! `&mut Param`, each handed a name prefix; everything else (listing,
+//! counting, freezing, looking up by name, the [`ModuleSummary`] table, and
+//! later saving, loading and optimisers) is built on those two.
+//! `#[derive(Module)]` writes the visitors for a struct.
+
+use super::Param;
+use crate::tensor::Float;
+use std::fmt::{self, Display};
+use std::marker::PhantomData;
+
+/// The derive macro: see [`macro@Module`].
+pub use autograd_macros::Module;
+
+/// Something that holds parameters: a layer, a model, or a collection of
+/// either.
+///
+/// Implementors write the two visitors; every other method is provided.
+/// Each parameter is visited under its dotted path: a struct field's name,
+/// a `Vec` or array element's index, joined with `.` by [`child_name`]. A
+/// [`Param`] is a leaf visited under the prefix it is given; `Option` and
+/// `Box` add nothing to the path (`None` holds no parameters).
+///
+/// Write `#[derive(Module)]` rather than implementing it by hand:
+///
+/// ```
+/// use tapegrad::{Module, Param, Tensor};
+///
+/// #[derive(Module)]
+/// struct Linear {
+///     weight: Param,
+///     bias: Option<Param>,
+/// }
+///
+/// #[derive(Module)]
+/// struct Mlp {
+///     layers: Vec<Linear>,
+///     #[module(skip)]
+///     hidden: usize,
+/// }
+///
+/// let linear = |i: usize, o: usize| Linear {
+///     weight: Param::new("weight", Tensor::zeros(&[o, i])),
+///     bias: Some(Param::new("bias", Tensor::zeros(&[o]))),
+/// };
+/// let mut mlp = Mlp { layers: vec![linear(2, 8), linear(8, 1)], hidden: 8 };
+/// assert_eq!(mlp.num_params(), (16 + 8) + (8 + 1));
+/// assert!(mlp.param_by_name("layers.1.bias").is_some());
+///
+/// mlp.set_trainable_where(|name| name.starts_with("layers.0."), false);
+/// assert!(!mlp.layers[0].weight.is_trainable());
+/// print!("{}", mlp.summary());
+/// ```
+///
+/// By hand, a module calls each child's visitor under the child's name:
+///
+/// ```
+/// use tapegrad::{Float, Module, Param};
+/// use tapegrad::nn::child_name;
+///
+/// struct Scale<T: Float> {
+///     gain: Param<T>,
+/// }
+///
+/// #[diagnostic::do_not_recommend]
+/// impl<T: Float> Module<T> for Scale<T> {
+///     fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
+///         self.gain.visit(&child_name(prefix, "gain"), f);
+///     }
+///     fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
+///         self.gain.visit_mut(&child_name(prefix, "gain"), f);
+///     }
+/// }
+/// ```
+///
+/// The trait is dyn-compatible: `Box<dyn Module>` is itself a module with
+/// every method.
+///
+/// Every impl in the crate, and every derived one, carries
+/// `#[diagnostic::do_not_recommend]`: that keeps the error for a field that
+/// is not a module down to the field and its type, instead of a list of
+/// every module the compiler knows. Hand-written impls should do the same.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a module of `{T}` parameters",
+    label = "`{Self}` does not implement `Module<{T}>`",
+    note = "a struct field that holds plain data (sizes, flags) needs `#[module(skip)]`"
+)]
+pub trait Module<T: Float = f32> {
+    /// Calls `f(name, param)` for every parameter, in a fixed order, where
+    /// `name` is the parameter's dotted path below `prefix` (pass `""` at
+    /// the top).
+    fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>));
+
+    /// Like [`visit`](Module::visit), with mutable access to each parameter,
+    /// in the same order and under the same names.
+    fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>));
+
+    /// Every parameter, in visiting order.
+    fn parameters(&self) -> Vec<&Param<T>> {
+        let mut out = Vec::new();
+        self.visit("", &mut |_, p| out.push(p));
+        out
+    }
+
+    /// Every parameter, mutably, in visiting order.
+    fn parameters_mut(&mut self) -> Vec<&mut Param<T>> {
+        let mut out = Vec::new();
+        self.visit_mut("", &mut |_, p| out.push(p));
+        out
+    }
+
+    /// Every parameter with its dotted path, in visiting order.
+    fn named_parameters(&self) -> Vec<(String, &Param<T>)> {
+        let mut out = Vec::new();
+        self.visit("", &mut |name, p| out.push((name.to_owned(), p)));
+        out
+    }
+
+    /// The number of scalars in all parameters, trainable or not.
+    fn num_params(&self) -> usize {
+        let mut n = 0;
+        self.visit("", &mut |_, p| n += p.value().numel());
+        n
+    }
+
+    /// Makes every parameter non-trainable (no gradient, optimisers skip it).
+    fn freeze(&mut self) {
+        self.visit_mut("", &mut |_, p| p.set_trainable(false));
+    }
+
+    /// Makes every parameter trainable.
+    fn unfreeze(&mut self) {
+        self.visit_mut("", &mut |_, p| p.set_trainable(true));
+    }
+
+    /// Sets `trainable` on each parameter whose dotted path satisfies
+    /// `select`, leaving the others as they are.
+    ///
+    /// ```
+    /// # use tapegrad::{Module, Param, Tensor};
+    /// # #[derive(Module)]
+    /// # struct Net { body: Vec<Param>, head: Param }
+    /// # let mut net = Net { body: vec![Param::new("w", Tensor::zeros(&[2]))], head: Param::new("h", Tensor::zeros(&[1])) };
+    /// // fine-tune only the head
+    /// net.freeze();
+    /// net.set_trainable_where(|name| name.starts_with("head"), true);
+    /// assert!(net.head.is_trainable() && !net.body[0].is_trainable());
+    /// ```
+    fn set_trainable_where<F: FnMut(&str) -> bool>(&mut self, mut select: F, trainable: bool)
+    where
+        Self: Sized,
+    {
+        self.visit_mut("", &mut |name, p| {
+            if select(name) {
+                p.set_trainable(trainable);
+            }
+        });
+    }
+
+    /// The parameter with this dotted path, if there is one.
+    fn param_by_name(&self, name: &str) -> Option<&Param<T>> {
+        let mut found = None;
+        self.visit("", &mut |n, p| {
+            if found.is_none() && n == name {
+                found = Some(p);
+            }
+        });
+        found
+    }
+
+    /// The parameter with this dotted path, mutably, if there is one.
+    fn param_by_name_mut(&mut self, name: &str) -> Option<&mut Param<T>> {
+        let mut found = None;
+        self.visit_mut("", &mut |n, p| {
+            if found.is_none() && n == name {
+                found = Some(p);
+            }
+        });
+        found
+    }
+
+    /// Sets each parameter's own [`name`](Param::name) to its dotted path,
+    /// so that it reads the same wherever the parameter is shown on its own.
+    fn name_parameters(&mut self) {
+        self.visit_mut("", &mut |name, p| p.set_name(name));
+    }
+
+    /// A table of every parameter (dotted path, shape, scalar count,
+    /// trainable) with the totals; print it with `{}`.
+    fn summary(&self) -> ModuleSummary {
+        let mut rows = Vec::new();
+        self.visit("", &mut |name, p| {
+            rows.push(ParamRow {
+                name: name.to_owned(),
+                shape: p.shape().to_vec(),
+                numel: p.value().numel(),
+                trainable: p.is_trainable(),
+            })
+        });
+        ModuleSummary { rows }
+    }
+}
+
+/// The dotted path of a child called `name` inside a module visited under
+/// `prefix`: `"name"` at the top (empty prefix), `"prefix.name"` below.
+///
+/// ```
+/// use tapegrad::nn::child_name;
+/// assert_eq!(child_name("", "fc"), "fc");
+/// assert_eq!(child_name("blocks.0", "attn"), "blocks.0.attn");
+/// assert_eq!(child_name("layers", 3), "layers.3");
+/// ```
+pub fn child_name(prefix: &str, name: impl Display) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// A parameter is a leaf: it is visited once, under the prefix itself.
+#[diagnostic::do_not_recommend]
+impl<T: Float> Module<T> for Param<T> {
+    fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
+        f(prefix, self);
+    }
+
+    fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
+        f(prefix, self);
+    }
+}
+
+/// Elements are named by their index: `layers.0`, `layers.1`, ...
+#[diagnostic::do_not_recommend]
+impl<T: Float, M: Module<T>> Module<T> for Vec<M> {
+    fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
+        for (i, m) in self.iter().enumerate() {
+            m.visit(&child_name(prefix, i), f);
+        }
+    }
+
+    fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
+        for (i, m) in self.iter_mut().enumerate() {
+            m.visit_mut(&child_name(prefix, i), f);
+        }
+    }
+}
+
+/// Elements are named by their index, as for `Vec`.
+#[diagnostic::do_not_recommend]
+impl<T: Float, M: Module<T>, const N: usize> Module<T> for [M; N] {
+    fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
+        for (i, m) in self.iter().enumerate() {
+            m.visit(&child_name(prefix, i), f);
+        }
+    }
+
+    fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
+        for (i, m) in self.iter_mut().enumerate() {
+            m.visit_mut(&child_name(prefix, i), f);
+        }
+    }
+}
+
+/// `Some(m)` is visited as `m`, under the same prefix; `None` holds nothing.
+#[diagnostic::do_not_recommend]
+impl<T: Float, M: Module<T>> Module<T> for Option<M> {
+    fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
+        if let Some(m) = self {
+            m.visit(prefix, f);
+        }
+    }
+
+    fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
+        if let Some(m) = self {
+            m.visit_mut(prefix, f);
+        }
+    }
+}
+
+/// Visited as the boxed module, under the same prefix; `Box<dyn Module>`
+/// included.
+#[diagnostic::do_not_recommend]
+impl<T: Float, M: Module<T> + ?Sized> Module<T> for Box<M> {
+    fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
+        (**self).visit(prefix, f);
+    }
+
+    fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
+        (**self).visit_mut(prefix, f);
+    }
+}
+
+/// Holds no parameters, so a `PhantomData` marker field needs no
+/// `#[module(skip)]`.
+#[diagnostic::do_not_recommend]
+impl<T: Float, X: ?Sized> Module<T> for PhantomData<X> {
+    fn visit<'a>(&'a self, _prefix: &str, _f: &mut dyn FnMut(&str, &'a Param<T>)) {}
+
+    fn visit_mut<'a>(&'a mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &'a mut Param<T>)) {}
+}
+
+/// One line of a [`ModuleSummary`]: a parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamRow {
+    /// The dotted path.
+    pub name: String,
+    /// The shape of the value.
+    pub shape: Vec<usize>,
+    /// The number of scalars (the product of the shape).
+    pub numel: usize,
+    /// Whether it is trainable.
+    pub trainable: bool,
+}
+
+/// Every parameter of a module and the totals, from
+/// [`Module::summary`]. `Display` prints it as a table:
+///
+/// ```text
+/// name       shape   params  trainable
+/// fc.weight  [3, 4]      12  yes
+/// fc.bias    [3]          3  no
+/// total: 15 parameters in 2 tensors, 12 trainable
+/// ```
+///
+/// Counts of a thousand or more are grouped with commas (`1,024`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleSummary {
+    /// One row per parameter, in visiting order.
+    pub rows: Vec<ParamRow>,
+}
+
+impl ModuleSummary {
+    /// The number of scalars in all parameters.
+    pub fn total(&self) -> usize {
+        self.rows.iter().map(|r| r.numel).sum()
+    }
+
+    /// The number of scalars in trainable parameters.
+    pub fn trainable(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| r.trainable)
+            .map(|r| r.numel)
+            .sum()
+    }
+}
+
+impl Display for ModuleSummary {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cells: Vec<[String; 4]> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let dims: Vec<String> = r.shape.iter().map(|d| d.to_string()).collect();
+                [
+                    r.name.clone(),
+                    format!("[{}]", dims.join(", ")),
+                    grouped(r.numel),
+                    (if r.trainable { "yes" } else { "no" }).to_owned(),
+                ]
+            })
+            .collect();
+        let header = ["name", "shape", "params", "trainable"].map(str::to_owned);
+        let width = |col: usize| {
+            std::iter::once(&header)
+                .chain(&cells)
+                .map(|row| row[col].chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        let (w0, w1, w2) = (width(0), width(1), width(2));
+        for [name, shape, numel, trainable] in std::iter::once(&header).chain(&cells) {
+            writeln!(out, "{name:<w0$}  {shape:<w1$}  {numel:>w2$}  {trainable}")?;
+        }
+        let tensors = self.rows.len();
+        writeln!(
+            out,
+            "total: {} parameter{} in {} tensor{}, {} trainable",
+            grouped(self.total()),
+            if self.total() == 1 { "" } else { "s" },
+            tensors,
+            if tensors == 1 { "" } else { "s" },
+            grouped(self.trainable()),
+        )
+    }
+}
+
+/// `1234567` as `"1,234,567"`.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Module, Param, Tensor};
+
+    // The derive's `::tapegrad` paths resolve inside the crate too (through
+    // `extern crate self as tapegrad`), as the crate's own layers need.
+    #[derive(Module)]
+    struct Inside {
+        w: Param,
+        rest: Vec<Param>,
+    }
+
+    #[test]
+    fn derive_works_inside_the_crate() {
+        let m = Inside {
+            w: Param::new("w", Tensor::zeros(&[2])),
+            rest: vec![Param::new("r", Tensor::zeros(&[3]))],
+        };
+        let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["w", "rest.0"]);
+    }
+}
