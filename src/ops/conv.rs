@@ -151,7 +151,8 @@ impl fmt::Display for Pool2dArgs {
     }
 }
 
-fn tensor<T: Float>(dims: &[usize], data: Vec<T>) -> Tensor<T> {
+/// A tensor of the given dimensions around a kernel's output buffer.
+fn with_dims<T: Float>(dims: &[usize], data: Vec<T>) -> Tensor<T> {
     Tensor::from_parts(Shape::from_slice(dims), data)
 }
 
@@ -219,7 +220,7 @@ impl<'t, T: Float> Var<'t, T> {
         self.tape.apply(op, inputs, |v| {
             let bias = v.get(2).map(|b| b.as_slice());
             let y = kernels::conv2d(v[0].as_slice(), v[1].as_slice(), bias, &geom);
-            tensor(&geom.out_shape(), y)
+            with_dims(&geom.out_shape(), y)
         })
     }
 
@@ -254,7 +255,7 @@ impl<'t, T: Float> Var<'t, T> {
         let geom = args.geom("max_pool2d", &self.shape());
         self.tape
             .apply(Op::Nn(NnOp::MaxPool2d(args)), &[self], |v| {
-                tensor(
+                with_dims(
                     &geom.out_shape(),
                     kernels::max_pool2d(v[0].as_slice(), &geom),
                 )
@@ -291,7 +292,7 @@ impl<'t, T: Float> Var<'t, T> {
         let geom = args.geom("avg_pool2d", &self.shape());
         self.tape
             .apply(Op::Nn(NnOp::AvgPool2d(args)), &[self], |v| {
-                tensor(
+                with_dims(
                     &geom.out_shape(),
                     kernels::avg_pool2d(v[0].as_slice(), &geom),
                 )
@@ -305,11 +306,11 @@ pub(super) fn conv2d_backward<T: Float>(args: Conv2dArgs, ctx: &mut BackwardCtx<
     let geom = args.geom(x.shape(), w.shape());
     if ctx.needs(0) {
         let dx = kernels::conv2d_input_grad(g.as_slice(), w.as_slice(), &geom);
-        ctx.add(0, tensor(x.shape(), dx));
+        ctx.add(0, with_dims(x.shape(), dx));
     }
     if ctx.needs(1) {
         let dw = kernels::conv2d_weight_grad(x.as_slice(), g.as_slice(), &geom);
-        ctx.add(1, tensor(w.shape(), dw));
+        ctx.add(1, with_dims(w.shape(), dw));
     }
     if ctx.num_inputs() == 3 && ctx.needs(2) {
         ctx.add(2, g.sum_axes(&[0, 2, 3], false));
@@ -321,7 +322,7 @@ pub(super) fn max_pool2d_backward<T: Float>(args: Pool2dArgs, ctx: &mut Backward
     let x = ctx.input(0);
     let geom = args.geom("max_pool2d", x.shape());
     let dx = kernels::max_pool2d_backward(x.as_slice(), ctx.grad_out().as_slice(), &geom);
-    ctx.add(0, tensor(x.shape(), dx));
+    ctx.add(0, with_dims(x.shape(), dx));
 }
 
 /// `avg_pool2d`'s rule: the gradient spreads evenly over each window.
@@ -329,5 +330,5 @@ pub(super) fn avg_pool2d_backward<T: Float>(args: Pool2dArgs, ctx: &mut Backward
     let x = ctx.input(0);
     let geom = args.geom("avg_pool2d", x.shape());
     let dx = kernels::avg_pool2d_backward(ctx.grad_out().as_slice(), &geom);
-    ctx.add(0, tensor(x.shape(), dx));
+    ctx.add(0, with_dims(x.shape(), dx));
 }

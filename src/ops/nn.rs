@@ -3,8 +3,9 @@
 //!
 //! All of them are fused: one node per call, with a forward kernel from
 //! `tensor/` and a backward rule written for the whole op, which is both
-//! faster and more stable than chaining primitives (a softmax built from
-//! `exp / sum(exp)` overflows at logits of 100; this one does not).
+//! faster and more stable than chaining primitives (a softmax built as
+//! `exp(x) / sum(exp(x))` overflows in f32 once a logit passes 88; this one
+//! subtracts the maximum first and never does).
 //! [`NnOp::backward`] has one arm per op; the arms for the sibling files call
 //! the rule written next to that op's forward.
 
@@ -229,5 +230,16 @@ mod tests {
         let nn = std::mem::size_of::<NnOp>();
         let unary = std::mem::size_of::<super::super::UnaryOp>();
         assert!(nn <= unary, "NnOp is {nn} bytes, UnaryOp {unary}");
+    }
+
+    #[test]
+    fn ops_print_their_name_and_arguments() {
+        assert_eq!(NnOp::Softmax { axis: 1 }.to_string(), "softmax[axis=1]");
+        let op = NnOp::BatchNorm {
+            eps: 1e-5,
+            weight: true,
+            bias: false,
+        };
+        assert_eq!(op.to_string(), "batch_norm[eps=0.00001]");
     }
 }
