@@ -1,22 +1,191 @@
-//! (in progress)
+//! Fused, numerically stable losses, each reduced to its mean (a 0-d var).
+//!
+//! A loss built from primitives would store every intermediate and, for
+//! cross-entropy, overflow in `exp` (in f32, once a logit passes 88); the fused forms
+//! here compute the loss in one pass with the stable formula and have a
+//! one-line backward rule.
 
-use crate::tape::BackwardCtx;
-use crate::tensor::Float;
+use super::Op;
+use super::unary::UnaryOp;
+use crate::tape::{AuxRange, BackwardCtx, Var};
+use crate::tensor::shape::assert_same_shape;
+use crate::tensor::softmax as kernels;
+use crate::tensor::{Float, Tensor};
 use std::fmt;
 
-/// The ops of this family.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum LossOp {}
+/// The fused losses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossOp {
+    /// `cross_entropy`: input `[logits]`; the class indices are on the
+    /// tape's side buffer.
+    CrossEntropy {
+        /// Where the targets are stored.
+        targets: AuxRange,
+    },
+    /// `mse_loss`: inputs `[x, target]`.
+    Mse,
+    /// `binary_cross_entropy_with_logits`: inputs `[logits, target]`.
+    BceWithLogits,
+}
 
 impl LossOp {
     /// Adds each input's share of the gradient.
-    pub(crate) fn backward<T: Float>(self, _ctx: &mut BackwardCtx<'_, T>) {
-        match self {}
+    pub(crate) fn backward<T: Float>(self, ctx: &mut BackwardCtx<'_, T>) {
+        let g = ctx.grad_out().item();
+        match self {
+            // d/dx = g * (softmax(x) - onehot(t)) / N
+            LossOp::CrossEntropy { targets } => {
+                let (x, t) = (ctx.input(0), ctx.aux(targets));
+                let dx = kernels::cross_entropy_backward(x.as_slice(), x.shape()[1], t, g);
+                ctx.add(0, Tensor::from_parts(x.shape().into(), dx));
+            }
+            // d/dx = 2 (x - t) / n, d/dt = -d/dx
+            LossOp::Mse => {
+                let (x, t) = (ctx.input(0), ctx.input(1));
+                let k = T::from_f64(2.0) * g / T::from_usize(x.numel());
+                let dx = x.zip_map(t, "mse_loss", |x, t| k * (x - t));
+                if ctx.needs(1) {
+                    ctx.add(1, -&dx);
+                }
+                ctx.add(0, dx);
+            }
+            // d/dx = (sigmoid(x) - t) / n, d/dt = -x / n
+            LossOp::BceWithLogits => {
+                let (x, t) = (ctx.input(0), ctx.input(1));
+                let k = g / T::from_usize(x.numel());
+                if ctx.needs(0) {
+                    let s = UnaryOp::Sigmoid.forward(x);
+                    ctx.add(0, s.zip_map(t, "bce_with_logits", |s, t| k * (s - t)));
+                }
+                if ctx.needs(1) {
+                    ctx.add(1, x * -k);
+                }
+            }
+        }
     }
 }
 
 impl fmt::Display for LossOp {
-    fn fmt(&self, _f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {}
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LossOp::CrossEntropy { .. } => "cross_entropy",
+            LossOp::Mse => "mse_loss",
+            LossOp::BceWithLogits => "binary_cross_entropy_with_logits",
+        })
+    }
+}
+
+/// The mean of `f(x, t)` over two same-shape tensors, as a 0-d tensor.
+fn mean_of<T: Float>(
+    x: &Tensor<T>,
+    t: &Tensor<T>,
+    op: &str,
+    f: impl Fn(T, T) -> T + Sync,
+) -> Tensor<T> {
+    let total = x.zip_map(t, op, f).sum_all().item();
+    Tensor::scalar(total / T::from_usize(x.numel()))
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// Cross-entropy of `self` (logits `[N, C]`) against class indices
+    /// `targets` (`N` of them, each below `C`), averaged over the batch:
+    /// `mean_i (ln sum_j e^(x_ij) - x_i,t_i)`, i.e. the negative
+    /// log-likelihood of `log_softmax(x)`, computed in one stable pass
+    /// (the row maximum is subtracted first). Output: a 0-d var.
+    ///
+    /// Derivative: `(softmax(x) - onehot(t)) / N`.
+    ///
+    /// # Panics
+    /// If the logits are not 2-d, `targets.len() != N`, or a target is `>= C`.
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let logits = tape.var(Tensor::zeros(&[2, 4]));
+    /// // uniform logits: every class has probability 1/4, so the loss is ln 4
+    /// let loss = logits.cross_entropy(&[0, 3]);
+    /// assert!((loss.item() - 4f64.ln()).abs() < 1e-12);
+    /// ```
+    pub fn cross_entropy(self, targets: &[usize]) -> Var<'t, T> {
+        let xs = self.shape();
+        assert!(
+            xs.len() == 2,
+            "cross_entropy: logits must be [N, C]: got {xs:?}"
+        );
+        assert!(
+            targets.len() == xs[0],
+            "cross_entropy: {} targets for logits of shape {xs:?}",
+            targets.len()
+        );
+        if let Some(&t) = targets.iter().find(|&&t| t >= xs[1]) {
+            panic!(
+                "cross_entropy: target {t} is out of range for logits of shape {xs:?} (classes 0..{})",
+                xs[1]
+            );
+        }
+        let range = self.tape.push_aux(targets);
+        self.tape.apply(
+            Op::Loss(LossOp::CrossEntropy { targets: range }),
+            &[self],
+            |v| Tensor::scalar(kernels::cross_entropy(v[0].as_slice(), xs[1], targets)),
+        )
+    }
+
+    /// Mean squared error between `self` and `target` (same shape):
+    /// `mean((x - t)^2)`. Output: a 0-d var.
+    ///
+    /// Derivatives: `2 (x - t) / n` for `x` and the negation for `t` (`n`
+    /// the element count), so a var target also gets its gradient.
+    ///
+    /// # Panics
+    /// If the shapes differ.
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(tensor![1.0, 2.0]);
+    /// let t = tape.constant(tensor![0.0, 4.0]);
+    /// let loss = x.mse_loss(t); // (1 + 4) / 2
+    /// assert_eq!(loss.item(), 2.5);
+    /// assert_eq!(loss.backward().wrt(x).to_vec(), vec![1.0, -2.0]);
+    /// ```
+    pub fn mse_loss(self, target: Var<'t, T>) -> Var<'t, T> {
+        assert_same_shape("mse_loss", &self.shape(), &target.shape());
+        self.tape
+            .apply(Op::Loss(LossOp::Mse), &[self, target], |v| {
+                mean_of(v[0], v[1], "mse_loss", |x, t| (x - t) * (x - t))
+            })
+    }
+
+    /// Binary cross-entropy of logits `self` against targets in `[0, 1]`
+    /// (same shape), averaged: `mean(-t ln s(x) - (1 - t) ln(1 - s(x)))`
+    /// with `s` the sigmoid, computed in the stable form
+    /// `max(x, 0) - x t + ln(1 + e^-|x|)`, which never overflows.
+    /// Output: a 0-d var.
+    ///
+    /// Derivatives: `(sigmoid(x) - t) / n` for the logits and `-x / n` for
+    /// the target.
+    ///
+    /// # Panics
+    /// If the shapes differ.
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(tensor![0.0]);
+    /// let t = tape.constant(tensor![1.0]);
+    /// // sigmoid(0) = 1/2, so the loss is -ln(1/2) = ln 2
+    /// let loss = x.binary_cross_entropy_with_logits(t);
+    /// assert!((loss.item() - 2f64.ln()).abs() < 1e-15);
+    /// ```
+    pub fn binary_cross_entropy_with_logits(self, target: Var<'t, T>) -> Var<'t, T> {
+        let op = "binary_cross_entropy_with_logits";
+        assert_same_shape(op, &self.shape(), &target.shape());
+        self.tape
+            .apply(Op::Loss(LossOp::BceWithLogits), &[self, target], |v| {
+                mean_of(v[0], v[1], op, |x, t| {
+                    x.max(T::ZERO) - x * t + (-x.abs()).exp().ln_1p()
+                })
+            })
     }
 }

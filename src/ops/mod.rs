@@ -7,7 +7,8 @@
 //! - `reduce.rs`: `sum`, `mean`, `max`, `var`, `logsumexp`, `argmax`;
 //! - `matmul.rs`: batched matrix product;
 //! - `shape.rs`: reshape, permute, slice, concat, gather, pad, ...;
-//! - `nn.rs`: softmax, convolution, pooling, normalisation, dropout;
+//! - `nn.rs`: softmax, log-softmax, dropout, and the dispatch of
+//!   `conv.rs` (convolution, pooling) and `norm.rs` (layer and batch norm);
 //! - `loss.rs`: fused, numerically stable losses.
 //!
 //! # Adding an op
@@ -24,17 +25,21 @@
 //! [`BackwardCtx`]: crate::tape::BackwardCtx
 
 mod binary;
+mod conv;
 mod loss;
 mod matmul;
 mod nn;
+mod norm;
 mod reduce;
 mod shape;
 mod unary;
 
 pub use binary::{BinaryOp, CmpOp, Operand};
+pub use conv::{Conv2dArgs, Conv2dOptions, Pool2dArgs};
 pub use loss::LossOp;
 pub use matmul::MatmulOp;
 pub use nn::NnOp;
+pub use norm::BatchStats;
 pub use reduce::ReduceOp;
 pub use shape::ShapeOp;
 pub use unary::{GeluApprox, UnaryOp};

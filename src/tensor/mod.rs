@@ -6,6 +6,9 @@
 //! - `elementwise.rs`: maps and broadcasting binary kernels;
 //! - `reduce.rs`: sums, maxima and other reductions over axes;
 //! - `linalg.rs`: matrix multiply (a GEMM kernel crate does the work);
+//! - `conv.rs`, `softmax.rs`, `norm.rs`: neural-net kernels (convolution and
+//!   pooling, softmax and cross-entropy, normalisation), with `parallel.rs`
+//!   splitting their work over threads;
 //! - `layout.rs`: data movement (permute, slice, concat, pad, broadcast_to);
 //! - `gather.rs`: indexing by integer lists (index_select, gather, scatter-add);
 //! - `shape.rs`: shapes, broadcasting rules and the wording of shape errors;
@@ -15,6 +18,7 @@
 //! rayon; small ones stay on the calling thread, because a tiny op must cost
 //! nanoseconds, not a thread hand-off.
 
+pub(crate) mod conv;
 mod create;
 mod display;
 mod elementwise;
@@ -22,8 +26,11 @@ mod float;
 mod gather;
 pub(crate) mod layout;
 mod linalg;
+pub(crate) mod norm;
+mod parallel;
 mod reduce;
 pub mod shape;
+pub(crate) mod softmax;
 mod strided;
 
 pub use float::Float;

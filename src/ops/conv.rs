@@ -1,0 +1,334 @@
+//! Convolution and pooling of `[N, C, H, W]` vars, forward and backward.
+//!
+//! The kernels (im2col + GEMM, window scans) are in `tensor/conv.rs`; this
+//! file checks shapes, records the ops and holds their backward rules,
+//! which [`NnOp::backward`](super::NnOp) calls.
+
+use super::Op;
+use super::nn::NnOp;
+use crate::tape::{BackwardCtx, Var};
+use crate::tensor::conv::{self as kernels, Geom};
+use crate::tensor::{Float, Shape, Tensor};
+use std::fmt;
+
+/// Options of [`Var::conv2d`], as in PyTorch's `Conv2d`. Each pair is
+/// `(height, width)`.
+///
+/// The default is stride 1, no padding, dilation 1 and one group; change
+/// what you need with struct update syntax:
+///
+/// ```
+/// use tapegrad::ops::Conv2dOptions;
+/// let opts = Conv2dOptions { stride: (2, 2), padding: (1, 1), ..Default::default() };
+/// assert_eq!(opts.groups, 1);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dOptions {
+    /// Step between neighbouring windows.
+    pub stride: (usize, usize),
+    /// Zeros added on each side of the input.
+    pub padding: (usize, usize),
+    /// Spacing between kernel taps (1 is a plain, dense kernel).
+    pub dilation: (usize, usize),
+    /// Channel groups: input and output channels split into this many
+    /// groups, each output group seeing only its input group.
+    pub groups: usize,
+}
+
+impl Default for Conv2dOptions {
+    fn default() -> Self {
+        Conv2dOptions {
+            stride: (1, 1),
+            padding: (0, 0),
+            dilation: (1, 1),
+            groups: 1,
+        }
+    }
+}
+
+/// A size stored in an op: at most 65535, which keeps the op small.
+fn small(op: &str, what: &str, v: (usize, usize)) -> [u16; 2] {
+    match (u16::try_from(v.0), u16::try_from(v.1)) {
+        (Ok(a), Ok(b)) => [a, b],
+        _ => panic!("{op}: {what} {v:?} is too large (at most 65535)"),
+    }
+}
+
+fn pair(v: [u16; 2]) -> (usize, usize) {
+    (v[0] as usize, v[1] as usize)
+}
+
+/// [`Conv2dOptions`] packed into small integers, as stored in
+/// [`NnOp::Conv2d`] (so that the op stays `Copy` and small).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dArgs {
+    stride: [u16; 2],
+    padding: [u16; 2],
+    dilation: [u16; 2],
+    groups: u32,
+}
+
+impl Conv2dArgs {
+    fn pack(o: Conv2dOptions) -> Self {
+        Conv2dArgs {
+            stride: small("conv2d", "stride", o.stride),
+            padding: small("conv2d", "padding", o.padding),
+            dilation: small("conv2d", "dilation", o.dilation),
+            groups: u32::try_from(o.groups)
+                .unwrap_or_else(|_| panic!("conv2d: groups {} is too large", o.groups)),
+        }
+    }
+
+    /// The options these were packed from.
+    pub fn options(self) -> Conv2dOptions {
+        Conv2dOptions {
+            stride: pair(self.stride),
+            padding: pair(self.padding),
+            dilation: pair(self.dilation),
+            groups: self.groups as usize,
+        }
+    }
+
+    fn geom(self, x: &[usize], weight: &[usize]) -> Geom {
+        let o = self.options();
+        Geom::conv2d(x, weight, o.stride, o.padding, o.dilation, o.groups)
+    }
+}
+
+impl fmt::Display for Conv2dArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let o = self.options();
+        write!(
+            f,
+            "stride={:?}, padding={:?}, dilation={:?}, groups={}",
+            o.stride, o.padding, o.dilation, o.groups
+        )
+    }
+}
+
+/// Kernel, stride and padding of a pooling op, packed as in [`Conv2dArgs`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dArgs {
+    kernel: [u16; 2],
+    stride: [u16; 2],
+    padding: [u16; 2],
+}
+
+impl Pool2dArgs {
+    fn pack(
+        op: &str,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+    ) -> Self {
+        Pool2dArgs {
+            kernel: small(op, "kernel", kernel),
+            stride: small(op, "stride", stride),
+            padding: small(op, "padding", padding),
+        }
+    }
+
+    fn geom(self, op: &str, x: &[usize]) -> Geom {
+        Geom::pool2d(
+            op,
+            x,
+            pair(self.kernel),
+            pair(self.stride),
+            pair(self.padding),
+        )
+    }
+}
+
+impl fmt::Display for Pool2dArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "kernel={:?}, stride={:?}, padding={:?}",
+            pair(self.kernel),
+            pair(self.stride),
+            pair(self.padding)
+        )
+    }
+}
+
+/// A tensor of the given dimensions around a kernel's output buffer.
+fn with_dims<T: Float>(dims: &[usize], data: Vec<T>) -> Tensor<T> {
+    Tensor::from_parts(Shape::from_slice(dims), data)
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// 2-d convolution (cross-correlation, as in every deep-learning
+    /// library) of `self [N, C_in, H, W]` with `weight [C_out, C_in / groups,
+    /// kH, kW]`, plus an optional `bias [C_out]`:
+    ///
+    /// `y[n, o, i, j] = b[o] + sum_{c, u, v} w[o, c, u, v] *
+    /// x[n, g(o) * C_in/groups + c, i*sH + u*dH - pH, j*sW + v*dW - pW]`,
+    ///
+    /// reading zeros outside the input. Output `[N, C_out, OH, OW]` with
+    /// `OH = (H + 2 pH - dH (kH - 1) - 1) / sH + 1` (rounded down), and
+    /// likewise `OW`.
+    ///
+    /// Derivatives: the input gradient is the transposed convolution of the
+    /// output gradient with the weight (GEMM then col2im); the weight
+    /// gradient correlates the output gradient with the input (GEMM with the
+    /// unfolded input); the bias gradient sums the output gradient over
+    /// `N, OH, OW`.
+    ///
+    /// # Panics
+    /// If the input or weight is not 4-d, `C_in != weight[1] * groups`,
+    /// `C_out` is not a multiple of `groups`, the bias is not `[C_out]`, a
+    /// stride, dilation or `groups` is 0, a size exceeds 65535, or the
+    /// dilated kernel does not fit the padded input.
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// use tapegrad::ops::Conv2dOptions;
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(tensor![[[[1.0, 2.0], [3.0, 4.0]]]]); // [1, 1, 2, 2]
+    /// let w = tape.var(tensor![[[[1.0, 1.0], [1.0, 1.0]]]]); // a 2x2 box
+    /// let y = x.conv2d(w, None, Conv2dOptions::default());
+    /// assert_eq!(y.value().to_vec(), vec![10.0]); // 1 + 2 + 3 + 4
+    /// ```
+    pub fn conv2d(
+        self,
+        weight: Var<'t, T>,
+        bias: Option<Var<'t, T>>,
+        opts: Conv2dOptions,
+    ) -> Var<'t, T> {
+        let (xs, ws) = (self.shape(), weight.shape());
+        let geom = Geom::conv2d(
+            &xs,
+            &ws,
+            opts.stride,
+            opts.padding,
+            opts.dilation,
+            opts.groups,
+        );
+        if let Some(b) = bias {
+            let bs = b.shape();
+            assert!(
+                bs.as_slice() == [geom.c_out],
+                "conv2d: bias must be [C_out] = [{}]: got bias {bs:?}, weight {ws:?}",
+                geom.c_out
+            );
+        }
+        let op = Op::Nn(NnOp::Conv2d(Conv2dArgs::pack(opts)));
+        let inputs: &[Var<'t, T>] = match bias {
+            Some(b) => &[self, weight, b],
+            None => &[self, weight],
+        };
+        self.tape.apply(op, inputs, |v| {
+            let bias = v.get(2).map(|b| b.as_slice());
+            let y = kernels::conv2d(v[0].as_slice(), v[1].as_slice(), bias, &geom);
+            with_dims(&geom.out_shape(), y)
+        })
+    }
+
+    /// 2-d max pooling of `self [N, C, H, W]`: each output is the largest
+    /// input under a `kernel` window, windows `stride` apart, over the input
+    /// padded by `padding` (padding never wins). Output `[N, C, OH, OW]`
+    /// with `OH = (H + 2 pH - kH) / sH + 1` (rounded down), likewise `OW`.
+    ///
+    /// Derivative: each output's gradient goes to the input that won its
+    /// window (the first one on ties), found again from the input in the
+    /// backward pass, so nothing extra is stored.
+    ///
+    /// # Panics
+    /// If the input is not 4-d, the kernel or stride has a 0, the padding
+    /// is more than half the kernel (as PyTorch), or the kernel does not fit
+    /// the padded input.
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(tensor![[[[1.0, 5.0], [3.0, 2.0]]]]);
+    /// let y = x.max_pool2d((2, 2), (2, 2), (0, 0));
+    /// assert_eq!(y.value().to_vec(), vec![5.0]);
+    /// ```
+    pub fn max_pool2d(
+        self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+    ) -> Var<'t, T> {
+        let args = Pool2dArgs::pack("max_pool2d", kernel, stride, padding);
+        let geom = args.geom("max_pool2d", &self.shape());
+        self.tape
+            .apply(Op::Nn(NnOp::MaxPool2d(args)), &[self], |v| {
+                with_dims(
+                    &geom.out_shape(),
+                    kernels::max_pool2d(v[0].as_slice(), &geom),
+                )
+            })
+    }
+
+    /// 2-d average pooling of `self [N, C, H, W]`: each output is the sum of
+    /// the inputs under its `kernel` window divided by the kernel area
+    /// `kH * kW`, also where the window overlaps the zero padding (PyTorch's
+    /// default `count_include_pad=True`). Output shape as in
+    /// [`max_pool2d`](Var::max_pool2d).
+    ///
+    /// Derivative: each output's gradient, divided by the kernel area, goes
+    /// to every input under its window.
+    ///
+    /// # Panics
+    /// As [`max_pool2d`](Var::max_pool2d).
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(tensor![[[[1.0, 5.0], [3.0, 3.0]]]]);
+    /// // one 2x2 window with padding 1 and stride 2 sees only x[0, 0]: 1 / 4
+    /// let y = x.avg_pool2d((2, 2), (2, 2), (1, 1));
+    /// assert_eq!(y.value().get(&[0, 0, 0, 0]), 0.25);
+    /// ```
+    pub fn avg_pool2d(
+        self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+    ) -> Var<'t, T> {
+        let args = Pool2dArgs::pack("avg_pool2d", kernel, stride, padding);
+        let geom = args.geom("avg_pool2d", &self.shape());
+        self.tape
+            .apply(Op::Nn(NnOp::AvgPool2d(args)), &[self], |v| {
+                with_dims(
+                    &geom.out_shape(),
+                    kernels::avg_pool2d(v[0].as_slice(), &geom),
+                )
+            })
+    }
+}
+
+/// `conv2d`'s rule: input, weight and bias gradients, each only if wanted.
+pub(super) fn conv2d_backward<T: Float>(args: Conv2dArgs, ctx: &mut BackwardCtx<'_, T>) {
+    let (x, w, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
+    let geom = args.geom(x.shape(), w.shape());
+    if ctx.needs(0) {
+        let dx = kernels::conv2d_input_grad(g.as_slice(), w.as_slice(), &geom);
+        ctx.add(0, with_dims(x.shape(), dx));
+    }
+    if ctx.needs(1) {
+        let dw = kernels::conv2d_weight_grad(x.as_slice(), g.as_slice(), &geom);
+        ctx.add(1, with_dims(w.shape(), dw));
+    }
+    if ctx.num_inputs() == 3 && ctx.needs(2) {
+        ctx.add(2, g.sum_axes(&[0, 2, 3], false));
+    }
+}
+
+/// `max_pool2d`'s rule: the gradient goes to each window's argmax.
+pub(super) fn max_pool2d_backward<T: Float>(args: Pool2dArgs, ctx: &mut BackwardCtx<'_, T>) {
+    let x = ctx.input(0);
+    let geom = args.geom("max_pool2d", x.shape());
+    let dx = kernels::max_pool2d_backward(x.as_slice(), ctx.grad_out().as_slice(), &geom);
+    ctx.add(0, with_dims(x.shape(), dx));
+}
+
+/// `avg_pool2d`'s rule: the gradient spreads evenly over each window.
+pub(super) fn avg_pool2d_backward<T: Float>(args: Pool2dArgs, ctx: &mut BackwardCtx<'_, T>) {
+    let x = ctx.input(0);
+    let geom = args.geom("avg_pool2d", x.shape());
+    let dx = kernels::avg_pool2d_backward(ctx.grad_out().as_slice(), &geom);
+    ctx.add(0, with_dims(x.shape(), dx));
+}

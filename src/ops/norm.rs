@@ -1,0 +1,316 @@
+//! Layer normalisation and batch normalisation (training mode), each one
+//! fused node with its own backward rule.
+//!
+//! Both normalise groups of elements, `xhat = (x - mean) / sqrt(var + eps)`
+//! with the biased variance (as PyTorch), then apply an optional affine map
+//! `y = xhat * weight + bias`. They differ only in the groups (a row of the
+//! trailing axes, or a channel across batch and space) and in how the
+//! affine parameters broadcast, so they share one kernel pair
+//! (`tensor/norm.rs`) and one backward rule ([`norm_backward`]).
+
+use super::Op;
+use super::nn::NnOp;
+use crate::tape::{BackwardCtx, Var};
+use crate::tensor::norm::{self as kernels, Groups};
+use crate::tensor::{Float, Shape, Tensor};
+
+/// The per-channel statistics of the batch a
+/// [`batch_norm_with_stats`](Var::batch_norm_with_stats) call normalised
+/// with, for a BatchNorm layer to fold into its running averages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchStats<T: Float = f32> {
+    /// Mean of each channel, `[C]`.
+    pub mean: Tensor<T>,
+    /// Unbiased variance of each channel (divided by `count - 1`), `[C]`:
+    /// what PyTorch folds into `running_var`. The normalisation itself uses
+    /// the biased variance.
+    pub var: Tensor<T>,
+    /// Values per channel (`N` times the spatial size).
+    pub count: usize,
+}
+
+/// The layer-norm groups of `x`: rows of the trailing `dims` axes.
+fn layer_groups(x: &[usize], dims: usize) -> Groups {
+    let k = x.len() - dims;
+    Groups {
+        outer: 1,
+        groups: x[..k].iter().product(),
+        inner: x[k..].iter().product(),
+    }
+}
+
+/// The batch-norm groups of `x [N, C, *]`: channels, and the shape the
+/// `[C]` parameters broadcast as (`[C, 1, .., 1]`, one 1 per trailing axis).
+fn batch_groups(x: &[usize]) -> (Groups, Shape) {
+    let mut param: Shape = smallvec::smallvec![1; x.len() - 1];
+    param[0] = x[1];
+    let groups = Groups {
+        outer: x[0],
+        groups: x[1],
+        inner: x[2..].iter().product(),
+    };
+    (groups, param)
+}
+
+/// `xhat * weight + bias`, the parameters viewed as `param_shape`.
+fn affine<T: Float>(
+    xhat: Tensor<T>,
+    weight: Option<&Tensor<T>>,
+    bias: Option<&Tensor<T>>,
+    param_shape: &[usize],
+) -> Tensor<T> {
+    let y = match weight {
+        Some(w) => &xhat * &w.reshape(param_shape),
+        None => xhat,
+    };
+    match bias {
+        Some(b) => &y + &b.reshape(param_shape),
+        None => y,
+    }
+}
+
+/// Checks an affine parameter's shape and appends it to the inputs.
+fn push_param<'t, T: Float>(
+    op: &str,
+    what: &str,
+    p: Option<Var<'t, T>>,
+    want: &[usize],
+    inputs: &mut Vec<Var<'t, T>>,
+) {
+    if let Some(p) = p {
+        let s = p.shape();
+        assert!(
+            s.as_slice() == want,
+            "{op}: {what} must have shape {want:?}: got {s:?}"
+        );
+        inputs.push(p);
+    }
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// Layer normalisation over the trailing axes `normalized_shape` (which
+    /// must equal the input's last axes), as PyTorch's `layer_norm`:
+    /// `y = (x - mean) / sqrt(var + eps) * weight + bias`, with the mean and
+    /// biased variance over those axes, and `weight` and `bias` (each
+    /// optional) of shape `normalized_shape`.
+    ///
+    /// Derivatives, with `xhat` the normalised input and `d = g * weight`:
+    /// `dx = (d - mean(d) - xhat * mean(d * xhat)) / sqrt(var + eps)` (means
+    /// over the normalised axes), `dweight = sum(g * xhat)` and
+    /// `dbias = sum(g)` over the leading axes. Shape: unchanged.
+    ///
+    /// # Panics
+    /// If `normalized_shape` is empty or is not the input's trailing axes,
+    /// or a parameter's shape is not `normalized_shape`.
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(tensor![[1.0, 3.0], [5.0, 5.0]]);
+    /// let y = x.layer_norm(&[2], None, None, 0.0).value();
+    /// // row 0: mean 2, variance 1 -> [-1, 1]
+    /// assert_eq!(y.get(&[0, 0]), -1.0);
+    /// assert_eq!(y.get(&[0, 1]), 1.0);
+    /// ```
+    pub fn layer_norm(
+        self,
+        normalized_shape: &[usize],
+        weight: Option<Var<'t, T>>,
+        bias: Option<Var<'t, T>>,
+        eps: f64,
+    ) -> Var<'t, T> {
+        let xs = self.shape();
+        let k = normalized_shape.len();
+        assert!(
+            k > 0 && k <= xs.len() && xs[xs.len() - k..] == *normalized_shape,
+            "layer_norm: normalized_shape {normalized_shape:?} is not the trailing axes of input {xs:?}"
+        );
+        let mut inputs = vec![self];
+        push_param(
+            "layer_norm",
+            "weight",
+            weight,
+            normalized_shape,
+            &mut inputs,
+        );
+        push_param("layer_norm", "bias", bias, normalized_shape, &mut inputs);
+        let op = NnOp::LayerNorm {
+            dims: k as u32,
+            eps,
+            weight: weight.is_some(),
+            bias: bias.is_some(),
+        };
+        let groups = layer_groups(&xs, k);
+        self.tape.apply(Op::Nn(op), &inputs, |v| {
+            let nz = kernels::normalize(v[0].as_slice(), groups, T::from_f64(eps));
+            let xhat = Tensor::from_parts(xs.clone(), nz.xhat);
+            let (w, b) = params(v, weight.is_some(), bias.is_some());
+            affine(xhat, w, b, normalized_shape)
+        })
+    }
+
+    /// Batch normalisation in training mode, as PyTorch's `batch_norm` with
+    /// `training=True`: `x [N, C]` or `[N, C, *]` is normalised per channel
+    /// (axis 1) with the mean and biased variance over every other axis,
+    /// then scaled by `weight [C]` and shifted by `bias [C]` (each optional).
+    ///
+    /// Derivatives: as [`layer_norm`](Var::layer_norm)'s, with the means
+    /// taken per channel. Shape: unchanged.
+    ///
+    /// This returns only the output; a BatchNorm layer that keeps running
+    /// statistics calls [`batch_norm_with_stats`](Var::batch_norm_with_stats)
+    /// instead, which returns the batch's mean and unbiased variance from
+    /// the same pass.
+    ///
+    /// # Panics
+    /// If the input has fewer than 2 axes, a channel has only one value
+    /// (its variance is undefined, as in PyTorch), or a parameter is not `[C]`.
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// let tape = Tape::<f64>::new();
+    /// // channel 0 holds {1, 3}: mean 2, biased variance 1
+    /// let x = tape.var(tensor![[1.0, 7.0], [3.0, 7.0]]);
+    /// let y = x.batch_norm(None, None, 0.0).value();
+    /// assert_eq!((y.get(&[0, 0]), y.get(&[1, 0])), (-1.0, 1.0));
+    /// ```
+    pub fn batch_norm(
+        self,
+        weight: Option<Var<'t, T>>,
+        bias: Option<Var<'t, T>>,
+        eps: f64,
+    ) -> Var<'t, T> {
+        self.batch_norm_with_stats(weight, bias, eps).0
+    }
+
+    /// [`batch_norm`](Var::batch_norm), also returning the batch statistics
+    /// (per-channel mean and unbiased variance) for updating running
+    /// averages. The statistics are plain tensors, outside the graph.
+    ///
+    /// # Panics
+    /// As [`batch_norm`](Var::batch_norm).
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(tensor![[1.0, 7.0], [3.0, 7.0]]);
+    /// let (_, stats) = x.batch_norm_with_stats(None, None, 1e-5);
+    /// // channel 0: mean 2, unbiased variance ((1-2)^2 + (3-2)^2) / (2 - 1) = 2
+    /// assert_eq!(stats.mean.to_vec(), vec![2.0, 7.0]);
+    /// assert_eq!(stats.var.to_vec(), vec![2.0, 0.0]);
+    /// ```
+    pub fn batch_norm_with_stats(
+        self,
+        weight: Option<Var<'t, T>>,
+        bias: Option<Var<'t, T>>,
+        eps: f64,
+    ) -> (Var<'t, T>, BatchStats<T>) {
+        let xs = self.shape();
+        assert!(
+            xs.len() >= 2,
+            "batch_norm: input must be [N, C, ...]: got {xs:?}"
+        );
+        let (groups, param_shape) = batch_groups(&xs);
+        let count = groups.size();
+        assert!(
+            count > 1,
+            "batch_norm: training needs more than one value per channel: input {xs:?}"
+        );
+        let mut inputs = vec![self];
+        push_param("batch_norm", "weight", weight, &xs[1..2], &mut inputs);
+        push_param("batch_norm", "bias", bias, &xs[1..2], &mut inputs);
+        let op = NnOp::BatchNorm {
+            eps,
+            weight: weight.is_some(),
+            bias: bias.is_some(),
+        };
+        let mut stats = None;
+        let y = self.tape.apply(Op::Nn(op), &inputs, |v| {
+            let nz = kernels::normalize(v[0].as_slice(), groups, T::from_f64(eps));
+            let unbias = T::from_usize(count) / T::from_usize(count - 1);
+            stats = Some(BatchStats {
+                mean: Tensor::from_parts(Shape::from_slice(&xs[1..2]), nz.mean),
+                var: Tensor::from_parts(
+                    Shape::from_slice(&xs[1..2]),
+                    nz.var.iter().map(|&v| v * unbias).collect(),
+                ),
+                count,
+            });
+            let xhat = Tensor::from_parts(xs.clone(), nz.xhat);
+            let (w, b) = params(v, weight.is_some(), bias.is_some());
+            affine(xhat, w, b, &param_shape)
+        });
+        (
+            y,
+            stats.expect("tapegrad bug: batch_norm forward did not run"),
+        )
+    }
+}
+
+/// The weight and bias among an op's input values `[x, weight?, bias?]`.
+fn params<'a, T: Float>(
+    v: &[&'a Tensor<T>],
+    weight: bool,
+    bias: bool,
+) -> (Option<&'a Tensor<T>>, Option<&'a Tensor<T>>) {
+    let w = weight.then(|| v[1]);
+    let b = bias.then(|| v[1 + weight as usize]);
+    (w, b)
+}
+
+/// The rule both norms share, for `y = xhat * w + b` over `groups`, the
+/// parameters broadcasting as `param_shape`. `xhat` is recomputed from the
+/// input (one pass for the statistics, one to normalise) rather than kept
+/// from the forward pass.
+fn norm_backward<T: Float>(
+    ctx: &mut BackwardCtx<'_, T>,
+    groups: Groups,
+    param_shape: &[usize],
+    eps: f64,
+    weight: bool,
+    bias: bool,
+) {
+    let (x, g) = (ctx.input(0), ctx.grad_out());
+    let nz = kernels::normalize(x.as_slice(), groups, T::from_f64(eps));
+    let xhat = Tensor::from_parts(Shape::from_slice(x.shape()), nz.xhat);
+    let b_idx = 1 + weight as usize;
+    if weight && ctx.needs(1) {
+        ctx.add(1, (g * &xhat).sum_to_shape(param_shape));
+    }
+    if bias && ctx.needs(b_idx) {
+        ctx.add(b_idx, g.sum_to_shape(param_shape));
+    }
+    if ctx.needs(0) {
+        let dxhat = if weight {
+            g * &ctx.input(1).reshape(param_shape)
+        } else {
+            g.clone()
+        };
+        let dx = kernels::normalize_backward(xhat.as_slice(), dxhat.as_slice(), &nz.rstd, groups);
+        ctx.add(0, Tensor::from_parts(Shape::from_slice(x.shape()), dx));
+    }
+}
+
+/// `layer_norm`'s rule.
+pub(super) fn layer_norm_backward<T: Float>(
+    dims: usize,
+    eps: f64,
+    weight: bool,
+    bias: bool,
+    ctx: &mut BackwardCtx<'_, T>,
+) {
+    let xs = ctx.input(0).shape();
+    let param_shape = &xs[xs.len() - dims..];
+    norm_backward(ctx, layer_groups(xs, dims), param_shape, eps, weight, bias);
+}
+
+/// `batch_norm`'s rule.
+pub(super) fn batch_norm_backward<T: Float>(
+    eps: f64,
+    weight: bool,
+    bias: bool,
+    ctx: &mut BackwardCtx<'_, T>,
+) {
+    let (groups, param_shape) = batch_groups(ctx.input(0).shape());
+    norm_backward(ctx, groups, &param_shape, eps, weight, bias);
+}

@@ -1,0 +1,578 @@
+//! Sliding-window kernels on `[N, C, H, W]` tensors: 2-d convolution
+//! (im2col + GEMM) and max / average pooling.
+//!
+//! A convolution unfolds each sample's input into a column matrix (im2col):
+//! one row per (input channel, kernel row, kernel column), one column per
+//! output position. The output of a group of channels is then the product
+//! `weight [C_out/g, C_in/g * kH * kW] x cols [C_in/g * kH * kW, OH * OW]`,
+//! which the GEMM kernel does well. The backward pass reuses the same
+//! matrices: the weight gradient is `grad_out x cols^T`, and the input
+//! gradient is `weight^T x grad_out` folded back onto the input (col2im).
+//!
+//! Samples are independent, so large batches are spread over rayon threads,
+//! one sample per task, each with its own column buffer.
+
+use super::linalg::{MatLayout, gemm_into};
+use super::parallel::{for_each_chunk, map_indices};
+use super::{Float, PARALLEL_THRESHOLD};
+use std::ops::Range;
+
+/// Multiply-adds below which a convolution stays on the calling thread.
+const CONV_PARALLEL_WORK: usize = 1 << 18;
+
+/// Partial weight gradients summed at the end of a parallel backward pass.
+/// A fixed count (not the thread count) keeps the sum's rounding the same
+/// on every machine.
+const WEIGHT_GRAD_PARTS: usize = 16;
+
+/// Every size of one sliding-window op, resolved and checked.
+///
+/// Pooling is described as a depthwise op: `groups == c_out == c_in`, each
+/// channel seeing only itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geom {
+    pub batch: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub groups: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub ph: usize,
+    pub pw: usize,
+    pub dh: usize,
+    pub dw: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+/// Output length of a window of `k` taps, `d` apart, sliding by `s` over
+/// `n + 2p` positions; `None` if the window does not fit.
+fn out_len(n: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {
+    let span = d * (k.checked_sub(1)?) + 1;
+    let padded = n + 2 * p;
+    (padded >= span).then(|| (padded - span) / s + 1)
+}
+
+impl Geom {
+    /// The geometry of `conv2d(input, weight)`.
+    ///
+    /// # Panics
+    /// If the input is not 4-d, the weight is not 4-d, the channels do not
+    /// match `weight[1] * groups`, the output channels do not split into
+    /// `groups`, a stride, dilation or the group count is 0, or the dilated
+    /// kernel is larger than the padded input.
+    pub(crate) fn conv2d(
+        x: &[usize],
+        weight: &[usize],
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+        groups: usize,
+    ) -> Geom {
+        assert!(
+            x.len() == 4 && weight.len() == 4,
+            "conv2d: input must be [N, C_in, H, W] and weight [C_out, C_in / groups, kH, kW]: \
+             input {x:?}, weight {weight:?}"
+        );
+        assert!(
+            stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0 && groups > 0,
+            "conv2d: stride, dilation and groups must be positive: stride {stride:?}, \
+             dilation {dilation:?}, groups {groups}"
+        );
+        assert!(
+            x[1] == weight[1] * groups,
+            "conv2d: input has {} channels but weight expects {} ({} per group x {groups} groups): \
+             input {x:?}, weight {weight:?}",
+            x[1],
+            weight[1] * groups,
+            weight[1]
+        );
+        assert!(
+            weight[0].is_multiple_of(groups),
+            "conv2d: {} output channels do not split into {groups} groups: weight {weight:?}",
+            weight[0]
+        );
+        let oh = out_len(x[2], weight[2], stride.0, padding.0, dilation.0);
+        let ow = out_len(x[3], weight[3], stride.1, padding.1, dilation.1);
+        let (Some(oh), Some(ow)) = (oh, ow) else {
+            panic!(
+                "conv2d: kernel {}x{} with dilation {dilation:?} does not fit the input padded by \
+                 {padding:?}: input {x:?}, weight {weight:?}",
+                weight[2], weight[3]
+            )
+        };
+        Geom {
+            batch: x[0],
+            c_in: x[1],
+            h: x[2],
+            w: x[3],
+            c_out: weight[0],
+            groups,
+            kh: weight[2],
+            kw: weight[3],
+            sh: stride.0,
+            sw: stride.1,
+            ph: padding.0,
+            pw: padding.1,
+            dh: dilation.0,
+            dw: dilation.1,
+            oh,
+            ow,
+        }
+    }
+
+    /// The geometry of a pooling op named `op` (the name goes in panics).
+    ///
+    /// # Panics
+    /// If the input is not 4-d, the kernel or stride has a 0, the padding is
+    /// more than half the kernel (as PyTorch), or the kernel is larger than
+    /// the padded input.
+    pub(crate) fn pool2d(
+        op: &str,
+        x: &[usize],
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+    ) -> Geom {
+        assert!(x.len() == 4, "{op}: input must be [N, C, H, W]: got {x:?}");
+        assert!(
+            kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0,
+            "{op}: kernel and stride must be positive: kernel {kernel:?}, stride {stride:?}"
+        );
+        assert!(
+            2 * padding.0 <= kernel.0 && 2 * padding.1 <= kernel.1,
+            "{op}: padding {padding:?} must be at most half the kernel {kernel:?}"
+        );
+        let oh = out_len(x[2], kernel.0, stride.0, padding.0, 1);
+        let ow = out_len(x[3], kernel.1, stride.1, padding.1, 1);
+        let (Some(oh), Some(ow)) = (oh, ow) else {
+            panic!(
+                "{op}: kernel {kernel:?} does not fit the input padded by {padding:?}: input {x:?}"
+            )
+        };
+        Geom {
+            batch: x[0],
+            c_in: x[1],
+            h: x[2],
+            w: x[3],
+            c_out: x[1],
+            groups: x[1],
+            kh: kernel.0,
+            kw: kernel.1,
+            sh: stride.0,
+            sw: stride.1,
+            ph: padding.0,
+            pw: padding.1,
+            dh: 1,
+            dw: 1,
+            oh,
+            ow,
+        }
+    }
+
+    /// The output shape `[N, C_out, OH, OW]`.
+    pub(crate) fn out_shape(&self) -> [usize; 4] {
+        [self.batch, self.c_out, self.oh, self.ow]
+    }
+
+    fn in_plane(&self) -> usize {
+        self.h * self.w
+    }
+
+    fn out_plane(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    fn cin_g(&self) -> usize {
+        self.c_in / self.groups
+    }
+
+    fn cout_g(&self) -> usize {
+        self.c_out / self.groups
+    }
+
+    /// Rows of a group's column matrix: `C_in/g * kH * kW`.
+    fn col_rows(&self) -> usize {
+        self.cin_g() * self.kh * self.kw
+    }
+
+    /// A 1x1 kernel with stride 1 and no padding: the column matrix is the
+    /// input itself, so im2col and col2im are skipped.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
+    }
+
+    fn conv_parallel(&self) -> bool {
+        self.batch > 1
+            && self.batch * self.c_out * self.out_plane() * self.col_rows() >= CONV_PARALLEL_WORK
+    }
+}
+
+/// The outputs `o` in `0..out` whose tap `o * s + offset - p` lands inside
+/// `0..n` (the others read padding).
+fn valid_outputs(out: usize, s: usize, offset: usize, p: usize, n: usize) -> Range<usize> {
+    let lo = if offset >= p {
+        0
+    } else {
+        (p - offset).div_ceil(s)
+    };
+    let hi = if n + p > offset {
+        (n + p - offset).div_ceil(s).min(out)
+    } else {
+        0
+    };
+    lo.min(hi)..hi
+}
+
+/// Unfolds `c` channels `[c, H, W]` into `cols [c * kH * kW, OH * OW]`.
+fn im2col<T: Float>(x: &[T], c: usize, g: &Geom, cols: &mut [T]) {
+    let ohw = g.out_plane();
+    for ci in 0..c {
+        let plane = &x[ci * g.in_plane()..(ci + 1) * g.in_plane()];
+        for ki in 0..g.kh {
+            let rows = valid_outputs(g.oh, g.sh, ki * g.dh, g.ph, g.h);
+            for kj in 0..g.kw {
+                let r = (ci * g.kh + ki) * g.kw + kj;
+                let dst = &mut cols[r * ohw..(r + 1) * ohw];
+                let xs = valid_outputs(g.ow, g.sw, kj * g.dw, g.pw, g.w);
+                for oy in 0..g.oh {
+                    let out = &mut dst[oy * g.ow..(oy + 1) * g.ow];
+                    if !rows.contains(&oy) {
+                        out.fill(T::ZERO);
+                        continue;
+                    }
+                    let src = &plane[(oy * g.sh + ki * g.dh - g.ph) * g.w..][..g.w];
+                    out[..xs.start].fill(T::ZERO);
+                    out[xs.end..].fill(T::ZERO);
+                    for ox in xs.clone() {
+                        out[ox] = src[ox * g.sw + kj * g.dw - g.pw];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Folds `cols [c * kH * kW, OH * OW]` back onto `c` channels, adding into
+/// `dx [c, H, W]`: the adjoint of [`im2col`].
+fn col2im<T: Float>(cols: &[T], c: usize, g: &Geom, dx: &mut [T]) {
+    let ohw = g.out_plane();
+    for ci in 0..c {
+        let plane = &mut dx[ci * g.in_plane()..(ci + 1) * g.in_plane()];
+        for ki in 0..g.kh {
+            let rows = valid_outputs(g.oh, g.sh, ki * g.dh, g.ph, g.h);
+            for kj in 0..g.kw {
+                let r = (ci * g.kh + ki) * g.kw + kj;
+                let src = &cols[r * ohw..(r + 1) * ohw];
+                let xs = valid_outputs(g.ow, g.sw, kj * g.dw, g.pw, g.w);
+                for oy in rows.clone() {
+                    let dst = &mut plane[(oy * g.sh + ki * g.dh - g.ph) * g.w..][..g.w];
+                    for ox in xs.clone() {
+                        dst[ox * g.sw + kj * g.dw - g.pw] += src[oy * g.ow + ox];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `conv2d` forward: `x [N, C_in, H, W]`, `weight [C_out, C_in/g, kH, kW]`,
+/// optional `bias [C_out]`; returns `[N, C_out, OH, OW]` row-major.
+pub(crate) fn conv2d<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &Geom) -> Vec<T> {
+    let (k, ohw, cin_g, cout_g) = (g.col_rows(), g.out_plane(), g.cin_g(), g.cout_g());
+    let per_in = g.c_in * g.in_plane();
+    let mut out = vec![T::ZERO; g.batch * g.c_out * ohw];
+    let cols_len = if g.pointwise() { 0 } else { k * ohw };
+    for_each_chunk(
+        &mut out,
+        g.c_out * ohw,
+        g.conv_parallel(),
+        || vec![T::ZERO; cols_len],
+        |cols, n, out| {
+            for gi in 0..g.groups {
+                let xs = &x[n * per_in + gi * cin_g * g.in_plane()..];
+                let cols: &[T] = if g.pointwise() {
+                    xs
+                } else {
+                    im2col(xs, cin_g, g, cols);
+                    cols
+                };
+                gemm_into(
+                    cout_g,
+                    ohw,
+                    k,
+                    &mut out[gi * cout_g * ohw..(gi + 1) * cout_g * ohw],
+                    &weight[gi * cout_g * k..],
+                    MatLayout::row_major(k),
+                    cols,
+                    MatLayout::row_major(ohw),
+                    false,
+                );
+            }
+            if let Some(b) = bias {
+                for (plane, &b) in out.chunks_mut(ohw).zip(b) {
+                    plane.iter_mut().for_each(|v| *v += b);
+                }
+            }
+        },
+    );
+    out
+}
+
+/// Gradient of `conv2d` with respect to its input: for each sample and
+/// group, `weight^T x grad_out` folded back with col2im.
+pub(crate) fn conv2d_input_grad<T: Float>(grad_out: &[T], weight: &[T], g: &Geom) -> Vec<T> {
+    let (k, ohw, cin_g, cout_g) = (g.col_rows(), g.out_plane(), g.cin_g(), g.cout_g());
+    let per_out = g.c_out * ohw;
+    let mut dx = vec![T::ZERO; g.batch * g.c_in * g.in_plane()];
+    let cols_len = if g.pointwise() { 0 } else { k * ohw };
+    for_each_chunk(
+        &mut dx,
+        g.c_in * g.in_plane(),
+        g.conv_parallel(),
+        || vec![T::ZERO; cols_len],
+        |dcols, n, dx| {
+            for gi in 0..g.groups {
+                let dst = &mut dx[gi * cin_g * g.in_plane()..(gi + 1) * cin_g * g.in_plane()];
+                let product = |dst: &mut [T]| {
+                    gemm_into(
+                        k,
+                        ohw,
+                        cout_g,
+                        dst,
+                        &weight[gi * cout_g * k..],
+                        MatLayout::transposed(k),
+                        &grad_out[n * per_out + gi * cout_g * ohw..],
+                        MatLayout::row_major(ohw),
+                        false,
+                    )
+                };
+                if g.pointwise() {
+                    product(dst);
+                } else {
+                    product(dcols);
+                    col2im(dcols, cin_g, g, dst);
+                }
+            }
+        },
+    );
+    dx
+}
+
+/// Gradient of `conv2d` with respect to its weight: `grad_out x cols^T`
+/// summed over the batch. In parallel, the batch is cut into a fixed number
+/// of runs whose partial sums are added in order.
+pub(crate) fn conv2d_weight_grad<T: Float>(x: &[T], grad_out: &[T], g: &Geom) -> Vec<T> {
+    let (k, ohw, cin_g, cout_g) = (g.col_rows(), g.out_plane(), g.cin_g(), g.cout_g());
+    let (per_in, per_out) = (g.c_in * g.in_plane(), g.c_out * ohw);
+    let len = g.c_out * k;
+    let samples = |range: Range<usize>| {
+        let mut dw = vec![T::ZERO; len];
+        let mut cols = vec![T::ZERO; if g.pointwise() { 0 } else { k * ohw }];
+        for n in range {
+            for gi in 0..g.groups {
+                let xs = &x[n * per_in + gi * cin_g * g.in_plane()..];
+                let cols: &[T] = if g.pointwise() {
+                    xs
+                } else {
+                    im2col(xs, cin_g, g, &mut cols);
+                    &cols
+                };
+                gemm_into(
+                    cout_g,
+                    k,
+                    ohw,
+                    &mut dw[gi * cout_g * k..(gi + 1) * cout_g * k],
+                    &grad_out[n * per_out + gi * cout_g * ohw..],
+                    MatLayout::row_major(ohw),
+                    cols,
+                    MatLayout::transposed(ohw),
+                    true,
+                );
+            }
+        }
+        dw
+    };
+    if !g.conv_parallel() {
+        return samples(0..g.batch);
+    }
+    let parts = g.batch.min(WEIGHT_GRAD_PARTS);
+    let partials = map_indices(parts, true, |p| {
+        samples(p * g.batch / parts..(p + 1) * g.batch / parts)
+    });
+    let mut partials = partials.into_iter();
+    let mut dw = partials.next().unwrap_or_else(|| vec![T::ZERO; len]);
+    for part in partials {
+        dw.iter_mut().zip(&part).for_each(|(a, &b)| *a += b);
+    }
+    dw
+}
+
+/// The input rows (or columns) under output `o`'s window, clipped to `0..n`.
+fn window(o: usize, s: usize, p: usize, k: usize, n: usize) -> Range<usize> {
+    let start = o * s;
+    start.saturating_sub(p)..(start + k).saturating_sub(p).min(n)
+}
+
+/// Runs `f(i, src_i, dst_i)` for each of the `N * C` planes, `dst_i`
+/// written in place; in parallel when the work is large.
+fn each_plane<T: Float>(
+    src: &[T],
+    src_plane: usize,
+    dst: &mut [T],
+    dst_plane: usize,
+    f: impl Fn(usize, &[T], &mut [T]) + Sync + Send,
+) {
+    let parallel = src.len().max(dst.len()) >= PARALLEL_THRESHOLD;
+    for_each_chunk(
+        dst,
+        dst_plane,
+        parallel,
+        || (),
+        |_, i, d| f(i, &src[i * src_plane..(i + 1) * src_plane], d),
+    );
+}
+
+/// Flat index (within its plane) of the largest input under output
+/// `(oy, ox)`'s window; the first one on ties, a NaN if there is one.
+fn window_argmax<T: Float>(plane: &[T], g: &Geom, oy: usize, ox: usize) -> usize {
+    let mut best: Option<(usize, T)> = None;
+    for iy in window(oy, g.sh, g.ph, g.kh, g.h) {
+        for ix in window(ox, g.sw, g.pw, g.kw, g.w) {
+            let i = iy * g.w + ix;
+            let v = plane[i];
+            best = match best {
+                Some((_, b)) if b.is_nan() || !(v > b || v.is_nan()) => best,
+                _ => Some((i, v)),
+            };
+        }
+    }
+    best.expect("tapegrad bug: empty pooling window").0
+}
+
+/// Max pooling forward: `[N, C, H, W] -> [N, C, OH, OW]`.
+pub(crate) fn max_pool2d<T: Float>(x: &[T], g: &Geom) -> Vec<T> {
+    let mut out = vec![T::ZERO; g.batch * g.c_in * g.out_plane()];
+    each_plane(x, g.in_plane(), &mut out, g.out_plane(), |_, plane, out| {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                out[oy * g.ow + ox] = plane[window_argmax(plane, g, oy, ox)];
+            }
+        }
+    });
+    out
+}
+
+/// Max pooling backward: each output's gradient goes to its window's
+/// argmax, found again from the input (nothing is stored by the forward).
+pub(crate) fn max_pool2d_backward<T: Float>(x: &[T], grad_out: &[T], g: &Geom) -> Vec<T> {
+    let mut dx = vec![T::ZERO; x.len()];
+    each_plane(
+        grad_out,
+        g.out_plane(),
+        &mut dx,
+        g.in_plane(),
+        |i, gp, dx| {
+            let plane = &x[i * g.in_plane()..(i + 1) * g.in_plane()];
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    dx[window_argmax(plane, g, oy, ox)] += gp[oy * g.ow + ox];
+                }
+            }
+        },
+    );
+    dx
+}
+
+/// Average pooling forward, dividing by the full kernel area even where the
+/// window overlaps padding (PyTorch's `count_include_pad=True`).
+pub(crate) fn avg_pool2d<T: Float>(x: &[T], g: &Geom) -> Vec<T> {
+    let mut out = vec![T::ZERO; g.batch * g.c_in * g.out_plane()];
+    let inv_area = T::ONE / T::from_usize(g.kh * g.kw);
+    each_plane(x, g.in_plane(), &mut out, g.out_plane(), |_, plane, out| {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let mut s = T::ZERO;
+                for iy in window(oy, g.sh, g.ph, g.kh, g.h) {
+                    for ix in window(ox, g.sw, g.pw, g.kw, g.w) {
+                        s += plane[iy * g.w + ix];
+                    }
+                }
+                out[oy * g.ow + ox] = s * inv_area;
+            }
+        }
+    });
+    out
+}
+
+/// Average pooling backward: each output's gradient, divided by the kernel
+/// area, goes to every input under its window.
+pub(crate) fn avg_pool2d_backward<T: Float>(grad_out: &[T], g: &Geom) -> Vec<T> {
+    let mut dx = vec![T::ZERO; g.batch * g.c_in * g.in_plane()];
+    let inv_area = T::ONE / T::from_usize(g.kh * g.kw);
+    each_plane(
+        grad_out,
+        g.out_plane(),
+        &mut dx,
+        g.in_plane(),
+        |_, gp, dx| {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let v = gp[oy * g.ow + ox] * inv_area;
+                    for iy in window(oy, g.sh, g.ph, g.kh, g.h) {
+                        for ix in window(ox, g.sw, g.pw, g.kw, g.w) {
+                            dx[iy * g.w + ix] += v;
+                        }
+                    }
+                }
+            }
+        },
+    );
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_outputs_are_exactly_the_taps_inside_the_input() {
+        for (out, s, offset, p, n) in [
+            (5, 1, 0, 2, 3),
+            (4, 2, 3, 1, 6),
+            (3, 3, 0, 0, 9),
+            (2, 2, 4, 1, 3),
+        ] {
+            let brute: Vec<usize> = (0..out)
+                .filter(|&o| (0..n as isize).contains(&((o * s + offset) as isize - p as isize)))
+                .collect();
+            let got: Vec<usize> = valid_outputs(out, s, offset, p, n).collect();
+            assert_eq!(
+                got, brute,
+                "out {out}, stride {s}, offset {offset}, pad {p}, n {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        // <im2col(x), c> = <x, col2im(c)> for any x and c: the property that
+        // makes col2im the input gradient of im2col.
+        let g = Geom::conv2d(&[1, 2, 5, 4], &[1, 2, 3, 2], (2, 1), (1, 2), (2, 1), 1);
+        let n_in = 2 * 5 * 4;
+        let n_cols = g.col_rows() * g.out_plane();
+        let x: Vec<f64> = (0..n_in).map(|i| (i as f64 * 0.7).sin()).collect();
+        let c: Vec<f64> = (0..n_cols).map(|i| (i as f64 * 1.3).cos()).collect();
+        let mut cols = vec![0.0; n_cols];
+        im2col(&x, 2, &g, &mut cols);
+        let mut back = vec![0.0; n_in];
+        col2im(&c, 2, &g, &mut back);
+        let lhs: f64 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
+        let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
+        assert!((lhs - rhs).abs() < 1e-12, "{lhs} vs {rhs}");
+    }
+}
