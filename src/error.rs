@@ -36,6 +36,13 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// A chart could not be drawn.
+    Plot {
+        /// The file the chart was meant for.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// `Result` with tapegrad's [`Error`].
@@ -58,6 +65,9 @@ impl fmt::Display for Error {
                 message,
             } => write!(f, "{}:{line}: {message}", path.display()),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Plot { path, message } => {
+                write!(f, "{}: cannot draw chart: {message}", path.display())
+            }
         }
     }
 }
@@ -70,3 +80,4 @@ impl std::error::Error for Error {
         }
     }
 }
+

@@ -42,6 +42,7 @@ pub mod data;
 mod error;
 pub mod nn;
 pub mod ops;
+pub mod plot;
 pub mod tape;
 pub mod tensor;
 
