@@ -43,6 +43,7 @@ mod error;
 pub mod nn;
 pub mod ops;
 pub mod plot;
+pub mod schedule;
 pub mod tape;
 pub mod tensor;
 
