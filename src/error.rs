@@ -36,6 +36,15 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// A learning-rate schedule was given an argument it cannot use.
+    Schedule(crate::schedule::ScheduleError),
+    /// A chart could not be drawn.
+    Plot {
+        /// The file the chart was meant for.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// `Result` with tapegrad's [`Error`].
@@ -58,6 +67,10 @@ impl fmt::Display for Error {
                 message,
             } => write!(f, "{}:{line}: {message}", path.display()),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Schedule(e) => e.fmt(f),
+            Error::Plot { path, message } => {
+                write!(f, "{}: cannot draw chart: {message}", path.display())
+            }
         }
     }
 }
@@ -66,7 +79,14 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io { source, .. } => Some(source),
+            Error::Schedule(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<crate::schedule::ScheduleError> for Error {
+    fn from(e: crate::schedule::ScheduleError) -> Self {
+        Error::Schedule(e)
     }
 }

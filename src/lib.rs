@@ -46,6 +46,8 @@ pub mod data;
 mod error;
 pub mod nn;
 pub mod ops;
+pub mod plot;
+pub mod schedule;
 pub mod tape;
 pub mod tensor;
 
