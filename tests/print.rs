@@ -252,8 +252,9 @@ fn number(label: &str, what: &str) -> Option<f64> {
     Some(line[what.len() + 1..].parse().unwrap())
 }
 
+/// Equal to the 4 significant digits labels show at least.
 fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 1e-4 * b.abs().max(1e-3)
+    (a - b).abs() <= 5e-4 * b.abs()
 }
 
 #[test]
@@ -360,4 +361,12 @@ fn retain_grads_keeps_every_intermediate_gradient() {
     assert_eq!(z.retained_grad().unwrap().item(), 1.0);
     assert_eq!(y.retained_grad().unwrap().item(), 2.0);
     assert_eq!(x.retained_grad().unwrap().item(), 12.0);
+}
+
+#[test]
+fn dot_labels_flag_a_nan_hidden_in_a_large_value() {
+    let tape = Tape::<f64>::new();
+    let _ = tape.constant(tensor![1.0, f64::NAN, -2.0, 3.0, 0.5]);
+    let l = label(&tape.to_dot(), 0);
+    assert!(l.ends_with("value min -2.0000 max 3.0000 (and nan)"), "{l}");
 }

@@ -10,8 +10,10 @@ use std::fmt::{self, Write};
 
 /// Elements up to which a DOT label shows a value in full.
 const DOT_FULL_VALUE: usize = 4;
-/// Significant digits of numbers in DOT labels.
-const DOT_DIGITS: usize = 5;
+/// Decimals of numbers in DOT labels...
+const DOT_DECIMALS: usize = 4;
+/// ...but at least this many significant digits for small ones.
+const DOT_DIGITS: usize = 4;
 
 /// The Wengert list: one line per node, `%index = op(parents)  [shape]`.
 ///
@@ -54,7 +56,8 @@ impl<T: Float> Tape<T> {
     /// each parent to its child.
     ///
     /// Each label shows the index, the op and the shape; the value in full
-    /// when it has at most 4 elements, else its minimum and maximum; and,
+    /// when it has at most 4 elements, else its minimum and maximum (and
+    /// whether it holds a NaN); and,
     /// after a backward pass, the gradient that pass kept (leaves always,
     /// every node if [`retain_grads`](Tape::retain_grads) was called first).
     /// Vars, constants and parameters each get their own shape and colour;
@@ -79,10 +82,7 @@ impl<T: Float> Tape<T> {
         // Writing to a String cannot fail.
         let _ = writeln!(out, "digraph tape {{");
         let _ = writeln!(out, "  rankdir=LR;");
-        let _ = writeln!(
-            out,
-            "  node [fontname=\"monospace\", fontsize=10, style=filled];"
-        );
+        let _ = writeln!(out, "  node [fontname=\"monospace\", fontsize=10];");
         for (i, node) in nodes.iter().enumerate() {
             let mut label = format!("%{i} = {}\n{:?}", call(node), node.value.shape());
             label.push_str(&format!("\nvalue {}", summary(&node.value)));
@@ -152,7 +152,7 @@ fn summary<T: Float>(t: &Tensor<T>) -> String {
         return short_number(t.as_slice()[0].to_f64());
     }
     if t.numel() <= DOT_FULL_VALUE {
-        let full = format!("{t:.prec$}", prec = DOT_DIGITS - 1);
+        let full = format!("{t:.DOT_DECIMALS$}");
         return full.split_whitespace().collect::<Vec<_>>().join(" ");
     }
     let (lo, hi) = t
@@ -161,19 +161,26 @@ fn summary<T: Float>(t: &Tensor<T>) -> String {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
             (lo.min(x.to_f64()), hi.max(x.to_f64()))
         });
-    format!("min {} max {}", short_number(lo), short_number(hi))
+    let nan = if t.as_slice().iter().any(|x| x.is_nan()) {
+        " (and nan)"
+    } else {
+        ""
+    };
+    format!("min {} max {}{nan}", short_number(lo), short_number(hi))
 }
 
-/// A number with [`DOT_DIGITS`] significant digits, in scientific notation
-/// when it is tiny or huge.
+/// A number with [`DOT_DECIMALS`] decimals, more below 0.1 so that
+/// [`DOT_DIGITS`] significant digits show, and in scientific notation when
+/// it is tiny or huge.
 fn short_number(x: f64) -> String {
     let a = x.abs();
     if a == 0.0 || !a.is_finite() {
-        return format!("{x:.1}");
+        return format!("{x:.DOT_DECIMALS$}");
     }
     let e = a.log10().floor() as i32;
     if (-3..5).contains(&e) {
-        let decimals = (DOT_DIGITS as i32 - 1 - e).max(0) as usize;
+        // Enough decimals for DOT_DIGITS significant ones below 1.
+        let decimals = (DOT_DIGITS as i32 - 1 - e).max(DOT_DECIMALS as i32) as usize;
         format!("{x:.decimals$}")
     } else {
         format!("{x:.prec$e}", prec = DOT_DIGITS - 1)
