@@ -56,6 +56,11 @@ pub use nn::{Module, Param, ParamId};
 pub use tape::{Grads, Tape, Var};
 pub use tensor::{Float, Shape, Tensor};
 
+// The README's code blocks run as doctests, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// The names most programs need: `use tapegrad::prelude::*;`.
 pub mod prelude {
     pub use crate::tensor;
