@@ -180,11 +180,6 @@ impl<T: Float> Tape<T> {
         }
     }
 
-    /// Reads integer arguments stored by [`push_aux`](Tape::push_aux).
-    pub(crate) fn aux(&self, r: AuxRange) -> Vec<usize> {
-        self.aux.borrow()[r.start as usize..(r.start + r.len) as usize].to_vec()
-    }
-
     /// Appends a node; whether it needs a gradient is `leaf_wants_grad` for
     /// a leaf and "does any parent" otherwise.
     pub(crate) fn push(
