@@ -140,3 +140,39 @@ fn batch_mismatch_panics_with_batch_shapes() {
     let b = tape.var(Tensor::zeros(&[3, 4, 5]));
     let _ = a.matmul(b);
 }
+
+#[test]
+fn linear_matches_matmul_with_transposed_weight_and_passes_gradcheck() {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    for x_dims in [&[4usize, 3][..], &[2, 5, 3], &[3]] {
+        let x = Tensor::<f64>::randn(x_dims, &mut rng);
+        let w = Tensor::<f64>::randn(&[2, 3], &mut rng);
+        let b = Tensor::<f64>::randn(&[2], &mut rng);
+        gradcheck(
+            |v| v[0].linear(v[1], Some(v[2])),
+            &[x.clone(), w.clone(), b.clone()],
+        )
+        .unwrap();
+        gradcheck(|v| v[0].linear(v[1], None), &[x.clone(), w.clone()]).unwrap();
+        // Same values as the unfused composite x @ w^T + b.
+        if x_dims.len() >= 2 {
+            let tape = Tape::<f64>::new();
+            let (xv, wv, bv) = (tape.constant(x), tape.constant(w), tape.constant(b));
+            let fused = xv.linear(wv, Some(bv)).value();
+            let plain = (xv.matmul(wv.t()) + bv).value();
+            for (p, q) in fused.as_slice().iter().zip(plain.as_slice()) {
+                assert!((p - q).abs() < 1e-12);
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "linear: input features differ from the weight's: [4, 3] x [2, 5]")]
+fn linear_feature_mismatch_names_both_shapes() {
+    let tape = Tape::<f32>::new();
+    let x = tape.constant(Tensor::zeros(&[4, 3]));
+    let w = tape.var(Tensor::zeros(&[2, 5]));
+    let _ = x.linear(w, None);
+}

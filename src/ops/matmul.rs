@@ -8,7 +8,7 @@
 
 use super::Op;
 use crate::tape::{BackwardCtx, Var};
-use crate::tensor::{Float, Tensor};
+use crate::tensor::{Float, MatLayout, Tensor, gemm_into};
 use std::fmt;
 
 /// The matrix-product ops.
@@ -16,6 +16,10 @@ use std::fmt;
 pub enum MatmulOp {
     /// `a @ b` over the last two axes, batched over the others.
     Matmul,
+    /// `x @ w^T (+ b)`: a linear layer, with `w` stored `[out, in]` as
+    /// PyTorch stores it and read transposed in place; inputs `[x, w]` or
+    /// `[x, w, b]`.
+    Linear,
 }
 
 impl MatmulOp {
@@ -27,6 +31,7 @@ impl MatmulOp {
     pub fn forward<T: Float>(self, a: &Tensor<T>, b: &Tensor<T>) -> Tensor<T> {
         match self {
             MatmulOp::Matmul => a.matmul(b),
+            MatmulOp::Linear => linear_forward(a, b, None),
         }
     }
 
@@ -44,8 +49,69 @@ impl MatmulOp {
                     ctx.add(1, weight_grad(a, b, g));
                 }
             }
+            MatmulOp::Linear => {
+                // y = x w^T + b over rows of x  =>  dx = g w, dw = g^T x, db = sum_rows g
+                let (x, w, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
+                let (out_f, in_f) = (w.shape()[0], w.shape()[1]);
+                let rows = x.numel() / in_f.max(1);
+                let g2 = g.reshape(&[rows, out_f]);
+                if ctx.needs(0) {
+                    ctx.add(0, g2.matmul(w).reshape(x.shape()));
+                }
+                if ctx.needs(1) {
+                    ctx.add(1, g2.matmul_t(&x.reshape(&[rows, in_f]), true, false));
+                }
+                if ctx.num_inputs() == 3 && ctx.needs(2) {
+                    ctx.add(2, g2.sum_axes(&[0], false));
+                }
+            }
         }
     }
+}
+
+/// `x @ w^T + b` with `x: [.., in]`, `w: [out, in]`, `b: [out]`.
+///
+/// # Panics
+/// If the shapes do not fit, naming `linear` and the shapes.
+fn linear_forward<T: Float>(x: &Tensor<T>, w: &Tensor<T>, b: Option<&Tensor<T>>) -> Tensor<T> {
+    assert!(
+        w.ndim() == 2 && x.ndim() >= 1 && x.shape()[x.ndim() - 1] == w.shape()[1],
+        "linear: input features differ from the weight's: {:?} x {:?}",
+        x.shape(),
+        w.shape()
+    );
+    let (out_f, in_f) = (w.shape()[0], w.shape()[1]);
+    if let Some(b) = b {
+        assert!(
+            b.shape() == [out_f],
+            "linear: bias shape {:?} does not match weight {:?}",
+            b.shape(),
+            w.shape()
+        );
+    }
+    let rows = x.numel() / in_f.max(1);
+    let mut out = vec![T::ZERO; rows * out_f];
+    if let Some(b) = b {
+        // Start from the bias and let the product accumulate onto it.
+        for row in out.chunks_exact_mut(out_f.max(1)) {
+            row.copy_from_slice(b.as_slice());
+        }
+    }
+    gemm_into(
+        rows,
+        out_f,
+        in_f,
+        &mut out,
+        x.as_slice(),
+        MatLayout::row_major(in_f),
+        w.as_slice(),
+        MatLayout::transposed(in_f),
+        b.is_some(),
+    );
+    let mut dims = crate::tensor::Shape::from_slice(x.shape());
+    let last = dims.len() - 1;
+    dims[last] = out_f;
+    Tensor::from_vec(out, &dims).expect("tapegrad bug: linear output length")
 }
 
 /// `a^T g`, summed over batch entries where `b` was broadcast.
@@ -70,6 +136,7 @@ impl fmt::Display for MatmulOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MatmulOp::Matmul => f.write_str("matmul"),
+            MatmulOp::Linear => f.write_str("linear"),
         }
     }
 }
@@ -105,5 +172,36 @@ impl<'t, T: Float> Var<'t, T> {
         let op = MatmulOp::Matmul;
         self.tape
             .apply(Op::Matmul(op), &[self, other], |v| op.forward(v[0], v[1]))
+    }
+
+    /// A linear map, `self @ weight^T (+ bias)`, fused into one node.
+    ///
+    /// `self: [.., in]`, `weight: [out, in]` (PyTorch's layout, read
+    /// transposed without a copy), `bias: [out]`; the result is `[.., out]`.
+    /// Derivatives: `dx = g w`, `dw = g^T x`, `db = sum of g over rows`.
+    ///
+    /// # Panics
+    /// If the feature sizes differ (`linear: input features differ from the
+    /// weight's: [4, 3] x [2, 5]`) or the bias does not have `out` elements.
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.constant(tensor![[1.0, 2.0]]);
+    /// let w = tape.var(tensor![[3.0, 4.0], [5.0, 6.0]]);
+    /// let b = tape.var(tensor![0.5, -0.5]);
+    /// let y = x.linear(w, Some(b));
+    /// assert_eq!(y.value().to_vec(), vec![11.5, 16.5]);
+    /// ```
+    pub fn linear(self, weight: Var<'t, T>, bias: Option<Var<'t, T>>) -> Var<'t, T> {
+        let op = Op::Matmul(MatmulOp::Linear);
+        match bias {
+            Some(b) => self.tape.apply(op, &[self, weight, b], |v| {
+                linear_forward(v[0], v[1], Some(v[2]))
+            }),
+            None => self
+                .tape
+                .apply(op, &[self, weight], |v| linear_forward(v[0], v[1], None)),
+        }
     }
 }
