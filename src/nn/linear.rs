@@ -17,7 +17,7 @@ use rand::Rng;
 /// use tapegrad::{Tape, Tensor};
 /// use rand::SeedableRng;
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-/// let fc = Linear::new(3, 2, &mut rng);
+/// let fc = Linear::<f32>::new(3, 2, &mut rng);
 /// let tape = Tape::new();
 /// let y = fc.forward(tape.constant(Tensor::zeros(&[5, 3])));
 /// assert_eq!(y.shape().as_slice(), &[5, 2]);
