@@ -5,15 +5,31 @@
 //! implements [`Forward`], taking and returning a [`Var`](crate::Var) on the
 //! input's tape.
 
+mod activation;
+mod batch_norm;
+mod conv2d;
+mod dropout;
+mod embedding;
+mod flatten;
 pub mod init;
 mod layer;
 mod layer_norm;
 mod linear;
 mod module;
 mod param;
+mod pool;
+mod sequential;
 
+pub use activation::{Elu, Gelu, GeluTanh, LeakyRelu, Relu, Sigmoid, Silu, Softplus, Tanh};
+pub use batch_norm::{BatchNorm1d, BatchNorm2d, RunningStats};
+pub use conv2d::Conv2d;
+pub use dropout::Dropout;
+pub use embedding::Embedding;
+pub use flatten::Flatten;
 pub use layer::{Forward, Layer};
 pub use layer_norm::LayerNorm;
 pub use linear::Linear;
 pub use module::{Module, ModuleSummary, ParamRow, child_name};
 pub use param::{Param, ParamId};
+pub use pool::{AvgPool2d, MaxPool2d};
+pub use sequential::Sequential;
