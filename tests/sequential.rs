@@ -290,3 +290,9 @@ fn the_same_seed_gives_the_same_model() {
     assert_eq!(values(&emb(1)), values(&emb(1)));
     assert_ne!(values(&emb(1)), values(&emb(2)));
 }
+
+#[test]
+fn models_built_from_layers_can_cross_threads() {
+    fn assert_send_sync<X: Send + Sync>() {}
+    assert_send_sync::<tapegrad::nn::Sequential<f32>>();
+}

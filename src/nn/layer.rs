@@ -14,11 +14,12 @@ pub trait Forward<T: Float = f32> {
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T>;
 }
 
-/// A module that is also a layer: what [`Sequential`](crate::nn) holds.
-/// Every type that implements both traits is a `Layer`.
-pub trait Layer<T: Float = f32>: Module<T> + Forward<T> {}
+/// A module that is also a layer: what [`Sequential`](crate::nn::Sequential)
+/// holds. Every type that implements both traits and can cross threads is
+/// a `Layer` (so that models built from layers stay `Send + Sync`).
+pub trait Layer<T: Float = f32>: Module<T> + Forward<T> + Send + Sync {}
 
-impl<T: Float, L: Module<T> + Forward<T>> Layer<T> for L {}
+impl<T: Float, L: Module<T> + Forward<T> + Send + Sync> Layer<T> for L {}
 
 impl<T: Float, L: Forward<T> + ?Sized> Forward<T> for Box<L> {
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
