@@ -15,6 +15,7 @@ pub mod init;
 mod layer;
 mod layer_norm;
 mod linear;
+pub mod loss;
 mod module;
 mod param;
 mod pool;
