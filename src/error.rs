@@ -45,6 +45,16 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A weights file is damaged or does not fit the model.
+    Weights {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's dotted name, when the problem is with one tensor
+        /// (the first of them for missing or unexpected keys).
+        key: Option<String>,
+        /// What is wrong, and what was expected.
+        problem: crate::io::WeightsProblem,
+    },
 }
 
 /// `Result` with tapegrad's [`Error`].
@@ -71,6 +81,10 @@ impl fmt::Display for Error {
             Error::Plot { path, message } => {
                 write!(f, "{}: cannot draw chart: {message}", path.display())
             }
+            Error::Weights { path, key, problem } => match key {
+                Some(key) => write!(f, "{}: tensor `{key}`: {problem}", path.display()),
+                None => write!(f, "{}: {problem}", path.display()),
+            },
         }
     }
 }

@@ -44,6 +44,7 @@ extern crate self as tapegrad;
 pub mod check;
 pub mod data;
 mod error;
+pub mod io;
 pub mod nn;
 pub mod ops;
 pub mod plot;

@@ -1,0 +1,214 @@
+//! Weights on disk: [`save_safetensors`] and [`load_safetensors`].
+//!
+//! Files are in the [safetensors] format (an 8-byte little-endian header
+//! length, a JSON header giving each tensor's dtype, shape and byte range,
+//! then the raw little-endian data), keyed by the parameters' dotted names
+//! (`blocks.0.attn.qkv.weight`), so weights move to and from PyTorch
+//! (`safetensors.torch.save_file(model.state_dict(), path)`) unchanged
+//! wherever the two models name their parameters alike.
+//!
+//! Two promises:
+//! - **Loading checks everything before it changes anything.** An
+//!   unreadable, truncated or damaged file, a missing or unexpected key, a
+//!   wrong shape or dtype each return an [`Error`](crate::Error::Weights) naming the
+//!   file, the key and what was expected, and the model is left exactly as
+//!   it was.
+//! - **Saving is atomic.** The file is written to a temporary file in the
+//!   same directory, flushed to disk, then renamed over the target, so a
+//!   crash or an error mid-save never destroys the previous file.
+//!
+//! The format has no checksum: a flipped bit in the tensor data (rather
+//! than the header) loads as a different number, as it would in PyTorch.
+//!
+//! [safetensors]: https://huggingface.co/docs/safetensors
+
+mod safetensors;
+
+pub use self::safetensors::{load_safetensors, load_safetensors_with, save_safetensors};
+
+use crate::error::{Error, Result};
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What [`load_safetensors_with`] tolerates; `default()` is strict (the
+/// file must hold exactly the model's parameters, in the model's dtype).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Leave parameters the file lacks as they are (e.g. a new head on a
+    /// pretrained body) instead of failing.
+    pub allow_missing: bool,
+    /// Ignore tensors in the file the model has no parameter for (e.g. a
+    /// pretrained head you replaced) instead of failing.
+    pub allow_unexpected: bool,
+    /// Convert between `F32` and `F64` (rounding to nearest when narrowing)
+    /// instead of failing on a dtype that differs from the model's. Other
+    /// dtypes are always refused.
+    pub convert_dtype: bool,
+}
+
+/// What a load did: parameters set from the file, parameters left as they
+/// were, and tensors of the file left unused.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Dotted names of the parameters set from the file, in visiting order.
+    pub loaded: Vec<String>,
+    /// Parameters the file lacks (left unchanged), in visiting order.
+    pub missing: Vec<String>,
+    /// Keys of the file the model has no parameter for, sorted.
+    pub unexpected: Vec<String>,
+}
+
+impl LoadReport {
+    /// Whether the file and the model matched key for key.
+    pub fn is_exact(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty()
+    }
+}
+
+/// What is wrong with a weights file, in an [`Error::Weights`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WeightsProblem {
+    /// The file is not valid safetensors (truncated, or a damaged header):
+    /// the parser's message.
+    Format(String),
+    /// The model has parameters the file lacks (all of them listed; the
+    /// error's key is the first).
+    Missing {
+        /// Every missing key, in the model's visiting order.
+        keys: Vec<String>,
+    },
+    /// The file has tensors the model has no parameter for.
+    Unexpected {
+        /// Every unexpected key, sorted.
+        keys: Vec<String>,
+    },
+    /// A tensor's shape differs from its parameter's.
+    Shape {
+        /// The parameter's shape.
+        expected: Vec<usize>,
+        /// The file's shape.
+        found: Vec<usize>,
+    },
+    /// A tensor's element type differs from the model's (`F32`, `F64`,
+    /// `BF16`, ... as safetensors names them).
+    Dtype {
+        /// The model's element type.
+        expected: String,
+        /// The file's element type.
+        found: String,
+    },
+    /// Saving: two parameters of the model share one dotted name.
+    DuplicateName,
+}
+
+/// Up to five names, then how many more.
+fn list(keys: &[String]) -> String {
+    let shown: Vec<&str> = keys.iter().take(5).map(String::as_str).collect();
+    let more = keys.len().saturating_sub(shown.len());
+    if more == 0 {
+        shown.join(", ")
+    } else {
+        format!("{}, and {more} more", shown.join(", "))
+    }
+}
+
+impl fmt::Display for WeightsProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WeightsProblem::Format(m) => write!(f, "not a valid safetensors file: {m}"),
+            WeightsProblem::Missing { keys } => write!(
+                f,
+                "the file lacks {} parameter{} of the model: {} \
+                 (LoadOptions::allow_missing leaves them as they are)",
+                keys.len(),
+                if keys.len() == 1 { "" } else { "s" },
+                list(keys)
+            ),
+            WeightsProblem::Unexpected { keys } => write!(
+                f,
+                "the file has {} tensor{} the model lacks: {} \
+                 (LoadOptions::allow_unexpected ignores them)",
+                keys.len(),
+                if keys.len() == 1 { "" } else { "s" },
+                list(keys)
+            ),
+            WeightsProblem::Shape { expected, found } => write!(
+                f,
+                "wrong shape: the model expects {expected:?}, the file has {found:?}"
+            ),
+            WeightsProblem::Dtype { expected, found } => write!(
+                f,
+                "wrong dtype: the model expects {expected}, the file has {found}"
+            ),
+            WeightsProblem::DuplicateName => {
+                write!(f, "two parameters of the model have this name")
+            }
+        }
+    }
+}
+
+/// An [`Error::Weights`] for `path`.
+fn weights_error(path: &Path, key: Option<&str>, problem: WeightsProblem) -> Error {
+    Error::Weights {
+        path: path.to_path_buf(),
+        key: key.map(str::to_owned),
+        problem,
+    }
+}
+
+/// The temporary file a save of `path` writes first: `.NAME.PID.tmp` next
+/// to it, so the rename never crosses a filesystem and saves from two
+/// processes never share one.
+pub(crate) fn temp_path(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?;
+    let mut tmp = OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    Some(path.with_file_name(tmp))
+}
+
+/// Writes `bytes` to `path` atomically: a new temporary file in the same
+/// directory ([`temp_path`]), written, flushed and synced, then renamed
+/// over `path`. On any error the temporary file is removed and `path` is
+/// as it was.
+///
+/// The temporary file is created exclusively: if one by that name already
+/// exists (a save of the same file by this process under way on another
+/// thread, or left by a crashed process of the same id), the save fails
+/// without touching it.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    let tmp = temp_path(path).ok_or_else(|| Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"),
+    })?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(io_error(&tmp))?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    drop(file);
+    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
+        // Ours to remove: we created it exclusively above.
+        let _ = fs::remove_file(&tmp);
+        return Err(io_error(path)(e));
+    }
+    // Make the rename itself durable. Best effort: the new file is already
+    // in place, and some filesystems cannot sync a directory.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
