@@ -394,3 +394,23 @@ fn a_beta_of_one_panics() {
 fn set_lr_rejects_nan() {
     RmsProp::<f32>::default().set_lr(f64::NAN);
 }
+
+#[test]
+fn a_step_that_panics_changes_nothing() {
+    // Two parameters; the second one's gradient no longer fits, so the step
+    // panics, and it must do so before touching the first one or the state.
+    let mut m = net(tensor![1.0, 2.0], tensor![3.0], tensor![4.0]);
+    let mut opt = Adam::new(0.1);
+    let grads = constant_grads(&m, 1.0);
+    opt.step(&mut m, &grads);
+    let (before, state) = (bits(m.layer.weight.value()), opt.state(&m));
+    *m.norm.value_mut() = tensor![4.0, 5.0];
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        opt.step(&mut m, &grads);
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(bits(m.layer.weight.value()), before);
+    *m.norm.value_mut() = tensor![4.0];
+    assert_eq!(opt.state(&m), state);
+    assert_eq!(opt.steps(), 1);
+}

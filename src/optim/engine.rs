@@ -108,6 +108,9 @@ impl<T: Float> Core<T> {
 
     /// One optimiser step: every trainable parameter of `model` that has a
     /// gradient in `grads` is updated in place by `rule`.
+    ///
+    /// Everything that can panic (a gradient or state of the wrong size) is
+    /// checked before anything changes.
     pub(crate) fn step<R: Rule<T>>(
         &mut self,
         rule: &R,
@@ -115,11 +118,11 @@ impl<T: Float> Core<T> {
         grads: &Grads<T>,
     ) {
         rule.check();
-        self.steps += 1;
         let (lr, wd) = (self.lr, self.weight_decay);
         let names = rule.slot_names();
         let (groups, memory) = (&mut self.groups, &mut self.memory);
-        let mut jobs: Vec<Job<'_, T, R::Coeffs>> = Vec::new();
+        // (id, parameter, gradient, group rate, group decay)
+        let mut todo = Vec::new();
         model.visit_mut("", &mut |path, param| {
             let name = name_of(path, param);
             if !param.is_trainable() {
@@ -136,33 +139,43 @@ impl<T: Float> Core<T> {
                 g.shape(),
                 param.shape()
             );
-            let n = g.numel();
-            let mut mem = memory.remove(&id).unwrap_or_else(|| Memory {
-                step: 0,
-                slots: std::array::from_fn(|k| match names[k] {
-                    Some(_) => vec![rule.slot_init(k); n],
-                    None => Vec::new(),
-                }),
-            });
-            for (k, slot) in mem.slots.iter().enumerate() {
-                assert!(
-                    names[k].is_none() || slot.len() == n,
-                    "{} step: '{name}' has {n} elements but its state has {}; \
-                     a parameter's shape must not change between steps",
-                    R::NAME,
-                    slot.len()
-                );
+            if let Some(mem) = memory.get(&id) {
+                let n = g.numel();
+                for (slot, data) in names.iter().zip(&mem.slots) {
+                    assert!(
+                        slot.is_none() || data.len() == n,
+                        "{} step: '{name}' has {n} elements but its state has {}; \
+                         a parameter's shape must not change between steps",
+                        R::NAME,
+                        data.len()
+                    );
+                }
             }
-            mem.step += 1;
             let (glr, gwd) = groups.resolve(name, id, lr, wd);
-            jobs.push(Job {
-                id,
-                p: param.value_mut().as_mut_slice(),
-                g: g.as_slice(),
-                coeffs: rule.coeffs(glr, gwd, mem.step),
-                memory: mem,
-            });
+            todo.push((id, param, g, glr, gwd));
         });
+        self.steps += 1;
+        let mut jobs: Vec<Job<'_, T, R::Coeffs>> = todo
+            .into_iter()
+            .map(|(id, param, g, glr, gwd)| {
+                let n = g.numel();
+                let mut mem = memory.remove(&id).unwrap_or_else(|| Memory {
+                    step: 0,
+                    slots: std::array::from_fn(|k| match names[k] {
+                        Some(_) => vec![rule.slot_init(k); n],
+                        None => Vec::new(),
+                    }),
+                });
+                mem.step += 1;
+                Job {
+                    id,
+                    p: param.value_mut().as_mut_slice(),
+                    g: g.as_slice(),
+                    coeffs: rule.coeffs(glr, gwd, mem.step),
+                    memory: mem,
+                }
+            })
+            .collect();
         run(rule, &mut jobs);
         for job in jobs {
             memory.insert(job.id, job.memory);

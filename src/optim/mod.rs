@@ -78,7 +78,8 @@
 //! ## Saving and restoring
 //! [`Optimizer::state`] returns an [`OptimizerState`]: step counts,
 //! hyperparameters and each parameter's state tensors, keyed by dotted
-//! parameter name so that it can be loaded in another process.
+//! parameter name so that it can be loaded in another process (a lone
+//! [`Param`](crate::Param) passed as the model goes by its own name).
 //! [`Optimizer::load_state`] checks all of it against the optimiser and
 //! the model before changing anything.
 //!
