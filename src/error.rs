@@ -38,6 +38,9 @@ pub enum Error {
     },
     /// A learning-rate schedule was given an argument it cannot use.
     Schedule(crate::schedule::ScheduleError),
+    /// An optimiser state (from a checkpoint) does not fit the optimiser or
+    /// the model.
+    OptimizerState(crate::optim::StateError),
     /// A chart could not be drawn.
     Plot {
         /// The file the chart was meant for.
@@ -78,6 +81,7 @@ impl fmt::Display for Error {
             } => write!(f, "{}:{line}: {message}", path.display()),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Schedule(e) => e.fmt(f),
+            Error::OptimizerState(e) => e.fmt(f),
             Error::Plot { path, message } => {
                 write!(f, "{}: cannot draw chart: {message}", path.display())
             }
@@ -94,6 +98,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io { source, .. } => Some(source),
             Error::Schedule(e) => Some(e),
+            Error::OptimizerState(e) => Some(e),
             _ => None,
         }
     }
@@ -102,5 +107,11 @@ impl std::error::Error for Error {
 impl From<crate::schedule::ScheduleError> for Error {
     fn from(e: crate::schedule::ScheduleError) -> Self {
         Error::Schedule(e)
+    }
+}
+
+impl From<crate::optim::StateError> for Error {
+    fn from(e: crate::optim::StateError) -> Self {
+        Error::OptimizerState(e)
     }
 }

@@ -26,7 +26,8 @@
 //! - [`ops`]: every differentiable op, forward and backward side by side;
 //! - [`check`]: gradient checking by finite differences;
 //! - [`data`]: datasets, CSV loading and batching;
-//! - [`nn`]: parameters (and, as they arrive, layers and losses).
+//! - [`nn`]: parameters (and, as they arrive, layers and losses);
+//! - [`optim`]: optimisers (SGD to Lion), parameter groups, gradient clipping.
 //!
 //! ## Errors
 //! Maths misuse (shapes that do not broadcast, a matmul whose inner sizes
@@ -47,6 +48,7 @@ mod error;
 pub mod io;
 pub mod nn;
 pub mod ops;
+pub mod optim;
 pub mod plot;
 pub mod schedule;
 pub mod tape;
