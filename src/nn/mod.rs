@@ -20,6 +20,7 @@ mod module;
 mod param;
 mod pool;
 mod sequential;
+mod recurrent;
 
 pub use activation::{Elu, Gelu, GeluTanh, LeakyRelu, Relu, Sigmoid, Silu, Softplus, Tanh};
 pub use batch_norm::{BatchNorm1d, BatchNorm2d, RunningStats};
@@ -34,3 +35,4 @@ pub use module::{Module, ModuleSummary, ParamRow, child_name};
 pub use param::{Param, ParamId};
 pub use pool::{AvgPool2d, MaxPool2d};
 pub use sequential::Sequential;
+pub use recurrent::{Gru, GruCell, Lstm, LstmCell};
