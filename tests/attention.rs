@@ -6,7 +6,8 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tapegrad::check::{gradcheck, gradcheck_params};
-use tapegrad::nn::{Forward, LayerNorm, Linear, MultiHeadAttention, TransformerBlock};
+use tapegrad::nn::{Embedding, Forward, LayerNorm, Linear, MultiHeadAttention, TransformerBlock};
+use tapegrad::ops::GeluApprox;
 use tapegrad::{Module, Param, Tape, Tensor, Var, tensor};
 
 fn rng(seed: u64) -> StdRng {
@@ -226,10 +227,9 @@ fn transformer_block_is_pre_norm_attention_then_mlp() {
         *p.value_mut() = randn(&dims, seed);
     }
     let x = randn(&[n, l, e], 16);
-    let tape = Tape::new();
-    let y = block.forward(tape.constant(x.clone()));
 
-    // By hand: LayerNorm with biased variance and eps 1e-5, exact GELU.
+    // By hand: LayerNorm with biased variance and eps 1e-5; GELU exact,
+    // x Phi(x), or with tanh, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
     let norm = |rows: &Rows, ln: &LayerNorm<f64>| -> Rows {
         let w = ln.weight.as_ref().unwrap().value().to_vec();
         let b = ln.bias.as_ref().unwrap().value().to_vec();
@@ -243,7 +243,11 @@ fn transformer_block_is_pre_norm_attention_then_mlp() {
             })
             .collect()
     };
-    let gelu = |v: f64| 0.5 * v * (1.0 + libm::erf(v / 2f64.sqrt()));
+    let exact = |v: f64| 0.5 * v * (1.0 + libm::erf(v / 2f64.sqrt()));
+    let tanh = |v: f64| {
+        let c = (2.0 / std::f64::consts::PI).sqrt();
+        0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())
+    };
     let lin = |rows: &Rows, fc: &Linear<f64>| {
         let b = fc.bias.as_ref().unwrap().value().to_vec();
         affine(
@@ -259,19 +263,26 @@ fn transformer_block_is_pre_norm_attention_then_mlp() {
             .map(|(a, b)| a.iter().zip(b).map(|(a, b)| a + b).collect())
             .collect()
     };
-    let want = flat(
-        (0..n)
-            .map(|b| {
-                let x = example(&x, b);
-                let h = norm(&x, &block.ln1);
-                let x = add(&x, &hand_attention(&block.attn, &h, &h, &h));
-                let mut hidden = lin(&norm(&x, &block.ln2), &block.fc1);
-                hidden.iter_mut().flatten().for_each(|v| *v = gelu(*v));
-                add(&x, &lin(&hidden, &block.fc2))
-            })
-            .collect(),
-    );
-    assert_close(&y.value().to_vec(), &want, 1e-12);
+    let hand = |block: &TransformerBlock<f64>, gelu: &dyn Fn(f64) -> f64| {
+        flat(
+            (0..n)
+                .map(|b| {
+                    let x = example(&x, b);
+                    let h = norm(&x, &block.ln1);
+                    let x = add(&x, &hand_attention(&block.attn, &h, &h, &h));
+                    let mut hidden = lin(&norm(&x, &block.ln2), &block.fc1);
+                    hidden.iter_mut().flatten().for_each(|v| *v = gelu(*v));
+                    add(&x, &lin(&hidden, &block.fc2))
+                })
+                .collect(),
+        )
+    };
+    let tape = Tape::new();
+    let y = block.forward(tape.constant(x.clone()));
+    assert_close(&y.value().to_vec(), &hand(&block, &exact), 1e-12);
+    let block = block.gelu(GeluApprox::Tanh);
+    let y = block.forward(tape.constant(x.clone()));
+    assert_close(&y.value().to_vec(), &hand(&block, &tanh), 1e-12);
 }
 
 // ------------------------------------------------------------- causal mask
@@ -501,7 +512,7 @@ fn cross_attention_needs_keys_and_values_of_one_length() {
 /// a final norm and a linear head.
 #[derive(Module)]
 struct Gpt {
-    tok: Param<f32>,
+    tok: Embedding<f32>,
     pos: Param<f32>,
     blocks: Vec<TransformerBlock<f32>>,
     ln_f: LayerNorm<f32>,
@@ -512,7 +523,7 @@ impl Gpt {
     fn new(vocab: usize, context: usize, e: usize, heads: usize, layers: usize) -> Self {
         let mut r = rng(70);
         Gpt {
-            tok: Param::new("tok", Tensor::randn(&[vocab, e], &mut r)),
+            tok: Embedding::new(vocab, e, &mut r),
             pos: Param::new("pos", Tensor::randn(&[context, e], &mut r).scale(0.1)),
             blocks: (0..layers)
                 .map(|_| TransformerBlock::new(e, heads, &mut r).causal(true))
@@ -531,13 +542,8 @@ impl Gpt {
         n: usize,
     ) -> Var<'t, f32> {
         let l = ids.len() / n;
-        let e = self.tok.shape()[1];
         let pos = tape.param(&self.pos).narrow(0, 0, l);
-        let mut x = tape
-            .param(&self.tok)
-            .index_select(0, ids)
-            .reshape(&[n, l, e])
-            + pos;
+        let mut x = self.tok.forward_indices(tape, ids, &[n, l]) + pos;
         for b in &self.blocks {
             x = b.forward(x);
         }
@@ -577,7 +583,7 @@ fn a_tiny_gpt_learns_a_pattern_that_needs_attention() {
         .map(|p| (vec![0.0; p.value().numel()], vec![0.0; p.value().numel()]))
         .collect();
     let mut losses = Vec::new();
-    for step in 0..60 {
+    for step in 0..100 {
         let (ids, targets) = batch(step);
         let tape = Tape::new();
         let loss = model.loss(&tape, &ids, &targets, n);
@@ -596,7 +602,8 @@ fn a_tiny_gpt_learns_a_pattern_that_needs_attention() {
             }
         }
     }
-    // Below 0.46, so the model must be using the earlier position.
+    // Below 0.46, so the model must be using the earlier position (from
+    // eight seeds tried, all ended between 0.07 and 0.10).
     let last: f32 = losses[losses.len() - 5..].iter().sum::<f32>() / 5.0;
     assert!(last < 0.2, "mean of the last 5 losses {last}: {losses:?}");
 }

@@ -4,6 +4,7 @@
 
 use super::{Forward, LayerNorm, Linear, Param, init};
 use crate::Module;
+use crate::ops::GeluApprox;
 use crate::tape::{Tape, Var};
 use crate::tensor::{Float, Tensor};
 use rand::Rng;
@@ -37,7 +38,7 @@ use rand::Rng;
 /// use tapegrad::{Tape, Tensor};
 /// use rand::SeedableRng;
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-/// let attn = MultiHeadAttention::new(16, 4, &mut rng).causal(true);
+/// let attn = MultiHeadAttention::<f32>::new(16, 4, &mut rng).causal(true);
 /// let tape = Tape::new();
 /// let x = tape.constant(Tensor::randn(&[2, 5, 16], &mut rng)); // [N, L, E]
 /// assert_eq!(attn.forward(x).shape().as_slice(), &[2, 5, 16]);
@@ -157,19 +158,41 @@ impl<T: Float> MultiHeadAttention<T> {
                  got q {qd:?}, k {kd:?}, v {vd:?}"
             );
         }
+        self.project_and_attend(q, k, v)
+    }
+
+    /// Projects `q`, `k` and `v` by their blocks of `qkv`, attends, and
+    /// applies `out_proj`.
+    ///
+    /// Three products on row blocks of the weight rather than one product
+    /// cut into three afterwards: the same arithmetic, but the backward pass
+    /// then adds three `[N, L, E]` input gradients instead of padding three
+    /// `[N, L, 3E]` ones, and self-attention shares the code.
+    fn project_and_attend<'t>(&self, q: Var<'t, T>, k: Var<'t, T>, v: Var<'t, T>) -> Var<'t, T> {
+        let e = self.embed_dim();
         let tape = q.tape();
         let w = tape.param(&self.qkv.weight);
         let b = self.qkv.bias.as_ref().map(|b| tape.param(b));
-        // Block `i` of the fused projection: rows i*E..(i+1)*E.
-        let project = |x: Var<'t, T>, i: usize| {
-            x.linear(w.narrow(0, i * e, e), b.map(|b| b.narrow(0, i * e, e)))
+        // Block `i` of the fused projection (rows i*E..(i+1)*E), times
+        // `scale`. The queries' 1/sqrt(d) is applied here, to an [E, E]
+        // weight, rather than to the [N, heads, L, d] queries or the
+        // [N, heads, L, L] scores.
+        let project = |x: Var<'t, T>, i: usize, scale: f64| {
+            let (wi, bi) = (w.narrow(0, i * e, e), b.map(|b| b.narrow(0, i * e, e)));
+            if scale == 1.0 {
+                x.linear(wi, bi)
+            } else {
+                let s = T::from_f64(scale);
+                x.linear(wi * s, bi.map(|b| b * s))
+            }
         };
-        let y = self.heads(project(q, 0), project(k, 1), project(v, 2));
+        let scale = 1.0 / (self.head_dim() as f64).sqrt();
+        let y = self.heads(project(q, 0, scale), project(k, 1, 1.0), project(v, 2, 1.0));
         self.out_proj.forward(y)
     }
 
-    /// Attention of the projected `q [N, Lq, E]` over `k`, `v` `[N, Lk, E]`,
-    /// heads merged back: `[N, Lq, E]`.
+    /// Attention of the projected `q [N, Lq, E]` (already scaled by
+    /// 1/sqrt(d)) over `k`, `v` `[N, Lk, E]`, heads merged back: `[N, Lq, E]`.
     fn heads<'t>(&self, q: Var<'t, T>, k: Var<'t, T>, v: Var<'t, T>) -> Var<'t, T> {
         let (h, d) = (self.num_heads, self.head_dim());
         let (n, lq, lk) = (q.shape()[0], q.shape()[1], k.shape()[1]);
@@ -177,8 +200,7 @@ impl<T: Float> MultiHeadAttention<T> {
         let q = q.reshape(&[n, lq, h, d]).permute(&[0, 2, 1, 3]);
         let kt = k.reshape(&[n, lk, h, d]).permute(&[0, 2, 3, 1]);
         let v = v.reshape(&[n, lk, h, d]).permute(&[0, 2, 1, 3]);
-        // Scale Q ([.., L, d]) rather than the scores ([.., L, L]).
-        let scores = (q * T::from_f64(1.0 / (d as f64).sqrt())).matmul(kt);
+        let scores = q.matmul(kt);
         let tape = q.tape();
         let scores = if self.causal {
             scores + tape.constant(causal_mask(lq, lk))
@@ -207,8 +229,8 @@ fn causal_mask<T: Float>(lq: usize, lk: usize) -> Tensor<T> {
 }
 
 impl<T: Float> Forward<T> for MultiHeadAttention<T> {
-    /// Self-attention: `x [N, L, E] -> [N, L, E]`, with Q, K and V from one
-    /// fused product `[N, L, 3E]`.
+    /// Self-attention: `x [N, L, E] -> [N, L, E]`, the same as
+    /// [`attend(x, x, x)`](MultiHeadAttention::attend).
     ///
     /// # Panics
     /// If `x` is not `[N, L, E]`:
@@ -219,13 +241,7 @@ impl<T: Float> Forward<T> for MultiHeadAttention<T> {
         if dims.len() != 3 || dims[2] != e {
             panic!("MultiHeadAttention: expects x [N, L, {e}], got {dims:?}");
         }
-        let qkv = self.qkv.forward(x);
-        let y = self.heads(
-            qkv.narrow(-1, 0, e),
-            qkv.narrow(-1, e, e),
-            qkv.narrow(-1, 2 * e, e),
-        );
-        self.out_proj.forward(y)
+        self.project_and_attend(x, x, x)
     }
 }
 
@@ -237,16 +253,18 @@ impl<T: Float> Forward<T> for MultiHeadAttention<T> {
 /// ```
 ///
 /// with `attn` a [`MultiHeadAttention`], `ln1`, `ln2` [`LayerNorm`]s over
-/// the `E` features, `fc1` `Linear(E, 4E)`, `fc2` `Linear(4E, E)` and the
-/// exact GELU (PyTorch's `nn.GELU()` default). Each part has its own
-/// default init. Dropout (0 by default) applies in training mode only.
+/// the `E` features, `fc1` `Linear(E, 4E)` and `fc2` `Linear(4E, E)`. GELU
+/// is exact by default (PyTorch's `nn.GELU()`); GPT-2 and the W6 benchmark
+/// use the tanh approximation, chosen with
+/// [`gelu`](TransformerBlock::gelu). Each part has its own default init.
+/// Dropout (0 by default) applies in training mode only.
 ///
 /// ```
 /// use tapegrad::nn::{Forward, TransformerBlock};
 /// use tapegrad::{Tape, Tensor};
 /// use rand::SeedableRng;
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-/// let block = TransformerBlock::new(16, 4, &mut rng).causal(true);
+/// let block = TransformerBlock::<f32>::new(16, 4, &mut rng).causal(true);
 /// let tape = Tape::new();
 /// let x = tape.constant(Tensor::randn(&[2, 5, 16], &mut rng));
 /// assert_eq!(block.forward(x).shape().as_slice(), &[2, 5, 16]);
@@ -265,6 +283,8 @@ pub struct TransformerBlock<T: Float = f32> {
     pub fc2: Linear<T>,
     #[module(skip)]
     dropout: f64,
+    #[module(skip)]
+    gelu: GeluApprox,
 }
 
 impl<T: Float> TransformerBlock<T> {
@@ -282,6 +302,7 @@ impl<T: Float> TransformerBlock<T> {
             fc1: Linear::new(embed_dim, 4 * embed_dim, rng),
             fc2: Linear::new(4 * embed_dim, embed_dim, rng),
             dropout: 0.0,
+            gelu: GeluApprox::None,
         }
     }
 
@@ -302,7 +323,14 @@ impl<T: Float> TransformerBlock<T> {
         self
     }
 
-    fn drop<'t>(&self, x: Var<'t, T>, tape: &Tape<T>) -> Var<'t, T> {
+    /// The GELU formula in the MLP: exact (`GeluApprox::None`, the
+    /// default) or the tanh approximation (`GeluApprox::Tanh`).
+    pub fn gelu(mut self, approx: GeluApprox) -> Self {
+        self.gelu = approx;
+        self
+    }
+
+    fn residual_dropout<'t>(&self, x: Var<'t, T>, tape: &Tape<T>) -> Var<'t, T> {
         if self.dropout > 0.0 && tape.is_training() {
             x.dropout(self.dropout, &mut *tape.rng())
         } else {
@@ -318,8 +346,8 @@ impl<T: Float> Forward<T> for TransformerBlock<T> {
     /// If `x` is not `[N, L, E]` (the attention's message).
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
         let tape = x.tape();
-        let x = x + self.drop(self.attn.forward(self.ln1.forward(x)), tape);
-        let hidden = self.fc1.forward(self.ln2.forward(x)).gelu();
-        x + self.drop(self.fc2.forward(hidden), tape)
+        let x = x + self.residual_dropout(self.attn.forward(self.ln1.forward(x)), tape);
+        let hidden = self.fc1.forward(self.ln2.forward(x)).gelu_with(self.gelu);
+        x + self.residual_dropout(self.fc2.forward(hidden), tape)
     }
 }

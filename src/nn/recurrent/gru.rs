@@ -28,7 +28,7 @@ use rand::Rng;
 /// use tapegrad::nn::GruCell;
 /// use tapegrad::{Tape, Tensor};
 /// use rand::SeedableRng;
-/// let cell = GruCell::new(3, 5, &mut rand::rngs::StdRng::seed_from_u64(0));
+/// let cell = GruCell::<f32>::new(3, 5, &mut rand::rngs::StdRng::seed_from_u64(0));
 /// let tape = Tape::new();
 /// let x = tape.constant(Tensor::ones(&[2, 3]));
 /// let h = tape.constant(Tensor::zeros(&[2, 5]));
@@ -143,7 +143,7 @@ fn gru_update<'t, T: Float>(
 /// use tapegrad::nn::{Forward, Gru};
 /// use tapegrad::{Tape, Tensor};
 /// use rand::SeedableRng;
-/// let gru = Gru::new(3, 8, 2, &mut rand::rngs::StdRng::seed_from_u64(0));
+/// let gru = Gru::<f32>::new(3, 8, 2, &mut rand::rngs::StdRng::seed_from_u64(0));
 /// let tape = Tape::new();
 /// let x = tape.constant(Tensor::ones(&[4, 10, 3])); // N = 4, L = 10
 /// let (out, h_n) = gru.forward_with_state(x, None);

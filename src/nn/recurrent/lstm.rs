@@ -31,7 +31,7 @@ use rand::Rng;
 /// use tapegrad::nn::LstmCell;
 /// use tapegrad::{Tape, Tensor};
 /// use rand::SeedableRng;
-/// let cell = LstmCell::new(3, 5, &mut rand::rngs::StdRng::seed_from_u64(0));
+/// let cell = LstmCell::<f32>::new(3, 5, &mut rand::rngs::StdRng::seed_from_u64(0));
 /// let tape = Tape::new();
 /// let x = tape.constant(Tensor::ones(&[2, 3]));
 /// let zeros = tape.constant(Tensor::zeros(&[2, 5]));
@@ -157,7 +157,7 @@ fn lstm_update<'t, T: Float>(
 /// use tapegrad::nn::{Forward, Lstm};
 /// use tapegrad::{Tape, Tensor};
 /// use rand::SeedableRng;
-/// let lstm = Lstm::new(3, 8, 1, &mut rand::rngs::StdRng::seed_from_u64(0));
+/// let lstm = Lstm::<f32>::new(3, 8, 1, &mut rand::rngs::StdRng::seed_from_u64(0));
 /// let tape = Tape::new();
 /// let x = tape.constant(Tensor::ones(&[4, 10, 3])); // N = 4, L = 10
 /// let (out, (h_n, c_n)) = lstm.forward_with_state(x, None);
