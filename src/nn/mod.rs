@@ -6,6 +6,7 @@
 //! input's tape.
 
 mod activation;
+mod attention;
 mod batch_norm;
 mod conv2d;
 mod dropout;
@@ -19,9 +20,11 @@ pub mod loss;
 mod module;
 mod param;
 mod pool;
+mod recurrent;
 mod sequential;
 
 pub use activation::{Elu, Gelu, GeluTanh, LeakyRelu, Relu, Sigmoid, Silu, Softplus, Tanh};
+pub use attention::{MultiHeadAttention, TransformerBlock};
 pub use batch_norm::{BatchNorm1d, BatchNorm2d, RunningStats};
 pub use conv2d::Conv2d;
 pub use dropout::Dropout;
@@ -33,4 +36,5 @@ pub use linear::Linear;
 pub use module::{Module, ModuleSummary, ParamRow, child_name};
 pub use param::{Param, ParamId};
 pub use pool::{AvgPool2d, MaxPool2d};
+pub use recurrent::{Gru, GruCell, Lstm, LstmCell};
 pub use sequential::Sequential;
