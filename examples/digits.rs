@@ -17,7 +17,7 @@ use tapegrad::{Module, Tape, Tensor};
 
 /// What one run reached.
 pub struct Outcome {
-    /// Mean training loss of the first and of the last epoch.
+    /// Mean training loss of the first epoch.
     pub first_loss: f64,
     /// Mean training loss of the last epoch.
     pub last_loss: f64,
@@ -35,6 +35,19 @@ fn accuracy(logits: &Tensor, labels: &[usize]) -> f64 {
         .filter(|(p, y)| **p as usize == **y)
         .count();
     hits as f64 / labels.len() as f64
+}
+
+/// Accuracy of the model on a whole dataset, recorded in evaluation mode.
+fn evaluate(model: &Sequential, data: &TensorDataset) -> f64 {
+    let tape = Tape::eval();
+    let logits = model.forward(tape.constant(data.inputs().clone())).value();
+    let labels: Vec<usize> = data
+        .targets()
+        .as_slice()
+        .iter()
+        .map(|&y| y as usize)
+        .collect();
+    accuracy(&logits, &labels)
 }
 
 /// Trains for `epochs` and reports; `verbose` prints one line per epoch.
@@ -80,20 +93,12 @@ pub fn run(epochs: usize, verbose: bool) -> Outcome {
             first_loss = last_loss;
         }
         if verbose {
-            let tape = Tape::eval();
-            let logits = model.forward(tape.constant(test.inputs().clone())).value();
-            let labels: Vec<usize> = test
-                .targets()
-                .as_slice()
-                .iter()
-                .map(|&y| y as usize)
-                .collect();
             println!(
                 "epoch {:>2}  lr {:.5}  train loss {:.4}  test accuracy {:.1}%",
                 epoch + 1,
                 opt.lr(),
                 last_loss,
-                100.0 * accuracy(&logits, &labels)
+                100.0 * evaluate(&model, &test)
             );
         }
     }

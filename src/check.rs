@@ -145,27 +145,17 @@ where
             let minus = objective(&xs);
             xs[j].as_mut_slice()[e] = x0;
             let numeric = (plus - minus) / (2.0 * opts.eps);
-            let a = analytic[j].as_slice()[e];
-            let ratio = (a - numeric).abs() / (opts.atol + opts.rtol * numeric.abs());
-            let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
-            report.checked += 1;
-            if report.worst.is_none() || ratio > report.worst_ratio {
-                report.worst_ratio = ratio;
-                report.worst = Some(Worst {
-                    input: j,
-                    index: unravel(e, input.shape()),
-                    analytic: a,
-                    numeric,
-                });
-            }
+            report.record(
+                &opts,
+                j,
+                e,
+                input.shape(),
+                analytic[j].as_slice()[e],
+                numeric,
+            );
         }
     }
-    report.passed = report.worst_ratio <= 1.0;
-    if report.passed {
-        Ok(report)
-    } else {
-        Err(report)
-    }
+    report.finish()
 }
 
 /// Checks the gradients of a model's parameters: backward through `f`
@@ -247,26 +237,47 @@ where
             let minus = objective(model);
             set(model, x0);
             let numeric = (plus - minus) / (2.0 * opts.eps);
-            let a = analytic.as_slice()[e];
-            let ratio = (a - numeric).abs() / (opts.atol + opts.rtol * numeric.abs());
-            let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
-            report.checked += 1;
-            if report.worst.is_none() || ratio > report.worst_ratio {
-                report.worst_ratio = ratio;
-                report.worst = Some(Worst {
-                    input: j,
-                    index: unravel(e, analytic.shape()),
-                    analytic: a,
-                    numeric,
-                });
-            }
+            report.record(
+                &opts,
+                j,
+                e,
+                analytic.shape(),
+                analytic.as_slice()[e],
+                numeric,
+            );
         }
     }
-    report.passed = report.worst_ratio <= 1.0;
-    if report.passed {
-        Ok(report)
-    } else {
-        Err(report)
+    report.finish()
+}
+
+impl GradcheckReport {
+    /// Compares one element and keeps it if it is the worst so far.
+    fn record(
+        &mut self,
+        opts: &GradcheckOptions,
+        input: usize,
+        e: usize,
+        dims: &[usize],
+        analytic: f64,
+        numeric: f64,
+    ) {
+        let ratio = (analytic - numeric).abs() / (opts.atol + opts.rtol * numeric.abs());
+        let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
+        self.checked += 1;
+        if self.worst.is_none() || ratio > self.worst_ratio {
+            self.worst_ratio = ratio;
+            self.worst = Some(Worst {
+                input,
+                index: unravel(e, dims),
+                analytic,
+                numeric,
+            });
+        }
+    }
+
+    fn finish(mut self) -> Result<GradcheckReport, GradcheckReport> {
+        self.passed = self.worst_ratio <= 1.0;
+        if self.passed { Ok(self) } else { Err(self) }
     }
 }
 
