@@ -102,18 +102,10 @@ pub fn run(epochs: usize, verbose: bool) -> Outcome {
             );
         }
     }
-    let tape = Tape::eval();
-    let logits = model.forward(tape.constant(test.inputs().clone())).value();
-    let labels: Vec<usize> = test
-        .targets()
-        .as_slice()
-        .iter()
-        .map(|&y| y as usize)
-        .collect();
     let outcome = Outcome {
         first_loss,
         last_loss,
-        test_accuracy: accuracy(&logits, &labels),
+        test_accuracy: evaluate(&model, &test),
     };
     if verbose {
         println!(
