@@ -126,3 +126,10 @@ fn reset_tape_records_again() {
     let x = tape.var(Tensor::scalar(0.0));
     assert_eq!(x.exp().backward().wrt(x).item(), 1.0);
 }
+
+#[test]
+#[should_panic(expected = "add: shapes do not broadcast: [2, 3] and [4]")]
+fn broadcast_mismatch_through_vars_names_the_op_and_shapes() {
+    let tape = Tape::<f32>::new();
+    let _ = tape.var(Tensor::zeros(&[2, 3])) + tape.var(Tensor::zeros(&[4]));
+}
