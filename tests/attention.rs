@@ -3,27 +3,13 @@
 //! gradients against finite differences, names and init, dropout, panics,
 //! and a tiny character-level GPT that learns.
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use tapegrad::check::{gradcheck, gradcheck_params};
 use tapegrad::nn::{Embedding, Forward, LayerNorm, Linear, MultiHeadAttention, TransformerBlock};
 use tapegrad::ops::GeluApprox;
 use tapegrad::{Module, Param, Tape, Tensor, Var, tensor};
 
-fn rng(seed: u64) -> StdRng {
-    StdRng::seed_from_u64(seed)
-}
-
-fn randn(dims: &[usize], seed: u64) -> Tensor<f64> {
-    Tensor::randn(dims, &mut rng(seed))
-}
-
-fn assert_close(a: &[f64], b: &[f64], tol: f64) {
-    assert_eq!(a.len(), b.len(), "lengths differ");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= tol, "element {i}: {x} vs {y}");
-    }
-}
+mod common;
+use common::{assert_close, randn, rng};
 
 type Rows = Vec<Vec<f64>>;
 

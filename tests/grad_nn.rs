@@ -2,25 +2,12 @@
 //! log-softmax, layer and batch norm, dropout. Gradients against finite
 //! differences in f64; forward values against answers worked out by hand.
 
-use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+use rand::RngExt;
 use tapegrad::check::gradcheck;
 use tapegrad::{Tape, Tensor, tensor};
 
-fn rng(seed: u64) -> StdRng {
-    StdRng::seed_from_u64(seed)
-}
-
-fn randn(dims: &[usize], seed: u64) -> Tensor<f64> {
-    Tensor::randn(dims, &mut rng(seed))
-}
-
-fn assert_close(a: &[f64], b: &[f64], tol: f64) {
-    assert_eq!(a.len(), b.len(), "lengths differ");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= tol, "element {i}: {x} vs {y}");
-    }
-}
+mod common;
+use common::{assert_close, randn, rng};
 
 // ---------------------------------------------------------------- softmax
 

@@ -3,26 +3,12 @@
 //! `nn.LSTMCell` docs), gradients against finite differences, PyTorch's
 //! parameter names and init, and the shape panics.
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use tapegrad::check::{gradcheck, gradcheck_params};
 use tapegrad::nn::{Forward, Gru, GruCell, Lstm, LstmCell};
 use tapegrad::{Module, Param, Tape, Tensor, Var};
 
-fn rng(seed: u64) -> StdRng {
-    StdRng::seed_from_u64(seed)
-}
-
-fn randn(dims: &[usize], seed: u64) -> Tensor<f64> {
-    Tensor::randn(dims, &mut rng(seed))
-}
-
-fn assert_close(a: &[f64], b: &[f64], tol: f64) {
-    assert_eq!(a.len(), b.len(), "lengths differ");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= tol, "element {i}: {x} vs {y}");
-    }
-}
+mod common;
+use common::{assert_close, randn, rng};
 
 fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())

@@ -1,8 +1,23 @@
 //! Helpers shared by the layer tests: a tolerance comparison and a
 //! convolution written straight from its definition, as the independent
 //! reference that layer outputs are checked against.
+//!
+//! Each test file compiles this module on its own and uses only some of it.
+#![allow(dead_code)]
 
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use tapegrad::Tensor;
+
+/// A generator seeded with `seed`.
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+/// Standard normal samples in f64 from a seed.
+pub fn randn(dims: &[usize], seed: u64) -> Tensor<f64> {
+    Tensor::randn(dims, &mut rng(seed))
+}
 use tapegrad::ops::Conv2dOptions;
 
 pub fn assert_close(a: &[f64], b: &[f64], tol: f64) {
