@@ -11,33 +11,28 @@ use tapegrad::{Tape, Tensor};
 
 const STEPS: usize = 1000;
 
+/// Records the W1 chain on `tape`, backpropagates, and returns dy/dx.
+fn run_chain(tape: &Tape<f32>) -> f32 {
+    let x = tape.var(Tensor::from_vec(vec![0.5], &[1]).unwrap());
+    let mut y = x;
+    for _ in 0..STEPS {
+        y = (y * 1.01 + 0.1).tanh();
+    }
+    y.sum().backward().wrt(x).item()
+}
+
 fn chain(c: &mut Criterion) {
     let mut group = c.benchmark_group("tape");
     // Throughput in "elements" = recorded ops, so criterion prints ops/s.
     group.throughput(Throughput::Elements(3 * STEPS as u64));
     group.bench_function("tanh_chain_1000_fresh_tape", |b| {
-        b.iter(|| {
-            let tape = Tape::<f32>::new();
-            let x = tape.var(Tensor::from_vec(vec![0.5], &[1]).unwrap());
-            let mut y = x;
-            for _ in 0..STEPS {
-                y = (y * 1.01 + 0.1).tanh();
-            }
-            let grads = y.sum().backward();
-            black_box(grads.wrt(x).item())
-        })
+        b.iter(|| black_box(run_chain(&Tape::new())))
     });
     group.bench_function("tanh_chain_1000_reused_tape", |b| {
         let mut tape = Tape::<f32>::new();
         b.iter(|| {
             tape.reset();
-            let x = tape.var(Tensor::from_vec(vec![0.5], &[1]).unwrap());
-            let mut y = x;
-            for _ in 0..STEPS {
-                y = (y * 1.01 + 0.1).tanh();
-            }
-            let grads = y.sum().backward();
-            black_box(grads.wrt(x).item())
+            black_box(run_chain(&tape))
         })
     });
     group.finish();

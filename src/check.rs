@@ -121,20 +121,10 @@ where
     let objective = |xs: &[Tensor<f64>]| -> f64 {
         let tape = Tape::<f64>::new();
         let vars: Vec<Var<'_, f64>> = xs.iter().map(|x| tape.constant(x.clone())).collect();
-        let y = f(&vars).value();
-        y.as_slice()
-            .iter()
-            .zip(weights.as_slice())
-            .map(|(a, b)| a * b)
-            .sum()
+        contract(&f(&vars).value(), &weights)
     };
 
-    let mut report = GradcheckReport {
-        passed: true,
-        checked: 0,
-        worst_ratio: 0.0,
-        worst: None,
-    };
+    let mut report = GradcheckReport::empty();
     let mut xs: Vec<Tensor<f64>> = inputs.to_vec();
     for (j, input) in inputs.iter().enumerate() {
         for e in 0..input.numel() {
@@ -201,19 +191,9 @@ where
 
     let objective = |m: &M| -> f64 {
         let tape = Tape::<f64>::new();
-        let y = f(m, &tape).value();
-        y.as_slice()
-            .iter()
-            .zip(weights.as_slice())
-            .map(|(a, b)| a * b)
-            .sum()
+        contract(&f(m, &tape).value(), &weights)
     };
-    let mut report = GradcheckReport {
-        passed: true,
-        checked: 0,
-        worst_ratio: 0.0,
-        worst: None,
-    };
+    let mut report = GradcheckReport::empty();
     for (j, name) in names.iter().enumerate() {
         let Some(analytic) = &analytic[j] else {
             continue;
@@ -250,7 +230,26 @@ where
     report.finish()
 }
 
+/// `sum(w * y)`: how a non-scalar output is reduced to one number.
+fn contract(y: &Tensor<f64>, weights: &Tensor<f64>) -> f64 {
+    y.as_slice()
+        .iter()
+        .zip(weights.as_slice())
+        .map(|(a, b)| a * b)
+        .sum()
+}
+
 impl GradcheckReport {
+    /// A report before any element is compared.
+    fn empty() -> Self {
+        GradcheckReport {
+            passed: true,
+            checked: 0,
+            worst_ratio: 0.0,
+            worst: None,
+        }
+    }
+
     /// Compares one element and keeps it if it is the worst so far.
     fn record(
         &mut self,

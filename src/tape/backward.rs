@@ -189,8 +189,11 @@ impl<'t, T: Float> Var<'t, T> {
         );
         let retain_all = tape.retain_all.get();
         let mut grads: Vec<Option<Tensor<T>>> = vec![None; root + 1];
-        let mut retained: Vec<Option<Tensor<T>>> =
-            vec![None; if retain_all { root + 1 } else { 0 }];
+        // The tape's own buffer is reused, so steady-state steps do not
+        // allocate it again.
+        let mut retained = tape.retained.borrow_mut();
+        retained.clear();
+        retained.resize(root + 1, None);
         if nodes[root].requires_grad {
             grads[root] = Some(seed);
         }
@@ -200,9 +203,17 @@ impl<'t, T: Float> Var<'t, T> {
             params: Vec::new(),
         };
         for i in (0..=root).rev() {
-            let Some(g) = grads[i].take() else { continue };
             let node = &nodes[i];
-            if retain_all {
+            let g = match grads[i].take() {
+                Some(g) => g,
+                // A wanted leaf the loss does not reach still gets an entry:
+                // its gradient is 0.
+                None if node.requires_grad && matches!(node.op, Op::Var | Op::Param(_)) => {
+                    Tensor::zeros(node.value.shape())
+                }
+                None => continue,
+            };
+            if retain_all || node.op == Op::Var {
                 retained[i] = Some(g.clone());
             }
             match node.op {
@@ -220,34 +231,11 @@ impl<'t, T: Float> Var<'t, T> {
                 }
             }
         }
-        // Leaves the loss does not reach still get an entry: their gradient is 0.
-        for (i, node) in nodes.iter().enumerate().take(root + 1) {
-            if !node.requires_grad {
-                continue;
-            }
-            match node.op {
-                Op::Var if !out.vars.iter().any(|(j, _)| *j as usize == i) => {
-                    out.vars.push((i as u32, Tensor::zeros(node.value.shape())))
-                }
-                Op::Param(id) if !out.params.iter().any(|(p, _)| *p == id) => {
-                    out.params.push((id, Tensor::zeros(node.value.shape())))
-                }
-                _ => {}
-            }
-        }
-        // The sweep met leaves last-first; store vars in recording order and
+        // The sweep met vars last-first: store them in recording order, and
         // parameters by id, so that lookups can binary-search.
-        out.vars.sort_by_key(|(i, _)| *i);
+        out.vars.reverse();
         out.params.sort_by_key(|(id, _)| *id);
         merge_repeated_params(&mut out.params);
-        if !retain_all {
-            retained = vec![None; root + 1];
-            for (i, g) in &out.vars {
-                retained[*i as usize] = Some(g.clone());
-            }
-        }
-        drop(nodes);
-        *tape.retained.borrow_mut() = retained;
         out
     }
 }
