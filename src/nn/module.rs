@@ -2,12 +2,15 @@
 //!
 //! A module implements two visitors, one over `&Param` and one over
 //! `&mut Param`, each handed a name prefix; everything else (listing,
-//! counting, freezing, looking up by name, the [`ModuleSummary`] table, and
-//! later saving, loading and optimisers) is built on those two.
-//! `#[derive(Module)]` writes the visitors for a struct.
+//! counting, freezing, looking up by name, the [`ModuleSummary`] table,
+//! saving, loading and optimisers) is built on those two. Two more
+//! visitors, with do-nothing defaults, reach the module's *buffers*: state
+//! that is saved and loaded with the weights but never trained, such as a
+//! batch-norm layer's running statistics. `#[derive(Module)]` writes all
+//! four for a struct.
 
 use super::Param;
-use crate::tensor::Float;
+use crate::tensor::{Float, Tensor};
 use std::fmt::{self, Display};
 use std::marker::PhantomData;
 
@@ -75,6 +78,36 @@ pub use autograd_macros::Module;
 /// }
 /// ```
 ///
+/// # Buffers
+///
+/// A buffer is a tensor a module keeps and needs, that is not trained: it
+/// has no gradient, no optimiser sees it and it is not counted in
+/// [`num_params`](Module::num_params), but it is saved and loaded with the
+/// parameters under its dotted name (PyTorch's `register_buffer`). The
+/// running mean and variance of [`BatchNorm1d`](crate::nn::BatchNorm1d)
+/// are buffers (`bn.running_mean`, `bn.running_var`). A module with buffers
+/// overrides [`visit_buffers`](Module::visit_buffers) and
+/// [`visit_buffers_mut`](Module::visit_buffers_mut); every other module
+/// keeps their empty defaults, and containers and derived impls forward
+/// them to their children, so a hand-written impl without buffers of its
+/// own needs to write them only if it holds modules that might have some.
+///
+/// ```
+/// use tapegrad::nn::BatchNorm1d;
+/// use tapegrad::Module;
+///
+/// #[derive(Module)]
+/// struct Net {
+///     bn: BatchNorm1d,
+/// }
+///
+/// let net = Net { bn: BatchNorm1d::new(3) };
+/// let names: Vec<String> = net.named_buffers().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["bn.running_mean", "bn.running_var"]);
+/// assert_eq!(net.num_params(), 6); // weight and bias only
+/// assert_eq!(net.num_buffers(), 6); // 3 means, 3 variances
+/// ```
+///
 /// The trait is dyn-compatible: `Box<dyn Module>` is itself a module with
 /// every method.
 ///
@@ -96,6 +129,59 @@ pub trait Module<T: Float = f32> {
     /// Like [`visit`](Module::visit), with mutable access to each parameter,
     /// in the same order and under the same names.
     fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>));
+
+    /// Calls `f(name, buffer)` for every buffer (see [Buffers](#buffers)),
+    /// in a fixed order, under its dotted path below `prefix`.
+    ///
+    /// The default visits nothing: right for a module whose only state is
+    /// its parameters. A module that holds child modules forwards this to
+    /// each child under the child's name, as for [`visit`](Module::visit).
+    ///
+    /// The reference lives only for the call, so that a buffer kept behind
+    /// a lock (as a batch-norm layer's are, to be updated in `forward`) can
+    /// be visited.
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        let _ = (prefix, f);
+    }
+
+    /// Like [`visit_buffers`](Module::visit_buffers), with mutable access
+    /// to each buffer, in the same order and under the same names (loading
+    /// writes buffers through this).
+    ///
+    /// A buffer's shape is part of its module's invariants: replace a
+    /// buffer only with a tensor of the same shape.
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        let _ = (prefix, f);
+    }
+
+    /// Every buffer with its dotted path, in visiting order. The tensors are
+    /// copies that share storage with the module's (no data is copied), so
+    /// they keep the values of the moment they were taken.
+    fn named_buffers(&self) -> Vec<(String, Tensor<T>)> {
+        let mut out = Vec::new();
+        self.visit_buffers("", &mut |name, b| out.push((name.to_owned(), b.clone())));
+        out
+    }
+
+    /// The number of scalars in all buffers (like
+    /// [`num_params`](Module::num_params), which does not count them).
+    fn num_buffers(&self) -> usize {
+        let mut n = 0;
+        self.visit_buffers("", &mut |_, b| n += b.numel());
+        n
+    }
+
+    /// A copy (sharing storage) of the buffer with this dotted path, if
+    /// there is one.
+    fn buffer_by_name(&self, name: &str) -> Option<Tensor<T>> {
+        let mut found = None;
+        self.visit_buffers("", &mut |n, b| {
+            if found.is_none() && n == name {
+                found = Some(b.clone());
+            }
+        });
+        found
+    }
 
     /// Every parameter, in visiting order.
     fn parameters(&self) -> Vec<&Param<T>> {
@@ -188,7 +274,7 @@ pub trait Module<T: Float = f32> {
     }
 
     /// A table of every parameter (dotted path, shape, scalar count,
-    /// trainable) with the totals; print it with `{}`.
+    /// trainable) with the totals, then every buffer; print it with `{}`.
     fn summary(&self) -> ModuleSummary {
         let mut rows = Vec::new();
         self.visit("", &mut |name, p| {
@@ -199,7 +285,15 @@ pub trait Module<T: Float = f32> {
                 trainable: p.is_trainable(),
             })
         });
-        ModuleSummary { rows }
+        let mut buffers = Vec::new();
+        self.visit_buffers("", &mut |name, b| {
+            buffers.push(BufferRow {
+                name: name.to_owned(),
+                shape: b.shape().to_vec(),
+                numel: b.numel(),
+            })
+        });
+        ModuleSummary { rows, buffers }
     }
 }
 
@@ -246,6 +340,18 @@ impl<T: Float, M: Module<T>> Module<T> for Vec<M> {
             m.visit_mut(&child_name(prefix, i), f);
         }
     }
+
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        for (i, m) in self.iter().enumerate() {
+            m.visit_buffers(&child_name(prefix, i), f);
+        }
+    }
+
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        for (i, m) in self.iter_mut().enumerate() {
+            m.visit_buffers_mut(&child_name(prefix, i), f);
+        }
+    }
 }
 
 /// Elements are named by their index, as for `Vec`.
@@ -260,6 +366,18 @@ impl<T: Float, M: Module<T>, const N: usize> Module<T> for [M; N] {
     fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
         for (i, m) in self.iter_mut().enumerate() {
             m.visit_mut(&child_name(prefix, i), f);
+        }
+    }
+
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        for (i, m) in self.iter().enumerate() {
+            m.visit_buffers(&child_name(prefix, i), f);
+        }
+    }
+
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        for (i, m) in self.iter_mut().enumerate() {
+            m.visit_buffers_mut(&child_name(prefix, i), f);
         }
     }
 }
@@ -278,6 +396,18 @@ impl<T: Float, M: Module<T>> Module<T> for Option<M> {
             m.visit_mut(prefix, f);
         }
     }
+
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        if let Some(m) = self {
+            m.visit_buffers(prefix, f);
+        }
+    }
+
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        if let Some(m) = self {
+            m.visit_buffers_mut(prefix, f);
+        }
+    }
 }
 
 /// Visited as the boxed module, under the same prefix; `Box<dyn Module>`
@@ -290,6 +420,14 @@ impl<T: Float, M: Module<T> + ?Sized> Module<T> for Box<M> {
 
     fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
         (**self).visit_mut(prefix, f);
+    }
+
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        (**self).visit_buffers(prefix, f);
+    }
+
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        (**self).visit_buffers_mut(prefix, f);
     }
 }
 
@@ -315,21 +453,42 @@ pub struct ParamRow {
     pub trainable: bool,
 }
 
-/// Every parameter of a module and the totals, from
-/// [`Module::summary`]. `Display` prints it as a table:
+/// One buffer line of a [`ModuleSummary`]: state saved with the model but
+/// not trained (see [Buffers](Module#buffers)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BufferRow {
+    /// The dotted path.
+    pub name: String,
+    /// The shape of the value.
+    pub shape: Vec<usize>,
+    /// The number of scalars (the product of the shape).
+    pub numel: usize,
+}
+
+/// Every parameter and buffer of a module and the totals, from
+/// [`Module::summary`]. `Display` prints it as a table, the buffers after
+/// the parameters, marked `buffer` in the last column and left out of the
+/// parameter totals:
 ///
 /// ```text
-/// name       shape   params  trainable
-/// fc.weight  [3, 4]      12  yes
-/// fc.bias    [3]          3  no
-/// total: 15 parameters in 2 tensors, 12 trainable
+/// name             shape   params  trainable
+/// fc.weight        [3, 4]      12  yes
+/// fc.bias          [3]          3  no
+/// bn.weight        [3]          3  yes
+/// bn.bias          [3]          3  yes
+/// bn.running_mean  [3]          3  buffer
+/// bn.running_var   [3]          3  buffer
+/// total: 21 parameters in 4 tensors, 18 trainable; buffers: 6 values in 2 tensors
 /// ```
 ///
-/// Counts of a thousand or more are grouped with commas (`1,024`).
+/// The buffer totals appear only when there are buffers. Counts of a
+/// thousand or more are grouped with commas (`1,024`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModuleSummary {
     /// One row per parameter, in visiting order.
     pub rows: Vec<ParamRow>,
+    /// One row per buffer, in visiting order.
+    pub buffers: Vec<BufferRow>,
 }
 
 impl ModuleSummary {
@@ -346,23 +505,43 @@ impl ModuleSummary {
             .map(|r| r.numel)
             .sum()
     }
+
+    /// The number of scalars in all buffers.
+    pub fn buffer_total(&self) -> usize {
+        self.buffers.iter().map(|r| r.numel).sum()
+    }
+}
+
+/// `[3, 4]`.
+fn shape_cell(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+/// `"s"` unless `n` is one.
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 impl Display for ModuleSummary {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cells: Vec<[String; 4]> = self
-            .rows
-            .iter()
-            .map(|r| {
-                let dims: Vec<String> = r.shape.iter().map(|d| d.to_string()).collect();
-                [
-                    r.name.clone(),
-                    format!("[{}]", dims.join(", ")),
-                    grouped(r.numel),
-                    (if r.trainable { "yes" } else { "no" }).to_owned(),
-                ]
-            })
-            .collect();
+        let params = self.rows.iter().map(|r| {
+            [
+                r.name.clone(),
+                shape_cell(&r.shape),
+                grouped(r.numel),
+                (if r.trainable { "yes" } else { "no" }).to_owned(),
+            ]
+        });
+        let buffers = self.buffers.iter().map(|r| {
+            [
+                r.name.clone(),
+                shape_cell(&r.shape),
+                grouped(r.numel),
+                "buffer".to_owned(),
+            ]
+        });
+        let cells: Vec<[String; 4]> = params.chain(buffers).collect();
         let header = ["name", "shape", "params", "trainable"].map(str::to_owned);
         let width = |col: usize| {
             std::iter::once(&header)
@@ -376,15 +555,27 @@ impl Display for ModuleSummary {
             writeln!(out, "{name:<w0$}  {shape:<w1$}  {numel:>w2$}  {trainable}")?;
         }
         let tensors = self.rows.len();
-        writeln!(
+        write!(
             out,
             "total: {} parameter{} in {} tensor{}, {} trainable",
             grouped(self.total()),
-            if self.total() == 1 { "" } else { "s" },
+            plural(self.total()),
             tensors,
-            if tensors == 1 { "" } else { "s" },
+            plural(tensors),
             grouped(self.trainable()),
-        )
+        )?;
+        if !self.buffers.is_empty() {
+            let n = self.buffers.len();
+            write!(
+                out,
+                "; buffers: {} value{} in {} tensor{}",
+                grouped(self.buffer_total()),
+                plural(self.buffer_total()),
+                n,
+                plural(n),
+            )?;
+        }
+        writeln!(out)
     }
 }
 
