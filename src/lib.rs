@@ -27,7 +27,9 @@
 //! - [`check`]: gradient checking by finite differences;
 //! - [`data`]: datasets, CSV loading and batching;
 //! - [`nn`]: parameters (and, as they arrive, layers and losses);
-//! - [`optim`]: optimisers (SGD to Lion), parameter groups, gradient clipping.
+//! - [`optim`]: optimisers (SGD to Lion), parameter groups, gradient clipping;
+//! - [`tutorial`]: how autodiff works and how to train with it, in seven
+//!   chapters of tested examples (start here to learn).
 //!
 //! ## Errors
 //! Maths misuse (shapes that do not broadcast, a matmul whose inner sizes
@@ -53,6 +55,7 @@ pub mod plot;
 pub mod schedule;
 pub mod tape;
 pub mod tensor;
+pub mod tutorial;
 
 pub use error::{Error, Result};
 pub use nn::{Module, Param, ParamId};
