@@ -174,6 +174,14 @@ fn buffers_are_the_running_statistics_and_writable_through_the_visitor() {
     let buffers = bn.named_buffers();
     assert_eq!(buffers[0].1, stats.running_mean);
     assert_eq!(buffers[1].1, stats.running_var);
+    // the visitor runs without the layer's lock held, so it may read the
+    // layer itself (this would deadlock otherwise)
+    let mut seen = 0;
+    bn.visit_buffers("", &mut |_, b| {
+        assert_eq!(b.shape(), bn.running_stats().running_mean.shape());
+        seen += 1;
+    });
+    assert_eq!(seen, 2);
 
     bn.visit_buffers_mut("", &mut |name, b| {
         *b = match name {

@@ -232,9 +232,14 @@ macro_rules! batch_norm_methods {
             }
 
             fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
-                let stats = self.running.lock();
-                f(&child_name(prefix, "running_mean"), &stats.running_mean);
-                f(&child_name(prefix, "running_var"), &stats.running_var);
+                // Copies (sharing storage), so that `f` runs without the
+                // lock held and may use this layer itself.
+                let (mean, var) = {
+                    let stats = self.running.lock();
+                    (stats.running_mean.clone(), stats.running_var.clone())
+                };
+                f(&child_name(prefix, "running_mean"), &mean);
+                f(&child_name(prefix, "running_var"), &var);
             }
 
             fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
