@@ -51,7 +51,8 @@
 //! Finite differences are simple and slow: one or two evaluations of `f`
 //! *per input*, and their answer is only approximate. A network has
 //! millions of inputs (its weights). Backward gets all the derivatives,
-//! exactly up to rounding, for about the cost of one more evaluation. The
+//! exact up to rounding, for a small multiple of the cost of one
+//! evaluation, however many inputs there are. The
 //! finite difference stays useful as a referee: [`check::gradcheck`]
 //! (chapter 7) compares the two on every element.
 //!

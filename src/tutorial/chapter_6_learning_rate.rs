@@ -23,7 +23,7 @@
 //! | 1.1   | -1.2              | overshoots further each time: diverges        |
 //!
 //! The curvature sets the scale: here `f'' = 2`, and any `lr` above
-//! `2 / f''= 1` diverges. A network's loss has many curvatures at once;
+//! `2 / f'' = 1` diverges. A network's loss has many curvatures at once;
 //! the largest one caps the usable rate, and the smallest decides how slow
 //! progress is along the flattest direction.
 //!

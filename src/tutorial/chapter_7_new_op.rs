@@ -121,9 +121,11 @@
 //!    `UnaryOp::Softsign => dx(&|x| T::ONE / ((T::ONE + x.abs()) * (T::ONE + x.abs())))`.
 //!    A rule may use the output instead of the input when that is simpler
 //!    (`tanh` uses `1 - y²`), so nothing extra is stored;
-//! 4. the public method, which records the node through the crate-internal
-//!    `tape.apply`, with a doc comment giving the formula, the derivative,
-//!    shapes and panics: `pub fn softsign(self) -> Var<'t, T>`;
+//! 4. the public method on `Var`, with a doc comment giving the formula,
+//!    the derivative, shapes and panics, whose body records the node:
+//!    `pub fn softsign(self) -> Var<'t, T> { self.unary(UnaryOp::Softsign) }`
+//!    (`unary` calls the crate-internal `tape.apply`, which runs the forward
+//!    arm on the input's value and appends the node);
 //! 5. a test in `tests/`, with the hand derivative and `gradcheck`
 //!    exactly as above.
 //!
