@@ -55,9 +55,9 @@ pub struct Config {
 
 /// What one run reached.
 pub struct Outcome {
-    /// Mean training loss over the first 50 steps.
+    /// Mean training loss over the first 10 steps.
     pub first_loss: f64,
-    /// Mean training loss over the last epoch.
+    /// Mean training loss over the last 10 steps.
     pub last_loss: f64,
     /// Test accuracy after each epoch.
     pub test_accuracy: Vec<f64>,
@@ -157,7 +157,6 @@ pub fn run(config: &Config) -> Result<Outcome, Box<dyn Error>> {
     let mut opt = Adam::new(schedule.lr_at(0));
 
     let (mut losses, mut lrs, mut accuracies) = (Vec::new(), Vec::new(), Vec::new());
-    let mut last_loss = f64::NAN;
     let mut step = 0;
     for epoch in 0..config.epochs {
         let epoch_start = Instant::now();
@@ -178,13 +177,13 @@ pub fn run(config: &Config) -> Result<Outcome, Box<dyn Error>> {
             batches += 1;
             step += 1;
         }
-        last_loss = total / batches as f64;
+        let epoch_loss = total / batches as f64;
         let acc = accuracy(&model, &test);
         accuracies.push(acc);
         if config.verbose {
             let seconds = epoch_start.elapsed().as_secs_f64();
             println!(
-                "epoch {}/{}  train loss {last_loss:.4}  test accuracy {:.2}%  {:.0} images/s",
+                "epoch {}/{}  train loss {epoch_loss:.4}  test accuracy {:.2}%  {:.0} images/s",
                 epoch + 1,
                 config.epochs,
                 100.0 * acc,
@@ -223,8 +222,9 @@ pub fn run(config: &Config) -> Result<Outcome, Box<dyn Error>> {
             println!("plots and weights written to {}", dir.display());
         }
     }
-    let head = losses.len().min(50);
-    let first_loss = losses[..head].iter().map(|p| p.1).sum::<f64>() / head as f64;
+    let k = losses.len().min(10);
+    let mean = |points: &[(f64, f64)]| points.iter().map(|p| p.1).sum::<f64>() / k as f64;
+    let (first_loss, last_loss) = (mean(&losses[..k]), mean(&losses[losses.len() - k..]));
     if config.verbose {
         println!("done in {:.1} s", start.elapsed().as_secs_f64());
     }
