@@ -58,6 +58,13 @@ pub enum Error {
         /// What is wrong, and what was expected.
         problem: crate::io::WeightsProblem,
     },
+    /// An IDX file (the MNIST format) is damaged or not one we can read.
+    Idx {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 /// `Result` with tapegrad's [`Error`].
@@ -89,6 +96,7 @@ impl fmt::Display for Error {
                 Some(key) => write!(f, "{}: tensor `{key}`: {problem}", path.display()),
                 None => write!(f, "{}: {problem}", path.display()),
             },
+            Error::Idx { path, problem } => write!(f, "{}: {problem}", path.display()),
         }
     }
 }

@@ -115,3 +115,81 @@ fn bad_files_return_errors_with_line_numbers() {
     ));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// An IDX header: two zero bytes, the type byte, the rank, then each
+/// dimension as a big-endian u32.
+fn idx_header(kind: u8, dims: &[u32]) -> Vec<u8> {
+    let mut out = vec![0, 0, kind, dims.len() as u8];
+    for d in dims {
+        out.extend(d.to_be_bytes());
+    }
+    out
+}
+
+#[test]
+fn idx_reads_every_value_type_big_endian() {
+    use tapegrad::data::read_idx;
+    // u8 [2, 2]
+    let mut b = idx_header(0x08, &[2, 2]);
+    b.extend([0u8, 7, 128, 255]);
+    let t = read_idx::<f64>(&b[..], "u8").unwrap();
+    assert_eq!(t.shape(), [2, 2]);
+    assert_eq!(t.as_slice(), [0.0, 7.0, 128.0, 255.0]);
+    // i8 [2]: 0xff is -1
+    let mut b = idx_header(0x09, &[2]);
+    b.extend([0xffu8, 5]);
+    assert_eq!(
+        read_idx::<f64>(&b[..], "i8").unwrap().as_slice(),
+        [-1.0, 5.0]
+    );
+    // i16 [1]: 0xfe 0x0c is -500
+    let mut b = idx_header(0x0B, &[1]);
+    b.extend((-500i16).to_be_bytes());
+    assert_eq!(read_idx::<f64>(&b[..], "i16").unwrap().as_slice(), [-500.0]);
+    // i32, f32 and f64 [1] each
+    let mut b = idx_header(0x0C, &[1]);
+    b.extend((-70_000i32).to_be_bytes());
+    assert_eq!(
+        read_idx::<f64>(&b[..], "i32").unwrap().as_slice(),
+        [-70_000.0]
+    );
+    let mut b = idx_header(0x0D, &[1]);
+    b.extend(1.5f32.to_be_bytes());
+    assert_eq!(read_idx::<f64>(&b[..], "f32").unwrap().as_slice(), [1.5]);
+    let mut b = idx_header(0x0E, &[1]);
+    b.extend(0.1f64.to_be_bytes());
+    assert_eq!(read_idx::<f64>(&b[..], "f64").unwrap().as_slice(), [0.1]);
+    // rank 0: one value
+    let mut b = idx_header(0x08, &[]);
+    b.push(9);
+    let t = read_idx::<f32>(&b[..], "scalar").unwrap();
+    assert_eq!((t.shape(), t.as_slice()), (&[][..], &[9.0][..]));
+}
+
+#[test]
+fn damaged_idx_files_are_errors_that_say_what_is_wrong() {
+    use tapegrad::data::read_idx;
+    let problem = |bytes: &[u8]| match read_idx::<f32>(bytes, "bad.idx") {
+        Err(Error::Idx { path, problem }) => {
+            assert_eq!(path, std::path::Path::new("bad.idx"));
+            problem
+        }
+        other => panic!("expected an IDX error, got {other:?}"),
+    };
+    assert!(problem(&[0, 0]).contains("too short"));
+    assert!(problem(&[1, 0, 8, 1, 0, 0, 0, 1, 0]).contains("not an IDX file"));
+    assert!(problem(&[0, 0, 0x42, 0]).contains("unknown IDX value type 0x42"));
+    assert!(problem(&[0, 0, 8, 2, 0, 0, 0, 1]).contains("promises 2 dimensions"));
+    let mut short = idx_header(0x08, &[2, 3]);
+    short.extend([1u8; 5]);
+    let p = problem(&short);
+    assert!(
+        p.contains("[2, 3]") && p.contains("needs 6 bytes") && p.contains("found 5"),
+        "{p}"
+    );
+    let mut long = idx_header(0x0C, &[2]);
+    long.extend([0u8; 9]);
+    assert!(problem(&long).contains("needs 8 bytes of data, found 9"));
+    let huge = idx_header(0x0E, &[u32::MAX, u32::MAX, u32::MAX]);
+    assert!(problem(&huge).contains("too large"));
+}

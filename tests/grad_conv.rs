@@ -392,3 +392,36 @@ fn pooling_needs_four_axes() {
         .var(Tensor::zeros(&[4, 4]))
         .avg_pool2d((2, 2), (2, 2), (0, 0));
 }
+
+#[test]
+fn max_pool_ties_go_to_the_first_tap_and_nans_win() {
+    // Windows (2x2, stride 2) of [[1, 1, 2, NaN], [0, 1, 5, 2]]:
+    // left  {1, 1, 0, 1}: max 1, first at (0, 0);
+    // right {2, NaN, 5, 2}: NaN, at (0, 3).
+    // Unpadded windows take a fast path and padded ones the general one, so
+    // both are checked, each against its windows worked out by hand.
+    for (kernel, stride, padding) in [((2, 2), (2, 2), (0, 0)), ((2, 2), (2, 2), (1, 1))] {
+        let tape = Tape::<f64>::new();
+        let x = tape.var(tensor![[[[1.0, 1.0, 2.0, f64::NAN], [0.0, 1.0, 5.0, 2.0]]]]);
+        let y = x.max_pool2d(kernel, stride, padding);
+        let grads = y.sum().backward();
+        let dx = grads.wrt(x);
+        if padding == (0, 0) {
+            let out = y.value();
+            assert_eq!(out.as_slice()[0], 1.0);
+            assert!(out.as_slice()[1].is_nan());
+            assert_eq!(dx.as_slice(), [1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+        } else {
+            // Padded by one: windows start at -1, so the outputs see
+            // {1}, {1, 2}, {NaN} (top row, with padding) and {0}, {1, 5},
+            // {2} (bottom row): 3 columns x 2 rows of outputs.
+            let out = y.value();
+            assert_eq!(out.shape(), [1, 1, 2, 3]);
+            let v = out.as_slice();
+            assert_eq!(&v[..2], [1.0, 2.0]);
+            assert!(v[2].is_nan());
+            assert_eq!(&v[3..], [0.0, 5.0, 2.0]);
+            assert_eq!(dx.as_slice(), [1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0]);
+        }
+    }
+}

@@ -1,11 +1,14 @@
 //! Datasets and batching: the [`Dataset`] trait, an in-memory
-//! [`TensorDataset`], CSV loading ([`read_csv`]), train/validation
+//! [`TensorDataset`], CSV loading ([`read_csv`]), IDX (MNIST) arrays
+//! ([`read_idx`]), train/validation
 //! [`split`](TensorDataset::split), and the [`DataLoader`].
 
 mod csv;
+mod idx;
 mod loader;
 
 pub use csv::{CsvOptions, LabelColumn, read_csv};
+pub use idx::read_idx;
 pub use loader::{Batch, DataLoader};
 
 use crate::tensor::{Float, Shape, Tensor};

@@ -248,8 +248,13 @@ fn im2col<T: Float>(x: &[T], c: usize, g: &Geom, cols: &mut [T]) {
                     let src = &plane[(oy * g.sh + ki * g.dh - g.ph) * g.w..][..g.w];
                     out[..xs.start].fill(T::ZERO);
                     out[xs.end..].fill(T::ZERO);
-                    for ox in xs.clone() {
-                        out[ox] = src[ox * g.sw + kj * g.dw - g.pw];
+                    if g.sw == 1 {
+                        let from = xs.start + kj * g.dw - g.pw;
+                        out[xs.clone()].copy_from_slice(&src[from..from + xs.len()]);
+                    } else {
+                        for ox in xs.clone() {
+                            out[ox] = src[ox * g.sw + kj * g.dw - g.pw];
+                        }
                     }
                 }
             }
@@ -439,7 +444,25 @@ fn each_plane<T: Float>(
 
 /// Flat index (within its plane) of the largest input under output
 /// `(oy, ox)`'s window; the first one on ties, a NaN if there is one.
+#[inline(always)]
 fn window_argmax<T: Float>(plane: &[T], g: &Geom, oy: usize, ox: usize) -> usize {
+    if g.ph == 0 && g.pw == 0 {
+        // Without padding every window lies wholly inside the plane (the
+        // output size is rounded down), so no tap needs clipping. ReLU
+        // outputs tie often, so the choice is written without
+        // short-circuits, which lets it compile to selects, not branches.
+        let base = oy * g.sh * g.w + ox * g.sw;
+        let (mut best, mut best_v) = (base, plane[base]);
+        for ky in 0..g.kh {
+            let row = base + ky * g.w;
+            for (i, &v) in plane[row..row + g.kw].iter().enumerate() {
+                let better = !best_v.is_nan() & ((v > best_v) | v.is_nan());
+                best = if better { row + i } else { best };
+                best_v = if better { v } else { best_v };
+            }
+        }
+        return best;
+    }
     let mut best: Option<(usize, T)> = None;
     for iy in window(oy, g.sh, g.ph, g.kh, g.h) {
         for ix in window(ox, g.sw, g.pw, g.kw, g.w) {
@@ -454,10 +477,31 @@ fn window_argmax<T: Float>(plane: &[T], g: &Geom, oy: usize, ox: usize) -> usize
     best.expect("tapegrad bug: empty pooling window").0
 }
 
+/// The larger of two values, or a NaN if either is one.
+fn nan_max<T: Float>(a: T, b: T) -> T {
+    if (a >= b) | a.is_nan() { a } else { b }
+}
+
 /// Max pooling forward: `[N, C, H, W] -> [N, C, OH, OW]`.
 pub(crate) fn max_pool2d<T: Float>(x: &[T], g: &Geom) -> Vec<T> {
     let mut out = vec![T::ZERO; g.batch * g.c_in * g.out_plane()];
     each_plane(x, g.in_plane(), &mut out, g.out_plane(), |_, plane, out| {
+        if g.ph == 0 && g.pw == 0 {
+            // Only the values are needed here: fold each tap into a whole
+            // output row at a time (the backward pass finds the argmax).
+            for (oy, out) in out.chunks_mut(g.ow).enumerate() {
+                for ky in 0..g.kh {
+                    let src = &plane[(oy * g.sh + ky) * g.w..];
+                    for kx in 0..g.kw {
+                        for (ox, o) in out.iter_mut().enumerate() {
+                            let v = src[ox * g.sw + kx];
+                            *o = if ky + kx == 0 { v } else { nan_max(*o, v) };
+                        }
+                    }
+                }
+            }
+            return;
+        }
         for oy in 0..g.oh {
             for ox in 0..g.ow {
                 out[oy * g.ow + ox] = plane[window_argmax(plane, g, oy, ox)];
