@@ -27,7 +27,10 @@
 //! - [`check`]: gradient checking by finite differences;
 //! - [`data`]: datasets, CSV loading and batching;
 //! - [`nn`]: parameters (and, as they arrive, layers and losses);
-//! - [`optim`]: optimisers (SGD to Lion), parameter groups, gradient clipping.
+//! - [`optim`]: optimisers (SGD to Lion), parameter groups, gradient clipping;
+//! - [`schedule`]: learning-rate schedules and the LR range test;
+//! - [`train`]: the `Trainer`, callbacks, metrics and history;
+//! - [`io`]: safetensors weights and checkpoints.
 //!
 //! ## Errors
 //! Maths misuse (shapes that do not broadcast, a matmul whose inner sizes
@@ -53,6 +56,7 @@ pub mod plot;
 pub mod schedule;
 pub mod tape;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use nn::{Module, Param, ParamId};
