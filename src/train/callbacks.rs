@@ -200,7 +200,8 @@ impl<T: Float> Callback<T> for Checkpoint {
 }
 
 /// Rescues a run whose loss blows up: when a step's loss is NaN or
-/// infinite, or more than `factor` times the best smoothed loss so far, it
+/// infinite, or lifts the smoothed loss above `factor` times its best so
+/// far, it
 /// rolls the model and the optimiser back to the last good state (kept in
 /// memory), multiplies the learning rate by `cut` (through
 /// [`TrainState::lr_scale`](super::TrainState::lr_scale), so the cut
@@ -209,8 +210,9 @@ impl<T: Float> Callback<T> for Checkpoint {
 /// the run with [`Error::Diverged`].
 ///
 /// The smoothed loss is an exponential moving average of the step losses
-/// (weight 0.9 on the past, bias-corrected); the factor test starts after
-/// `warmup` steps, the NaN test at once. A good state is remembered every
+/// (weight 0.9 on the past, bias-corrected), so one noisy batch near a
+/// loss of zero does not count as divergence while a blow-up does; the
+/// factor test starts after `warmup` steps, the NaN test at once. A good state is remembered every
 /// `every` steps: the parameters and optimiser state *before* an update
 /// whose forward pass gave a good loss.
 ///
@@ -246,14 +248,14 @@ impl<T: Float> Default for DivergenceGuard<T> {
 }
 
 impl<T: Float> DivergenceGuard<T> {
-    /// Factor 10, cut 0.1, 3 rollbacks, a good state every step, warm-up 5.
+    /// Factor 10, cut 0.1, 3 rollbacks, a good state every step, no warm-up.
     pub fn new() -> Self {
         DivergenceGuard {
             factor: 10.0,
             cut: 0.1,
             max_rollbacks: 3,
             every: 1,
-            warmup: 5,
+            warmup: 0,
             rollbacks: 0,
             ema: 0.0,
             seen: 0,
@@ -263,7 +265,7 @@ impl<T: Float> DivergenceGuard<T> {
         }
     }
 
-    /// A loss above `factor` × the best smoothed loss counts as divergence.
+    /// A smoothed loss above `factor` × its best counts as divergence.
     ///
     /// # Panics
     /// Unless `factor > 1`.
@@ -354,11 +356,12 @@ impl<T: Float> Callback<T> for DivergenceGuard<T> {
     /// [`Error::Diverged`] after too many rollbacks.
     fn on_loss(&mut self, ctx: &mut Context<'_, T>, loss: f64) -> Result<Control> {
         const BETA: f64 = 0.9;
-        let exploded = self.seen >= self.warmup && loss > self.factor * self.best;
+        let ema = BETA * self.ema + (1.0 - BETA) * loss;
+        let smoothed = ema / (1.0 - BETA.powi(self.seen as i32 + 1));
+        let exploded = self.seen >= self.warmup && smoothed > self.factor * self.best;
         if loss.is_finite() && !exploded {
             self.seen += 1;
-            self.ema = BETA * self.ema + (1.0 - BETA) * loss;
-            let smoothed = self.ema / (1.0 - BETA.powi(self.seen as i32));
+            self.ema = ema;
             self.best = self.best.min(smoothed);
             if self.since_snapshot + 1 >= self.every {
                 self.remember(ctx);
@@ -383,11 +386,11 @@ impl<T: Float> Callback<T> for DivergenceGuard<T> {
                 self.factor, self.best
             )
         } else {
-            "not finite".to_string()
+            "is not finite".to_string()
         };
         let scale = ctx.state.lr_scale;
         ctx.report(format!(
-            "divergence guard: loss {loss} is {why}; rolled model and optimiser back to \
+            "divergence guard: loss {loss} {why}; rolled model and optimiser back to \
              step {back_to}, learning rate now x{scale:e} of the schedule \
              (rollback {} of {})",
             self.rollbacks, self.max_rollbacks
