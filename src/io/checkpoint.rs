@@ -65,7 +65,7 @@ const VERSION: &str = "1";
 /// let mut opt2 = Adam::new(1e-3);
 /// let loaded = load_checkpoint(&path, &mut w2, &mut opt2)?;
 /// assert_eq!((loaded, w2.value()), (state, w.value()));
-/// # std::fs::remove_file(&path)?;
+/// # std::fs::remove_file(&path).unwrap();
 /// # Ok::<(), tapegrad::Error>(())
 /// ```
 pub fn save_checkpoint<T: Float>(

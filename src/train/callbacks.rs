@@ -185,7 +185,10 @@ impl Checkpoint {
 
 impl<T: Float> Callback<T> for Checkpoint {
     fn on_step_end(&mut self, ctx: &mut Context<'_, T>, _: &Record) -> Result<Control> {
-        if self.every_steps.is_some_and(|n| ctx.state.step % n == 0) {
+        if self
+            .every_steps
+            .is_some_and(|n| ctx.state.step.is_multiple_of(n))
+        {
             self.save(ctx)?;
         }
         Ok(Control::Continue)

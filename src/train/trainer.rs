@@ -304,7 +304,6 @@ impl<'a, T: Float> Trainer<'a, T> {
                 reporter.step(loss, lr, speed);
                 history.steps.push(record);
                 let record = history.steps.last().expect("just pushed");
-                let mut control = control;
                 for cb in self.callbacks.iter_mut() {
                     control = control.max(cb.on_step_end(&mut context!(), record)?);
                 }
