@@ -44,3 +44,28 @@ fn moons_example_separates_the_moons_and_draws_them() {
     assert_eq!(svg.matches("<rect").count(), 60 * 60);
     assert_eq!(svg.matches("<circle").count(), 100);
 }
+
+#[allow(dead_code)]
+#[path = "../examples/iris.rs"]
+mod iris;
+
+#[test]
+fn iris_example_finds_a_rate_trains_and_writes_its_files() {
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("iris_smoke");
+    let o = iris::run(30, &out, tapegrad::train::Progress::Quiet);
+    assert!(o.suggested_lr > 1e-5 && o.suggested_lr < 10.0);
+    assert!(
+        o.val_accuracy >= 0.9,
+        "validation accuracy {}",
+        o.val_accuracy
+    );
+    for f in [
+        "lr_finder.svg",
+        "history.csv",
+        "history.jsonl",
+        "checkpoint.safetensors",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    assert!(out.join("plots/epochs_accuracy.svg").exists());
+}
