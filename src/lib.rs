@@ -30,7 +30,9 @@
 //! - [`optim`]: optimisers (SGD to Lion), parameter groups, gradient clipping;
 //! - [`schedule`]: learning-rate schedules and the LR range test;
 //! - [`train`]: the `Trainer`, callbacks, metrics and history;
-//! - [`io`]: safetensors weights and checkpoints.
+//! - [`io`]: safetensors weights and checkpoints;
+//! - [`tutorial`]: how autodiff works and how to train with it, in seven
+//!   chapters of tested examples (start here to learn).
 //!
 //! ## Errors
 //! Maths misuse (shapes that do not broadcast, a matmul whose inner sizes
@@ -57,6 +59,7 @@ pub mod schedule;
 pub mod tape;
 pub mod tensor;
 pub mod train;
+pub mod tutorial;
 
 pub use error::{Error, Result};
 pub use nn::{Module, Param, ParamId};

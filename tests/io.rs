@@ -347,7 +347,7 @@ fn missing_keys_fail_unless_allowed() {
     let err = load_safetensors(&mut m, &path).unwrap_err();
     assert!(
         err.to_string()
-            .contains("the file lacks 2 parameters of the model: head.weight, head.bias")
+            .contains("the file lacks 2 tensors of the model: head.weight, head.bias")
     );
     let problem = weights_problem(err, &path, Some("head.weight"));
     assert_eq!(

@@ -6,8 +6,9 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, parse_quote_spanned};
 
-/// The impl: both visitors call each module field's visitor in turn, under
-/// the field's name appended to the prefix.
+/// The impl: the parameter visitors and the buffer visitors each call the
+/// same visitor of each module field in turn, under the field's name
+/// appended to the prefix.
 ///
 /// Each call is written `<FieldType as Module<F>>::visit(...)` and spanned
 /// at the field's type, so that a field that is not a module is reported
@@ -62,6 +63,8 @@ pub(crate) fn impl_module(s: &ModuleStruct) -> TokenStream {
     };
     let visits = calls("visit", quote!(&));
     let visits_mut = calls("visit_mut", quote!(&mut));
+    let buffer_visits = calls("visit_buffers", quote!(&));
+    let buffer_visits_mut = calls("visit_buffers_mut", quote!(&mut));
 
     quote! {
         #[automatically_derived]
@@ -81,6 +84,22 @@ pub(crate) fn impl_module(s: &ModuleStruct) -> TokenStream {
                 #f: &mut dyn FnMut(&str, &'__module mut ::tapegrad::Param<#float>),
             ) {
                 #(#visits_mut)*
+            }
+
+            fn visit_buffers(
+                &self,
+                #prefix: &str,
+                #f: &mut dyn FnMut(&str, &::tapegrad::Tensor<#float>),
+            ) {
+                #(#buffer_visits)*
+            }
+
+            fn visit_buffers_mut(
+                &mut self,
+                #prefix: &str,
+                #f: &mut dyn FnMut(&str, &mut ::tapegrad::Tensor<#float>),
+            ) {
+                #(#buffer_visits_mut)*
             }
         }
     }

@@ -22,6 +22,9 @@ mod fields;
 /// which is for plain data such as sizes and flags. A field's name in the
 /// dotted path is its own name, or its index in a tuple struct, so a
 /// parameter deep inside a model is called, say, `blocks.0.attn.qkv.weight`.
+/// The buffer visitors (`visit_buffers`, `visit_buffers_mut`) are forwarded
+/// to the same fields under the same names, so a batch-norm layer's running
+/// mean inside `net.body` is the buffer `body.running_mean`.
 ///
 /// ```
 /// use tapegrad::{Module, Param, Tensor};

@@ -2,10 +2,11 @@
 //!
 //! Files are in the [safetensors] format (an 8-byte little-endian header
 //! length, a JSON header giving each tensor's dtype, shape and byte range,
-//! then the raw little-endian data), keyed by the parameters' dotted names
-//! (`blocks.0.attn.qkv.weight`), so weights move to and from PyTorch
-//! (`safetensors.torch.save_file(model.state_dict(), path)`) unchanged
-//! wherever the two models name their parameters alike.
+//! then the raw little-endian data), keyed by the parameters' and
+//! [buffers'](crate::Module#buffers) dotted names
+//! (`blocks.0.attn.qkv.weight`, `bn.running_mean`), so weights move to and
+//! from PyTorch (`safetensors.torch.save_file(model.state_dict(), path)`)
+//! unchanged wherever the two models name their parameters alike.
 //!
 //! Two promises:
 //! - **Loading checks everything before it changes anything.** An
@@ -36,7 +37,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What [`load_safetensors_with`] tolerates; `default()` is strict (the
-/// file must hold exactly the model's parameters, in the model's dtype).
+/// file must hold exactly the model's parameters and buffers, in the
+/// model's dtype). Each option applies to buffers as to parameters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Leave parameters the file lacks as they are (e.g. a new head on a
@@ -51,16 +53,23 @@ pub struct LoadOptions {
     pub convert_dtype: bool,
 }
 
-/// What a load did: parameters set from the file, parameters left as they
-/// were, and tensors of the file left unused.
+/// What a load did: parameters and buffers set from the file, those left
+/// as they were, and tensors of the file left unused.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadReport {
-    /// Dotted names of the parameters set from the file, in visiting order.
+    /// Dotted names of the parameters set from the file, in visiting order,
+    /// then of the buffers, in theirs.
     pub loaded: Vec<String>,
-    /// Parameters the file lacks (left unchanged), in visiting order.
+    /// Parameters, then buffers, the file lacks (left unchanged), in
+    /// visiting order.
     pub missing: Vec<String>,
-    /// Keys of the file the model has no parameter for, sorted.
+    /// Keys of the file the model has nothing for, sorted.
     pub unexpected: Vec<String>,
+    /// Keys of the file that are known and deliberately not loaded, sorted:
+    /// PyTorch's batch-norm counters `PREFIX.num_batches_tracked` (see
+    /// [`load_safetensors`]). Not a mismatch: they do not affect
+    /// [`is_exact`](LoadReport::is_exact).
+    pub ignored: Vec<String>,
 }
 
 impl LoadReport {
@@ -77,18 +86,18 @@ pub enum WeightsProblem {
     /// The file is not valid safetensors (truncated, or a damaged header):
     /// the parser's message.
     Format(String),
-    /// The model has parameters the file lacks (all of them listed; the
-    /// error's key is the first).
+    /// The model has parameters or buffers the file lacks (all of them
+    /// listed; the error's key is the first).
     Missing {
         /// Every missing key, in the model's visiting order.
         keys: Vec<String>,
     },
-    /// The file has tensors the model has no parameter for.
+    /// The file has tensors the model has no parameter or buffer for.
     Unexpected {
         /// Every unexpected key, sorted.
         keys: Vec<String>,
     },
-    /// A tensor's shape differs from its parameter's.
+    /// A tensor's shape differs from its parameter's or buffer's.
     Shape {
         /// The parameter's shape.
         expected: Vec<usize>,
@@ -103,7 +112,7 @@ pub enum WeightsProblem {
         /// The file's element type.
         found: String,
     },
-    /// Saving: two parameters of the model share one dotted name.
+    /// Saving: two parameters or buffers of the model share one dotted name.
     DuplicateName,
 }
 
@@ -124,7 +133,7 @@ impl fmt::Display for WeightsProblem {
             WeightsProblem::Format(m) => write!(f, "not a valid safetensors file: {m}"),
             WeightsProblem::Missing { keys } => write!(
                 f,
-                "the file lacks {} parameter{} of the model: {} \
+                "the file lacks {} tensor{} of the model: {} \
                  (LoadOptions::allow_missing leaves them as they are)",
                 keys.len(),
                 if keys.len() == 1 { "" } else { "s" },
@@ -147,7 +156,7 @@ impl fmt::Display for WeightsProblem {
                 "wrong dtype: the model expects {expected}, the file has {found}"
             ),
             WeightsProblem::DuplicateName => {
-                write!(f, "two parameters of the model have this name")
+                write!(f, "two tensors of the model have this name")
             }
         }
     }

@@ -1,9 +1,9 @@
-//! Saving and loading a [`Module`]'s parameters as safetensors, on the
-//! `safetensors` crate's parser and writer.
+//! Saving and loading a [`Module`]'s parameters and buffers as
+//! safetensors, on the `safetensors` crate's parser and writer.
 
 use super::{LoadOptions, LoadReport, WeightsProblem, weights_error, write_atomic};
 use crate::error::{Error, Result};
-use crate::nn::{Module, Param};
+use crate::nn::Module;
 use crate::tensor::{Float, Tensor};
 use ::safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::{HashMap, HashSet};
@@ -32,10 +32,10 @@ pub(super) fn encode<T: Float>(t: &Tensor<T>) -> Vec<u8> {
 }
 
 /// A tensor of the file as `T`, after checking its shape and dtype against
-/// the parameter it is meant for.
+/// the parameter or buffer it is meant for (whose shape is `shape`).
 fn decode<T: Float>(
     view: &TensorView<'_>,
-    param: &Param<T>,
+    shape: &[usize],
     opts: LoadOptions,
 ) -> Result<Tensor<T>, WeightsProblem> {
     let (want, found) = (dtype_of::<T>(), view.dtype());
@@ -46,9 +46,9 @@ fn decode<T: Float>(
             found: found.to_string(),
         });
     }
-    if view.shape() != param.shape() {
+    if view.shape() != shape {
         return Err(WeightsProblem::Shape {
-            expected: param.shape().to_vec(),
+            expected: shape.to_vec(),
             found: view.shape().to_vec(),
         });
     }
@@ -64,13 +64,18 @@ fn decode<T: Float>(
             .map(|b| T::from_f64(f64::from_le_bytes(b.try_into().expect("8 bytes"))))
             .collect(),
     };
-    Ok(Tensor::from_parts(param.shape().into(), data))
+    Ok(Tensor::from_parts(shape.into(), data))
 }
 
-/// Saves every parameter of `model` (trainable or frozen) to `path` in the
-/// safetensors format, keyed by its dotted name, as `F32` or `F64` per `T`,
-/// with the header metadata `{"format": "pt"}` that Hugging Face tools
-/// look for.
+/// Saves every parameter of `model` (trainable or frozen) and every
+/// [buffer](Module#buffers) (such as a batch-norm layer's `running_mean`
+/// and `running_var`) to `path` in the safetensors format, keyed by its
+/// dotted name, as `F32` or `F64` per `T`, with the header metadata
+/// `{"format": "pt"}` that Hugging Face tools look for.
+///
+/// PyTorch's batch norm also keeps an `int64` `num_batches_tracked`, which
+/// is not written (see [`RunningStats`](crate::nn::RunningStats));
+/// `load_state_dict` fills in a missing one with 0.
 ///
 /// The write is atomic: the bytes go to `.NAME.PID.tmp` in the same
 /// directory (`NAME` the file name, `PID` this process's id), which is
@@ -80,7 +85,8 @@ fn decode<T: Float>(
 /// # Errors
 /// [`Error::Io`] if the temporary file cannot be created (also when one by
 /// that name exists already), written or renamed; [`Error::Weights`] with
-/// [`WeightsProblem::DuplicateName`] if two parameters share a dotted name.
+/// [`WeightsProblem::DuplicateName`] if two parameters or buffers share a
+/// dotted name.
 ///
 /// ```
 /// use tapegrad::io::{load_safetensors, save_safetensors};
@@ -113,12 +119,14 @@ pub fn save_safetensors<T: Float, M: Module<T> + ?Sized>(
     let mut entries: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     let mut seen = HashSet::new();
     let mut duplicate = None;
-    model.visit("", &mut |name, p| {
+    let mut add = |name: &str, value: &Tensor<T>| {
         if !seen.insert(name.to_owned()) {
             duplicate.get_or_insert_with(|| name.to_owned());
         }
-        entries.push((name.to_owned(), p.shape().to_vec(), encode(p.value())));
-    });
+        entries.push((name.to_owned(), value.shape().to_vec(), encode(value)));
+    };
+    model.visit("", &mut |name, p| add(name, p.value()));
+    model.visit_buffers("", &mut |name, b| add(name, b));
     if let Some(name) = duplicate {
         return Err(weights_error(
             path,
@@ -139,21 +147,28 @@ pub fn save_safetensors<T: Float, M: Module<T> + ?Sized>(
     write_atomic(path, &bytes)
 }
 
-/// Loads `model`'s parameters from the safetensors file at `path`,
-/// strictly: the file must hold exactly the model's dotted names, each with
-/// the parameter's shape and the model's dtype. See
-/// [`load_safetensors_with`] to allow missing or unexpected keys, or dtype
-/// conversion.
+/// Loads `model`'s parameters and [buffers](Module#buffers) from the
+/// safetensors file at `path`, strictly: the file must hold exactly the
+/// model's dotted names, each with the parameter's or buffer's shape and
+/// the model's dtype. See [`load_safetensors_with`] to allow missing or
+/// unexpected keys, or dtype conversion.
 ///
-/// Every check runs before any parameter is written: on error the model is
-/// unchanged, bit for bit. Values replace the parameters' tensors; ids,
-/// names and `trainable` flags stay.
+/// One key beyond the model's is accepted: PyTorch's batch-norm counter
+/// `PREFIX.num_batches_tracked`, an `I64` scalar, next to a buffer
+/// `PREFIX.running_mean`. It is checked, then ignored (see
+/// [`RunningStats`](crate::nn::RunningStats) for why nothing is lost) and
+/// listed in [`LoadReport::ignored`], so a PyTorch state dict of a model
+/// with batch norm loads strictly.
+///
+/// Every check runs before anything is written: on error the model
+/// (parameters and buffers) is unchanged, bit for bit. Values replace the
+/// parameters' and buffers' tensors; ids, names and `trainable` flags stay.
 ///
 /// # Errors
 /// [`Error::Io`] if the file cannot be read; [`Error::Weights`] naming the
 /// file and, where there is one, the key, with the [`WeightsProblem`]:
 /// `Format` (truncated or damaged), `Missing`, `Unexpected`, `Shape` or
-/// `Dtype`.
+/// `Dtype` (also for a `num_batches_tracked` that is not an `I64` scalar).
 pub fn load_safetensors<T: Float, M: Module<T> + ?Sized>(
     model: &mut M,
     path: impl AsRef<Path>,
@@ -164,8 +179,9 @@ pub fn load_safetensors<T: Float, M: Module<T> + ?Sized>(
 /// [`load_safetensors`] with options: with `allow_missing` the parameters
 /// the file lacks keep their values, with `allow_unexpected` tensors the
 /// model lacks are skipped, and with `convert_dtype` `F32` and `F64` are
-/// converted to the model's type. The [`LoadReport`] lists what was loaded,
-/// missing and unused. Shapes must always match.
+/// converted to the model's type. The options treat buffers as parameters.
+/// The [`LoadReport`] lists what was loaded, missing, unused and ignored.
+/// Shapes must always match.
 ///
 /// Problems are reported in this order: missing keys, unexpected keys,
 /// then the first shape or dtype mismatch in visiting order.
@@ -190,13 +206,14 @@ pub fn load_safetensors_with<T: Float, M: Module<T> + ?Sized>(
     let mut staged: HashMap<String, Tensor<T>> = HashMap::new();
     let mut first_mismatch: Option<(String, WeightsProblem)> = None;
     let mut names = HashSet::new();
-    model.visit("", &mut |name, p| {
+    let mut buffers = HashSet::new();
+    let mut stage = |name: &str, shape: &[usize]| {
         names.insert(name.to_owned());
         let Ok(view) = file.tensor(name) else {
             report.missing.push(name.to_owned());
             return;
         };
-        match decode(&view, p, opts) {
+        match decode(&view, shape, opts) {
             Ok(t) => {
                 report.loaded.push(name.to_owned());
                 staged.insert(name.to_owned(), t);
@@ -205,14 +222,29 @@ pub fn load_safetensors_with<T: Float, M: Module<T> + ?Sized>(
                 first_mismatch.get_or_insert_with(|| (name.to_owned(), problem));
             }
         }
+    };
+    model.visit("", &mut |name, p| stage(name, p.shape()));
+    model.visit_buffers("", &mut |name, b| {
+        stage(name, b.shape());
+        buffers.insert(name.to_owned());
     });
-    report.unexpected = file
-        .names()
-        .into_iter()
-        .filter(|k| !names.contains(*k))
-        .map(str::to_owned)
-        .collect();
+
+    for key in file.names() {
+        if names.contains(key) {
+            continue;
+        }
+        if !is_batch_counter(key, &buffers) {
+            report.unexpected.push(key.to_owned());
+            continue;
+        }
+        let view = file.tensor(key).expect("a name the file listed");
+        if let Err(problem) = check_batch_counter(&view) {
+            first_mismatch.get_or_insert_with(|| (key.to_owned(), problem));
+        }
+        report.ignored.push(key.to_owned());
+    }
     report.unexpected.sort();
+    report.ignored.sort();
 
     if !report.missing.is_empty() && !opts.allow_missing {
         let keys = report.missing;
@@ -239,5 +271,37 @@ pub fn load_safetensors_with<T: Float, M: Module<T> + ?Sized>(
             *p.value_mut() = t.clone();
         }
     });
+    model.visit_buffers_mut("", &mut |name, b| {
+        if let Some(t) = staged.get(name) {
+            *b = t.clone();
+        }
+    });
     Ok(report)
+}
+
+/// Whether `key` is PyTorch's batch-norm counter `PREFIX.num_batches_tracked`
+/// (or `num_batches_tracked` at the top) beside a buffer
+/// `PREFIX.running_mean` of the model.
+fn is_batch_counter(key: &str, buffers: &HashSet<String>) -> bool {
+    key.strip_suffix("num_batches_tracked")
+        .filter(|stem| stem.is_empty() || stem.ends_with('.'))
+        .is_some_and(|stem| buffers.contains(&format!("{stem}running_mean")))
+}
+
+/// A batch-norm counter must be what PyTorch writes, an `I64` scalar, to be
+/// ignored; anything else there is a damaged or foreign file.
+fn check_batch_counter(view: &TensorView<'_>) -> Result<(), WeightsProblem> {
+    if view.dtype() != Dtype::I64 {
+        return Err(WeightsProblem::Dtype {
+            expected: Dtype::I64.to_string(),
+            found: view.dtype().to_string(),
+        });
+    }
+    if !view.shape().is_empty() {
+        return Err(WeightsProblem::Shape {
+            expected: Vec::new(),
+            found: view.shape().to_vec(),
+        });
+    }
+    Ok(())
 }

@@ -5,7 +5,7 @@
 //! [`RunningStats`] they keep, the training and evaluation passes, and their
 //! builder methods (written once, by `batch_norm_methods!`).
 
-use super::{Forward, Param};
+use super::{Forward, Param, child_name};
 use crate::Module;
 use crate::tape::Var;
 use crate::tensor::{Float, Tensor};
@@ -13,12 +13,17 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// The running statistics of a batch-norm layer: buffers, not parameters.
 ///
-/// [`Module`] visits only parameters, so these are not in
-/// `named_parameters()` or `num_params()` and no optimiser touches them.
-/// PyTorch keeps them in its state dict beside `weight` and `bias` under the
-/// names of the fields here (`running_mean`, `running_var`,
-/// `num_batches_tracked`); to save or restore them, read them with
-/// `running_stats()` and put them back with `set_running_stats()`.
+/// They are not in `named_parameters()` or `num_params()` and no optimiser
+/// touches them. The layer's [`Module`] impl visits the mean and variance
+/// as [buffers](Module#buffers) named `running_mean` and `running_var`, as
+/// in PyTorch's state dict, so [`save_safetensors`](crate::io::save_safetensors)
+/// and [`load_safetensors`](crate::io::load_safetensors) keep them with the
+/// weights. `num_batches_tracked` is counted but not a buffer (a tensor here
+/// holds floats): a PyTorch file's `num_batches_tracked` is accepted and
+/// ignored when loading, which changes nothing here since the statistics are
+/// always blended with a fixed `momentum` (PyTorch reads the count only for
+/// `momentum=None`). `running_stats()` and `set_running_stats()` read and
+/// replace all three at once.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunningStats<T: Float = f32> {
     /// Running mean of each channel, `[C]` (starts at zeros).
@@ -207,6 +212,47 @@ macro_rules! batch_norm_methods {
                 *self.running.lock() = RunningStats::new(c);
             }
         }
+
+        /// Parameters `weight` and `bias` (when affine); buffers
+        /// `running_mean` and `running_var`, PyTorch's names.
+        #[diagnostic::do_not_recommend]
+        impl<T: Float> Module<T> for $name<T> {
+            fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
+                self.weight.visit(&child_name(prefix, "weight"), f);
+                self.bias.visit(&child_name(prefix, "bias"), f);
+            }
+
+            fn visit_mut<'a>(
+                &'a mut self,
+                prefix: &str,
+                f: &mut dyn FnMut(&str, &'a mut Param<T>),
+            ) {
+                self.weight.visit_mut(&child_name(prefix, "weight"), f);
+                self.bias.visit_mut(&child_name(prefix, "bias"), f);
+            }
+
+            fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+                // Copies (sharing storage), so that `f` runs without the
+                // lock held and may use this layer itself.
+                let (mean, var) = {
+                    let stats = self.running.lock();
+                    (stats.running_mean.clone(), stats.running_var.clone())
+                };
+                f(&child_name(prefix, "running_mean"), &mean);
+                f(&child_name(prefix, "running_var"), &var);
+            }
+
+            fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+                // `&mut self`: no one else can hold the lock, so no locking.
+                let stats = self
+                    .running
+                    .stats
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner);
+                f(&child_name(prefix, "running_mean"), &mut stats.running_mean);
+                f(&child_name(prefix, "running_var"), &mut stats.running_var);
+            }
+        }
     };
 }
 
@@ -226,7 +272,8 @@ macro_rules! batch_norm_methods {
 /// Shape: unchanged. `weight` and `bias` are `[C]`. Default init matches
 /// PyTorch's: `weight` ones, `bias` zeros, running mean zeros, running
 /// variance ones; `momentum = 0.1`, `eps = 1e-5`. The running statistics are
-/// buffers, not parameters: see [`RunningStats`] for saving them.
+/// buffers, not parameters (`running_mean`, `running_var`), saved and loaded
+/// with the weights: see [`RunningStats`].
 ///
 /// ```
 /// use tapegrad::nn::{BatchNorm1d, Forward};
@@ -244,13 +291,12 @@ macro_rules! batch_norm_methods {
 /// In `forward`, if the input is not `[N, C]` or `[N, C, L]` with `C` the
 /// layer's channel count, or, in training, a channel has only one value
 /// (its variance is undefined, as in PyTorch).
-#[derive(Module, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub struct BatchNorm1d<T: Float = f32> {
     /// Scale `[C]` (absent without an affine part).
     pub weight: Option<Param<T>>,
     /// Shift `[C]`.
     pub bias: Option<Param<T>>,
-    #[module(skip)]
     running: Running<T>,
 }
 
@@ -277,13 +323,12 @@ impl<T: Float> Forward<T> for BatchNorm1d<T> {
 /// # Panics
 /// In `forward`, if the input is not `[N, C, H, W]` with `C` the layer's
 /// channel count, or, in training, a channel has only one value.
-#[derive(Module, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub struct BatchNorm2d<T: Float = f32> {
     /// Scale `[C]` (absent without an affine part).
     pub weight: Option<Param<T>>,
     /// Shift `[C]`.
     pub bias: Option<Param<T>>,
-    #[module(skip)]
     running: Running<T>,
 }
 

@@ -22,6 +22,7 @@ mod param;
 mod pool;
 mod recurrent;
 mod sequential;
+mod summary;
 
 pub use activation::{Elu, Gelu, GeluTanh, LeakyRelu, Relu, Sigmoid, Silu, Softplus, Tanh};
 pub use attention::{MultiHeadAttention, TransformerBlock};
@@ -33,8 +34,9 @@ pub use flatten::Flatten;
 pub use layer::{Forward, Layer};
 pub use layer_norm::LayerNorm;
 pub use linear::Linear;
-pub use module::{Module, ModuleSummary, ParamRow, child_name};
+pub use module::{Module, child_name};
 pub use param::{Param, ParamId};
 pub use pool::{AvgPool2d, MaxPool2d};
 pub use recurrent::{Gru, GruCell, Lstm, LstmCell};
 pub use sequential::Sequential;
+pub use summary::{BufferRow, ModuleSummary, ParamRow};

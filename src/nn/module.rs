@@ -2,13 +2,17 @@
 //!
 //! A module implements two visitors, one over `&Param` and one over
 //! `&mut Param`, each handed a name prefix; everything else (listing,
-//! counting, freezing, looking up by name, the [`ModuleSummary`] table, and
-//! later saving, loading and optimisers) is built on those two.
-//! `#[derive(Module)]` writes the visitors for a struct.
+//! counting, freezing, looking up by name, the [`ModuleSummary`] table,
+//! saving, loading and optimisers) is built on those two. Two more
+//! visitors, with do-nothing defaults, reach the module's *buffers*: state
+//! that is saved and loaded with the weights but never trained, such as a
+//! batch-norm layer's running statistics. `#[derive(Module)]` writes all
+//! four for a struct.
 
 use super::Param;
-use crate::tensor::Float;
-use std::fmt::{self, Display};
+use super::summary::{BufferRow, ModuleSummary, ParamRow};
+use crate::tensor::{Float, Tensor};
+use std::fmt::Display;
 use std::marker::PhantomData;
 
 /// The derive macro: see [`macro@Module`].
@@ -75,6 +79,36 @@ pub use autograd_macros::Module;
 /// }
 /// ```
 ///
+/// # Buffers
+///
+/// A buffer is a tensor a module keeps and needs, that is not trained: it
+/// has no gradient, no optimiser sees it and it is not counted in
+/// [`num_params`](Module::num_params), but it is saved and loaded with the
+/// parameters under its dotted name (PyTorch's `register_buffer`). The
+/// running mean and variance of [`BatchNorm1d`](crate::nn::BatchNorm1d)
+/// are buffers (`bn.running_mean`, `bn.running_var`). A module with buffers
+/// overrides [`visit_buffers`](Module::visit_buffers) and
+/// [`visit_buffers_mut`](Module::visit_buffers_mut); every other module
+/// keeps their empty defaults, and containers and derived impls forward
+/// them to their children, so a hand-written impl without buffers of its
+/// own needs to write them only if it holds modules that might have some.
+///
+/// ```
+/// use tapegrad::nn::BatchNorm1d;
+/// use tapegrad::Module;
+///
+/// #[derive(Module)]
+/// struct Net {
+///     bn: BatchNorm1d,
+/// }
+///
+/// let net = Net { bn: BatchNorm1d::new(3) };
+/// let names: Vec<String> = net.named_buffers().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["bn.running_mean", "bn.running_var"]);
+/// assert_eq!(net.num_params(), 6); // weight and bias only
+/// assert_eq!(net.num_buffers(), 6); // 3 means, 3 variances
+/// ```
+///
 /// The trait is dyn-compatible: `Box<dyn Module>` is itself a module with
 /// every method.
 ///
@@ -96,6 +130,59 @@ pub trait Module<T: Float = f32> {
     /// Like [`visit`](Module::visit), with mutable access to each parameter,
     /// in the same order and under the same names.
     fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>));
+
+    /// Calls `f(name, buffer)` for every buffer (see [Buffers](#buffers)),
+    /// in a fixed order, under its dotted path below `prefix`.
+    ///
+    /// The default visits nothing: right for a module whose only state is
+    /// its parameters. A module that holds child modules forwards this to
+    /// each child under the child's name, as for [`visit`](Module::visit).
+    ///
+    /// The reference lives only for the call, so that a buffer kept behind
+    /// a lock (as a batch-norm layer's are, to be updated in `forward`) can
+    /// be visited.
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        let _ = (prefix, f);
+    }
+
+    /// Like [`visit_buffers`](Module::visit_buffers), with mutable access
+    /// to each buffer, in the same order and under the same names (loading
+    /// writes buffers through this).
+    ///
+    /// A buffer's shape is part of its module's invariants: replace a
+    /// buffer only with a tensor of the same shape.
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        let _ = (prefix, f);
+    }
+
+    /// Every buffer with its dotted path, in visiting order. The tensors are
+    /// copies that share storage with the module's (no data is copied), so
+    /// they keep the values of the moment they were taken.
+    fn named_buffers(&self) -> Vec<(String, Tensor<T>)> {
+        let mut out = Vec::new();
+        self.visit_buffers("", &mut |name, b| out.push((name.to_owned(), b.clone())));
+        out
+    }
+
+    /// The number of scalars in all buffers (like
+    /// [`num_params`](Module::num_params), which does not count them).
+    fn num_buffers(&self) -> usize {
+        let mut n = 0;
+        self.visit_buffers("", &mut |_, b| n += b.numel());
+        n
+    }
+
+    /// A copy (sharing storage) of the buffer with this dotted path, if
+    /// there is one.
+    fn buffer_by_name(&self, name: &str) -> Option<Tensor<T>> {
+        let mut found = None;
+        self.visit_buffers("", &mut |n, b| {
+            if found.is_none() && n == name {
+                found = Some(b.clone());
+            }
+        });
+        found
+    }
 
     /// Every parameter, in visiting order.
     fn parameters(&self) -> Vec<&Param<T>> {
@@ -188,7 +275,7 @@ pub trait Module<T: Float = f32> {
     }
 
     /// A table of every parameter (dotted path, shape, scalar count,
-    /// trainable) with the totals; print it with `{}`.
+    /// trainable) with the totals, then every buffer; print it with `{}`.
     fn summary(&self) -> ModuleSummary {
         let mut rows = Vec::new();
         self.visit("", &mut |name, p| {
@@ -199,7 +286,15 @@ pub trait Module<T: Float = f32> {
                 trainable: p.is_trainable(),
             })
         });
-        ModuleSummary { rows }
+        let mut buffers = Vec::new();
+        self.visit_buffers("", &mut |name, b| {
+            buffers.push(BufferRow {
+                name: name.to_owned(),
+                shape: b.shape().to_vec(),
+                numel: b.numel(),
+            })
+        });
+        ModuleSummary { rows, buffers }
     }
 }
 
@@ -246,6 +341,18 @@ impl<T: Float, M: Module<T>> Module<T> for Vec<M> {
             m.visit_mut(&child_name(prefix, i), f);
         }
     }
+
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        for (i, m) in self.iter().enumerate() {
+            m.visit_buffers(&child_name(prefix, i), f);
+        }
+    }
+
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        for (i, m) in self.iter_mut().enumerate() {
+            m.visit_buffers_mut(&child_name(prefix, i), f);
+        }
+    }
 }
 
 /// Elements are named by their index, as for `Vec`.
@@ -260,6 +367,18 @@ impl<T: Float, M: Module<T>, const N: usize> Module<T> for [M; N] {
     fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
         for (i, m) in self.iter_mut().enumerate() {
             m.visit_mut(&child_name(prefix, i), f);
+        }
+    }
+
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        for (i, m) in self.iter().enumerate() {
+            m.visit_buffers(&child_name(prefix, i), f);
+        }
+    }
+
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        for (i, m) in self.iter_mut().enumerate() {
+            m.visit_buffers_mut(&child_name(prefix, i), f);
         }
     }
 }
@@ -278,6 +397,18 @@ impl<T: Float, M: Module<T>> Module<T> for Option<M> {
             m.visit_mut(prefix, f);
         }
     }
+
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        if let Some(m) = self {
+            m.visit_buffers(prefix, f);
+        }
+    }
+
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        if let Some(m) = self {
+            m.visit_buffers_mut(prefix, f);
+        }
+    }
 }
 
 /// Visited as the boxed module, under the same prefix; `Box<dyn Module>`
@@ -291,6 +422,14 @@ impl<T: Float, M: Module<T> + ?Sized> Module<T> for Box<M> {
     fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
         (**self).visit_mut(prefix, f);
     }
+
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        (**self).visit_buffers(prefix, f);
+    }
+
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        (**self).visit_buffers_mut(prefix, f);
+    }
 }
 
 /// Holds no parameters, so a `PhantomData` marker field needs no
@@ -300,105 +439,6 @@ impl<T: Float, X: ?Sized> Module<T> for PhantomData<X> {
     fn visit<'a>(&'a self, _prefix: &str, _f: &mut dyn FnMut(&str, &'a Param<T>)) {}
 
     fn visit_mut<'a>(&'a mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &'a mut Param<T>)) {}
-}
-
-/// One line of a [`ModuleSummary`]: a parameter.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParamRow {
-    /// The dotted path.
-    pub name: String,
-    /// The shape of the value.
-    pub shape: Vec<usize>,
-    /// The number of scalars (the product of the shape).
-    pub numel: usize,
-    /// Whether it is trainable.
-    pub trainable: bool,
-}
-
-/// Every parameter of a module and the totals, from
-/// [`Module::summary`]. `Display` prints it as a table:
-///
-/// ```text
-/// name       shape   params  trainable
-/// fc.weight  [3, 4]      12  yes
-/// fc.bias    [3]          3  no
-/// total: 15 parameters in 2 tensors, 12 trainable
-/// ```
-///
-/// Counts of a thousand or more are grouped with commas (`1,024`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ModuleSummary {
-    /// One row per parameter, in visiting order.
-    pub rows: Vec<ParamRow>,
-}
-
-impl ModuleSummary {
-    /// The number of scalars in all parameters.
-    pub fn total(&self) -> usize {
-        self.rows.iter().map(|r| r.numel).sum()
-    }
-
-    /// The number of scalars in trainable parameters.
-    pub fn trainable(&self) -> usize {
-        self.rows
-            .iter()
-            .filter(|r| r.trainable)
-            .map(|r| r.numel)
-            .sum()
-    }
-}
-
-impl Display for ModuleSummary {
-    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cells: Vec<[String; 4]> = self
-            .rows
-            .iter()
-            .map(|r| {
-                let dims: Vec<String> = r.shape.iter().map(|d| d.to_string()).collect();
-                [
-                    r.name.clone(),
-                    format!("[{}]", dims.join(", ")),
-                    grouped(r.numel),
-                    (if r.trainable { "yes" } else { "no" }).to_owned(),
-                ]
-            })
-            .collect();
-        let header = ["name", "shape", "params", "trainable"].map(str::to_owned);
-        let width = |col: usize| {
-            std::iter::once(&header)
-                .chain(&cells)
-                .map(|row| row[col].chars().count())
-                .max()
-                .unwrap_or(0)
-        };
-        let (w0, w1, w2) = (width(0), width(1), width(2));
-        for [name, shape, numel, trainable] in std::iter::once(&header).chain(&cells) {
-            writeln!(out, "{name:<w0$}  {shape:<w1$}  {numel:>w2$}  {trainable}")?;
-        }
-        let tensors = self.rows.len();
-        writeln!(
-            out,
-            "total: {} parameter{} in {} tensor{}, {} trainable",
-            grouped(self.total()),
-            if self.total() == 1 { "" } else { "s" },
-            tensors,
-            if tensors == 1 { "" } else { "s" },
-            grouped(self.trainable()),
-        )
-    }
-}
-
-/// `1234567` as `"1,234,567"`.
-fn grouped(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

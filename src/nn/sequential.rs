@@ -4,7 +4,7 @@ use super::{Forward, Layer, child_name};
 use crate::Module;
 use crate::nn::Param;
 use crate::tape::Var;
-use crate::tensor::Float;
+use crate::tensor::{Float, Tensor};
 use std::fmt;
 use std::ops::{Index, IndexMut};
 
@@ -118,7 +118,8 @@ impl<T: Float> fmt::Debug for Sequential<T> {
     }
 }
 
-/// Layer `i`'s parameters are visited under `i`: `0.weight`, `2.bias`, ...
+/// Layer `i`'s parameters and buffers are visited under `i`: `0.weight`,
+/// `2.bias`, `1.running_mean`, ...
 #[diagnostic::do_not_recommend]
 impl<T: Float> Module<T> for Sequential<T> {
     fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
@@ -130,6 +131,18 @@ impl<T: Float> Module<T> for Sequential<T> {
     fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
         for (i, layer) in self.layers.iter_mut().enumerate() {
             layer.visit_mut(&child_name(prefix, i), f);
+        }
+    }
+
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.visit_buffers(&child_name(prefix, i), f);
+        }
+    }
+
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.visit_buffers_mut(&child_name(prefix, i), f);
         }
     }
 }

@@ -1,0 +1,140 @@
+//! # 7. A new operation, its derivative, and a gradient check
+//!
+//! Every operation the tape knows comes as a pair: a forward computation
+//! and a backward rule that turns the gradient of the output into
+//! gradients of the inputs. This chapter adds one, *softsign*,
+//!
+//! `softsign(x) = x / (1 + |x|)`, with derivative `1 / (1 + |x|)²`,
+//!
+//! in three ways, and checks each against finite differences.
+//!
+//! ## 1. Compose it from existing operations
+//!
+//! If an operation can be written with operations the tape already has,
+//! it needs no rule of its own: backward applies the chain rule through
+//! the pieces. [`check::gradcheck`](crate::check::gradcheck) then runs the
+//! function on `f64` inputs, computes every partial derivative by central
+//! differences (chapter 1), and compares them with backward's. It returns
+//! `Ok` with a report if all agree within tolerance, `Err` with the worst
+//! element if not.
+//!
+//! ```
+//! use tapegrad::check::gradcheck;
+//! use tapegrad::{Tape, Var, tensor};
+//!
+//! fn softsign<'t>(x: Var<'t, f64>) -> Var<'t, f64> {
+//!     x / (x.abs() + 1.0)
+//! }
+//!
+//! // backward against the derivative worked out by hand
+//! let tape = Tape::<f64>::new();
+//! let x = tape.var(tensor![-2.0, -0.5, 0.25, 3.0]);
+//! let grads = softsign(x).sum().backward();
+//! for (g, x) in grads.wrt(x).to_vec().iter().zip([-2.0f64, -0.5, 0.25, 3.0]) {
+//!     let by_hand = 1.0 / (1.0 + x.abs()).powi(2);
+//!     assert!((g - by_hand).abs() < 1e-12);
+//! }
+//!
+//! // and against finite differences, element by element
+//! let report = gradcheck(|v| softsign(v[0]), &[tensor![[-2.0, -0.5], [0.25, 3.0]]]).unwrap();
+//! assert!(report.passed && report.checked == 4);
+//! ```
+//!
+//! (The inputs stay away from 0, where `|x|` has a kink: there the finite
+//! difference averages the two one-sided slopes, and a check can disagree
+//! with any rule that picks one of them.)
+//!
+//! Composition has a cost. Each piece is a node on the tape with its own
+//! tensor: softsign above records `abs`, `add`, `div`, three nodes for one
+//! operation, and backward visits all three.
+//!
+//! ## 2. Give it its own rule, from outside the crate
+//!
+//! Sometimes you know a better derivative than the composition gives: one
+//! that is cheaper, more stable, or defined where the composition is not.
+//! The tape cannot be given new node kinds from outside tapegrad, but
+//! [`detach`](crate::Var::detach) is enough to attach any elementwise rule
+//! to any forward computation:
+//!
+//! `y = f(x)ᶜ + (x - xᶜ) ⊙ f'(x)ᶜ`, where `ᶜ` marks a value with no
+//! gradient (a constant or a detached var).
+//!
+//! Its value is exactly `f(x)`, since `x - xᶜ` is zero. Its gradient with
+//! respect to `x` is `f'(x)`, because the only path back to `x` is the
+//! term `x ⊙ f'(x)ᶜ`. So `f` and `f'` may be computed any way at all, here
+//! with plain element-by-element maps over the input's
+//! [`Tensor`](crate::Tensor), as a built-in kernel would:
+//!
+//! ```
+//! use tapegrad::check::gradcheck;
+//! use tapegrad::{Var, tensor};
+//!
+//! /// softsign with its own forward kernel and backward rule.
+//! fn softsign<'t>(x: Var<'t, f64>) -> Var<'t, f64> {
+//!     let tape = x.tape();
+//!     let value = x.value();
+//!     let y = tape.constant(value.map(|v| v / (1.0 + v.abs())));
+//!     let dy_dx = tape.constant(value.map(|v| 1.0 / (1.0 + v.abs()).powi(2)));
+//!     y + (x - x.detach()) * dy_dx
+//! }
+//!
+//! let inputs = [tensor![[-2.0, -0.5], [0.25, 3.0]]];
+//! assert!(gradcheck(|v| softsign(v[0]), &inputs).is_ok());
+//!
+//! // A wrong rule (the square forgotten) is caught, and the report says where.
+//! fn wrong<'t>(x: Var<'t, f64>) -> Var<'t, f64> {
+//!     let tape = x.tape();
+//!     let value = x.value();
+//!     let y = tape.constant(value.map(|v| v / (1.0 + v.abs())));
+//!     let dy_dx = tape.constant(value.map(|v| 1.0 / (1.0 + v.abs())));
+//!     y + (x - x.detach()) * dy_dx
+//! }
+//! let report = gradcheck(|v| wrong(v[0]), &inputs).unwrap_err();
+//! let worst = report.worst.unwrap();
+//! // The check measures error relative to the finite difference. The wrong
+//! // rule is off by a factor 1 + |x|, most at x = 3: 1/4 instead of 1/16.
+//! assert_eq!((worst.input, worst.index.as_slice()), (0, &[1, 1][..]));
+//! assert!((worst.analytic / worst.numeric - 4.0).abs() < 1e-6);
+//! ```
+//!
+//! The trick only covers rules that act element by element (a diagonal
+//! Jacobian). An operation that mixes elements, such as a new kind of
+//! normalisation, needs a real backward rule.
+//!
+//! ## 3. Make it a built-in operation
+//!
+//! Inside tapegrad an operation is a few lines in one file of
+//! [`ops`](crate::ops), one file per family (`src/ops/unary.rs` for
+//! elementwise functions of one input, `binary.rs`, `reduce.rs`,
+//! `shape.rs`, ...), with forward and backward side by side. For softsign,
+//! in `src/ops/unary.rs`:
+//!
+//! 1. a variant `Softsign` in the family's enum
+//!    [`UnaryOp`](crate::ops::UnaryOp), with a doc line, and its printed
+//!    name (`softsign`) in the enum's `Display`;
+//! 2. an arm in the family's `forward`:
+//!    `UnaryOp::Softsign => x.map(|x| x / (T::ONE + x.abs()))`;
+//! 3. an arm in the family's `backward`, which receives a
+//!    [`BackwardCtx`](crate::tape::BackwardCtx) holding the op's inputs,
+//!    its output and the incoming gradient `g`, and adds `g ⊙ f'(x)` into
+//!    the input's gradient:
+//!    `UnaryOp::Softsign => dx(&|x| T::ONE / ((T::ONE + x.abs()) * (T::ONE + x.abs())))`.
+//!    A rule may use the output instead of the input when that is simpler
+//!    (`tanh` uses `1 - y²`), so nothing extra is stored;
+//! 4. the public method on `Var`, with a doc comment giving the formula,
+//!    the derivative, shapes and panics, whose body records the node:
+//!    `pub fn softsign(self) -> Var<'t, T> { self.unary(UnaryOp::Softsign) }`
+//!    (`unary` calls the crate-internal `tape.apply`, which runs the forward
+//!    arm on the input's value and appends the node);
+//! 5. a test in `tests/`, with the hand derivative and `gradcheck`
+//!    exactly as above.
+//!
+//! No other place changes: the backward walker dispatches on the family,
+//! and sums a gradient back to its input's shape itself when broadcasting
+//! was involved (chapter 3). The result is one node per call, and a
+//! pull request away from everyone's tape.
+//!
+//! That is the whole engine: values on a list, a local rule per
+//! operation, a reverse walk that multiplies and adds. The rest of the
+//! crate, from [`nn`](crate::nn) to [`optim`](crate::optim), is built on
+//! it.
