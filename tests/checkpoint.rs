@@ -323,3 +323,48 @@ fn kill_during_write_leaves_previous_checkpoint_loadable() {
     assert_eq!(params(&m2), params(&m));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn batch_norm_running_statistics_travel_in_the_checkpoint() {
+    let data = blobs();
+    let net = |seed: u64| -> Sequential {
+        let mut rng = StdRng::seed_from_u64(seed);
+        Sequential::new()
+            .add(Linear::new(2, 8, &mut rng))
+            .add(tapegrad::nn::BatchNorm1d::new(8))
+            .add(Relu)
+            .add(Linear::new(8, 3, &mut rng))
+    };
+    let mut m = net(1);
+    let mut opt = Adam::new(0.01);
+    let mut loader = DataLoader::new(&data, 20);
+    Trainer::new(1)
+        .quiet()
+        .fit(&mut m, &mut opt, &mut loader, classify)
+        .unwrap();
+    let buffers = |m: &Sequential| -> Vec<(String, Vec<u32>)> {
+        m.named_buffers()
+            .into_iter()
+            .map(|(n, t)| (n, t.as_slice().iter().map(|v| v.to_bits()).collect()))
+            .collect()
+    };
+    let fresh = net(2);
+    assert_ne!(
+        buffers(&m),
+        buffers(&fresh),
+        "training moved the running statistics"
+    );
+
+    let dir = temp_dir("bn");
+    let path = dir.join("bn.safetensors");
+    save_checkpoint(&path, &m, &opt, &TrainState::new(0, 0.01)).unwrap();
+    let mut loaded = fresh;
+    let mut opt2 = Adam::new(0.01);
+    load_checkpoint(&path, &mut loaded, &mut opt2).unwrap();
+    assert_eq!(buffers(&loaded), buffers(&m));
+    assert_eq!(params(&loaded), params(&m));
+
+    // A model without the batch norm does not fit the file.
+    assert!(matches!(refused(&path), Error::Checkpoint { .. }));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -223,3 +223,32 @@ fn nonsense_ranges_are_refused() {
     let err = LrFinder::new(1e-3, 1.0, 1).unwrap_err();
     assert_eq!(err.to_string(), "LrFinder: steps must be at least 2, got 1");
 }
+
+#[test]
+fn finder_restores_batch_norm_running_statistics() {
+    let data = blobs();
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut m: Sequential = Sequential::new()
+        .add(Linear::new(2, 8, &mut rng))
+        .add(tapegrad::nn::BatchNorm1d::new(8))
+        .add(Relu)
+        .add(Linear::new(8, 3, &mut rng));
+    let before: Vec<(String, Vec<f32>)> = m
+        .named_buffers()
+        .into_iter()
+        .map(|(n, t)| (n, t.as_slice().to_vec()))
+        .collect();
+    let mut opt = Sgd::new(0.1);
+    let mut loader = DataLoader::new(&data, 16);
+    LrFinder::new(1e-4, 1.0, 20)
+        .unwrap()
+        .run(&mut m, &mut opt, &mut loader, ce)
+        .unwrap();
+    let after: Vec<(String, Vec<f32>)> = m
+        .named_buffers()
+        .into_iter()
+        .map(|(n, t)| (n, t.as_slice().to_vec()))
+        .collect();
+    assert_eq!(before.len(), 2);
+    assert_eq!(after, before);
+}

@@ -3,7 +3,8 @@
 //!
 //! ## Format
 //! One safetensors file (readable by any safetensors tool):
-//! - tensor `model.NAME` for each parameter `NAME` of the model;
+//! - tensor `model.NAME` for each parameter and each buffer (batch-norm
+//!   running statistics) `NAME` of the model;
 //! - tensor `optim.NAME.TENSOR` for each state tensor of the optimiser
 //!   (`optim.fc.weight.exp_avg`);
 //! - header metadata (strings): `tapegrad.checkpoint` (format version,
@@ -21,9 +22,6 @@
 //! and each step's tape from `(seed, epoch, step)` (see
 //! [`train`](crate::train)), so the seed and the position are enough for a
 //! resumed run to continue bit-identically.
-//!
-//! Module buffers (batch-norm running statistics) are not saved yet: only
-//! parameters.
 
 use super::safetensors::{dtype_of, encode};
 use super::write_atomic;
@@ -38,7 +36,7 @@ use std::path::Path;
 
 const VERSION: &str = "1";
 
-/// Saves `model`'s parameters, `optimizer`'s state and `state` to `path`
+/// Saves `model`'s parameters and buffers, `optimizer`'s state and `state` to `path`
 /// as one safetensors file (see the [module docs](self) for the layout),
 /// atomically: a temporary file in the same directory, flushed, synced and
 /// renamed over `path`, so a crash mid-write leaves the previous
@@ -90,8 +88,19 @@ pub fn save_checkpoint<T: Float>(
             duplicate.get_or_insert_with(|| name.to_owned());
         }
     });
+    model.visit_buffers("", &mut |name, b| {
+        let key = format!("model.{name}");
+        if entries
+            .insert(key, (b.shape().to_vec(), encode(b)))
+            .is_some()
+        {
+            duplicate.get_or_insert_with(|| name.to_owned());
+        }
+    });
     if let Some(name) = duplicate {
-        return Err(fail(format!("two parameters are named `{name}`")));
+        return Err(fail(format!(
+            "two parameters or buffers are named `{name}`"
+        )));
     }
     let opt = optimizer.state(model);
     let mut meta = HashMap::new();
@@ -228,13 +237,31 @@ pub fn load_checkpoint<T: Float>(
             }
         },
     );
+    let mut staged_buffers = Vec::new();
+    model.visit_buffers(
+        "",
+        &mut |name, b| match tensors.get(&format!("model.{name}")) {
+            Some(t) if t.shape() == b.shape() => staged_buffers.push(t.clone()),
+            Some(t) => {
+                problem.get_or_insert(format!(
+                    "buffer `{name}` has shape {:?} in the file but {:?} in the model",
+                    t.shape(),
+                    b.shape()
+                ));
+            }
+            None => {
+                problem.get_or_insert(format!("the file lacks the model's buffer `{name}`"));
+            }
+        },
+    );
     if let Some(p) = problem {
         return Err(fail(p));
     }
     let in_file = tensors.keys().filter(|k| k.starts_with("model.")).count();
-    if in_file != staged.len() {
+    if in_file != staged.len() + staged_buffers.len() {
         let mut names = Vec::new();
         model.visit("", &mut |name, _| names.push(format!("model.{name}")));
+        model.visit_buffers("", &mut |name, _| names.push(format!("model.{name}")));
         let extra: Vec<&String> = tensors
             .keys()
             .filter(|k| k.starts_with("model.") && !names.contains(k))
@@ -255,6 +282,10 @@ pub fn load_checkpoint<T: Float>(
     let mut values = staged.into_iter();
     model.visit_mut("", &mut |_, p| {
         *p.value_mut() = values.next().expect("staged one value per parameter");
+    });
+    let mut buffers = staged_buffers.into_iter();
+    model.visit_buffers_mut("", &mut |_, b| {
+        *b = buffers.next().expect("staged one value per buffer");
     });
     Ok(state)
 }

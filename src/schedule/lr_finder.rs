@@ -7,7 +7,8 @@ use crate::nn::Module;
 use crate::optim::Optimizer;
 use crate::plot::LineChart;
 use crate::tape::{Tape, Var};
-use crate::tensor::{Float, Tensor};
+use crate::tensor::Float;
+use crate::train::ModelSnapshot;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::path::Path;
@@ -29,10 +30,9 @@ use std::path::Path;
 ///
 /// and stop early once `smoothed_i > k · min_{j<i} smoothed_j` (or the
 /// loss is not finite): past that point the rate is too high. Then it puts
-/// everything back: the model's parameters, the optimiser's state and
-/// rate, and the loader's shuffling generator (the test shuffles with its
-/// own) are restored bit for bit, so
-/// the test leaves no trace.
+/// everything back: the model's parameters and buffers, the optimiser's
+/// state and rate, and the loader's shuffling generator (the test shuffles
+/// with its own) are restored bit for bit, so the test leaves no trace.
 ///
 /// Two suggestions come out ([`LrFinderReport`]): the rate where the
 /// smoothed loss falls fastest against `log(lr)` (the steepest descent),
@@ -171,11 +171,7 @@ impl LrFinder {
             "LrFinder::run: the loader yields no batch"
         );
         // What to put back afterwards.
-        let params: Vec<Tensor<T>> = model
-            .parameters()
-            .iter()
-            .map(|p| p.value().clone())
-            .collect();
+        let snapshot = ModelSnapshot::take(&*model);
         let opt_state = optimizer.state(model);
         let opt_lr = optimizer.lr();
         // A shuffling loader shuffles with the finder's own generator
@@ -215,10 +211,7 @@ impl LrFinder {
             }
         }
 
-        let mut values = params.into_iter();
-        model.visit_mut("", &mut |_, p| {
-            *p.value_mut() = values.next().expect("same parameters as before");
-        });
+        snapshot.restore(model);
         optimizer.load_state(model, &opt_state)?;
         optimizer.set_lr(opt_lr);
         loader.replace_rng(loader_rng);

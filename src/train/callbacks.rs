@@ -2,10 +2,10 @@
 //! [`Checkpoint`] and [`DivergenceGuard`].
 
 use super::history::Record;
-use super::{Callback, Context, Control};
+use super::{Callback, Context, Control, ModelSnapshot};
 use crate::error::{Error, Result};
 use crate::optim::OptimizerState;
-use crate::tensor::{Float, Tensor};
+use crate::tensor::Float;
 use std::path::PathBuf;
 
 /// Stops training when a metric of the epoch records (by default
@@ -219,8 +219,7 @@ impl<T: Float> Callback<T> for Checkpoint {
 /// `every` steps: the parameters and optimiser state *before* an update
 /// whose forward pass gave a good loss.
 ///
-/// Parameters are restored; module buffers (batch-norm running statistics)
-/// are not yet.
+/// Parameters and buffers (batch-norm running statistics) are restored.
 #[derive(Clone, Debug)]
 pub struct DivergenceGuard<T: Float = f32> {
     factor: f64,
@@ -240,7 +239,7 @@ pub struct DivergenceGuard<T: Float = f32> {
 #[derive(Clone, Debug)]
 struct Snapshot<T: Float> {
     step: usize,
-    params: Vec<Tensor<T>>,
+    model: ModelSnapshot<T>,
     optimizer: OptimizerState<T>,
 }
 
@@ -321,12 +320,9 @@ impl<T: Float> DivergenceGuard<T> {
     }
 
     fn remember(&mut self, ctx: &Context<'_, T>) {
-        let mut params = Vec::new();
-        ctx.model
-            .visit("", &mut |_, p| params.push(p.value().clone()));
         self.snapshot = Some(Snapshot {
             step: ctx.state.step,
-            params,
+            model: ModelSnapshot::take(&*ctx.model),
             optimizer: ctx.optimizer.state(&*ctx.model),
         });
         self.since_snapshot = 0;
@@ -338,13 +334,7 @@ impl<T: Float> DivergenceGuard<T> {
             .as_ref()
             .expect("tapegrad bug: DivergenceGuard has no snapshot (on_train_start not called)");
         ctx.optimizer.load_state(&*ctx.model, &snap.optimizer)?;
-        let mut values = snap.params.iter();
-        ctx.model.visit_mut("", &mut |_, p| {
-            *p.value_mut() = values
-                .next()
-                .expect("DivergenceGuard: the model gained parameters during training")
-                .clone();
-        });
+        snap.model.restore(ctx.model);
         Ok(snap.step)
     }
 }

@@ -293,6 +293,47 @@ pub trait Callback<T: Float = f32> {
     }
 }
 
+/// A model's parameter and buffer values at one moment, to put back later
+/// (the divergence guard's last good state, the LR range test's restore).
+/// Taking one copies no data: tensors share storage until written.
+#[derive(Clone, Debug)]
+pub(crate) struct ModelSnapshot<T: Float> {
+    params: Vec<crate::tensor::Tensor<T>>,
+    buffers: Vec<crate::tensor::Tensor<T>>,
+}
+
+impl<T: Float> ModelSnapshot<T> {
+    /// The values of `model` now.
+    pub(crate) fn take(model: &dyn Module<T>) -> Self {
+        let (mut params, mut buffers) = (Vec::new(), Vec::new());
+        model.visit("", &mut |_, p| params.push(p.value().clone()));
+        model.visit_buffers("", &mut |_, b| buffers.push(b.clone()));
+        ModelSnapshot { params, buffers }
+    }
+
+    /// Writes the values back into `model` (the same model, in the same
+    /// visiting order).
+    ///
+    /// # Panics
+    /// If the model gained or lost parameters or buffers since.
+    pub(crate) fn restore(&self, model: &mut dyn Module<T>) {
+        let mut params = self.params.iter();
+        model.visit_mut("", &mut |name, p| {
+            let v = params.next();
+            *p.value_mut() = v
+                .unwrap_or_else(|| panic!("snapshot: parameter `{name}` is new"))
+                .clone();
+        });
+        let mut buffers = self.buffers.iter();
+        model.visit_buffers_mut("", &mut |name, b| {
+            let v = buffers.next();
+            *b = v
+                .unwrap_or_else(|| panic!("snapshot: buffer `{name}` is new"))
+                .clone();
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
