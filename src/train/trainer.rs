@@ -150,6 +150,11 @@ impl<'a, T: Float> Trainer<'a, T> {
     /// starts at `state`'s epoch and batch, with its seed and rate scale,
     /// and replays its observations into the schedule, which should be
     /// fresh (built as for the first run).
+    ///
+    /// The returned [`History`] holds the resumed part only (with the
+    /// run's step and epoch numbers); after a mid-epoch checkpoint, that
+    /// epoch's record averages over the batches run after the resume.
+    /// Callback state (early stopping's patience) starts afresh.
     pub fn resume(mut self, state: TrainState) -> Self {
         self.resume = Some(state);
         self
@@ -167,6 +172,9 @@ impl<'a, T: Float> Trainer<'a, T> {
     /// given and returns a [`StepOutput`]; it must not depend on anything
     /// but its arguments for a run to be reproducible. A shuffling loader is
     /// reseeded every epoch from the trainer's seed.
+    ///
+    /// Each call is a new run from epoch 0 (unless [`resume`](Self::resume)
+    /// was called before it); [`state`](Self::state) tells where it ended.
     ///
     /// # Errors
     /// The first error from a callback: [`Error::Diverged`](crate::Error::Diverged)
