@@ -65,6 +65,30 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// A checkpoint is damaged or does not fit the model, optimiser or run
+    /// it is loaded into.
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and what was expected.
+        message: String,
+    },
+    /// Training diverged and the divergence guard gave up.
+    Diverged {
+        /// The optimiser step (counted from 0) whose loss was the last straw.
+        step: usize,
+        /// That loss.
+        loss: f64,
+        /// How many rollbacks had been tried.
+        rollbacks: usize,
+    },
+    /// A callback asked for a metric that training does not record.
+    Metric {
+        /// The metric asked for.
+        name: String,
+        /// The metrics that are recorded.
+        available: Vec<String>,
+    },
 }
 
 /// `Result` with tapegrad's [`Error`].
@@ -97,6 +121,23 @@ impl fmt::Display for Error {
                 None => write!(f, "{}: {problem}", path.display()),
             },
             Error::Idx { path, problem } => write!(f, "{}: {problem}", path.display()),
+            Error::Checkpoint { path, message } => {
+                write!(f, "{}: checkpoint: {message}", path.display())
+            }
+            Error::Diverged {
+                step,
+                loss,
+                rollbacks,
+            } => write!(
+                f,
+                "training diverged: loss {loss} at step {step} after {rollbacks} rollback(s) \
+                 and learning-rate cuts; try a smaller learning rate (LrFinder suggests one)"
+            ),
+            Error::Metric { name, available } => write!(
+                f,
+                "no metric named `{name}` is recorded (recorded: {})",
+                available.join(", ")
+            ),
         }
     }
 }

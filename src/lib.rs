@@ -28,6 +28,9 @@
 //! - [`data`]: datasets, CSV loading and batching;
 //! - [`nn`]: parameters (and, as they arrive, layers and losses);
 //! - [`optim`]: optimisers (SGD to Lion), parameter groups, gradient clipping;
+//! - [`schedule`]: learning-rate schedules and the LR range test;
+//! - [`train`]: the `Trainer`, callbacks, metrics and history;
+//! - [`io`]: safetensors weights and checkpoints;
 //! - [`tutorial`]: how autodiff works and how to train with it, in seven
 //!   chapters of tested examples (start here to learn).
 //!
@@ -55,6 +58,7 @@ pub mod plot;
 pub mod schedule;
 pub mod tape;
 pub mod tensor;
+pub mod train;
 pub mod tutorial;
 
 pub use error::{Error, Result};

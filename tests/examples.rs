@@ -12,6 +12,10 @@ mod moons;
 #[path = "../examples/mnist.rs"]
 mod mnist;
 
+#[allow(dead_code)]
+#[path = "../examples/iris.rs"]
+mod iris;
+
 #[test]
 fn digits_example_learns_in_a_few_epochs() {
     let out = digits::run(5, false);
@@ -87,4 +91,25 @@ fn mnist_example_learns_from_a_fraction_of_the_images() {
     ] {
         assert!(out_dir.join(file).is_file(), "{file} was not written");
     }
+}
+
+#[test]
+fn iris_example_finds_a_rate_trains_and_writes_its_files() {
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("iris_smoke");
+    let o = iris::run(30, &out, tapegrad::train::Progress::Quiet);
+    assert!(o.suggested_lr > 1e-5 && o.suggested_lr < 10.0);
+    assert!(
+        o.val_accuracy >= 0.9,
+        "validation accuracy {}",
+        o.val_accuracy
+    );
+    for f in [
+        "lr_finder.svg",
+        "history.csv",
+        "history.jsonl",
+        "checkpoint.safetensors",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    assert!(out.join("plots/epochs_accuracy.svg").exists());
 }

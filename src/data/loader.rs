@@ -116,6 +116,13 @@ impl<'d, T: Float, D: Dataset<T> + ?Sized> DataLoader<'d, T, D> {
         self.rng = Some(rng);
     }
 
+    /// Swaps in another generator (`None`: stop shuffling) and returns the
+    /// one it replaces, untouched: how a detour (the LR range test) borrows
+    /// the loader and hands it back exactly as it was.
+    pub fn replace_rng(&mut self, rng: Option<StdRng>) -> Option<StdRng> {
+        std::mem::replace(&mut self.rng, rng)
+    }
+
     /// The batches of one pass over the data.
     pub fn epoch(&mut self) -> impl Iterator<Item = Batch<T>> + '_ {
         let mut order: Vec<usize> = (0..self.dataset.len()).collect();

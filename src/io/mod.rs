@@ -23,8 +23,10 @@
 //!
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
+mod checkpoint;
 mod safetensors;
 
+pub use self::checkpoint::{load_checkpoint, save_checkpoint};
 pub use self::safetensors::{load_safetensors, load_safetensors_with, save_safetensors};
 
 use crate::error::{Error, Result};

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// The safetensors dtype of `T` (`F32` or `F64`: the only two floats).
-fn dtype_of<T: Float>() -> Dtype {
+pub(super) fn dtype_of<T: Float>() -> Dtype {
     if size_of::<T>() == 4 {
         Dtype::F32
     } else {
@@ -19,7 +19,7 @@ fn dtype_of<T: Float>() -> Dtype {
 }
 
 /// Little-endian bytes of a tensor in its own dtype (exact).
-fn encode<T: Float>(t: &Tensor<T>) -> Vec<u8> {
+pub(super) fn encode<T: Float>(t: &Tensor<T>) -> Vec<u8> {
     let xs = t.as_slice();
     if dtype_of::<T>() == Dtype::F32 {
         // f32 -> f64 -> f32 is exact, so this writes the f32 as it is.

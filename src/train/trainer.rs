@@ -1,0 +1,430 @@
+//! [`Trainer`]: the training loop.
+
+use super::history::{History, Record};
+use super::progress::{Progress, Reporter};
+use super::{Callback, Context, Control, StepOutput, TrainState};
+use crate::data::{Batch, DataLoader, Dataset};
+use crate::error::Result;
+use crate::nn::Module;
+use crate::optim::{Optimizer, clip_grad_norm, clip_grad_value};
+use crate::schedule::LrSchedule;
+use crate::tape::Tape;
+use crate::tensor::Float;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::time::Instant;
+
+/// Gradient clipping between backward and the optimiser step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Clip {
+    /// Scale all gradients together so that their global L2 norm is at
+    /// most this ([`clip_grad_norm`]).
+    Norm(f64),
+    /// Clamp every gradient element to `[-v, v]` ([`clip_grad_value`]).
+    Value(f64),
+}
+
+/// Runs epochs of training: forward and loss (your closure), backward,
+/// clipping, the optimiser step at the scheduled rate, metrics,
+/// validation, progress and callbacks. Build it, then call
+/// [`fit`](Self::fit).
+///
+/// Each step, in order:
+/// 1. the rate `schedule.lr_at(step) × lr_scale` is set on the optimiser
+///    (without a schedule, the optimiser's rate at the start of the run
+///    stands for `lr_at`); `lr_scale` is 1 unless a
+///    [`DivergenceGuard`](super::DivergenceGuard) cut it, and the cut
+///    persists through the schedule;
+/// 2. a fresh tape seeded with [`TrainState::tape_seed`] records your
+///    closure's forward pass and loss;
+/// 3. callbacks see the loss ([`Callback::on_loss`]) and may skip the
+///    update;
+/// 4. backward, [`Clip`], `optimizer.step`: the point where gradients
+///    could be combined across workers;
+/// 5. the step's [`Record`] (`loss`, `lr`, `accuracy`, your metrics,
+///    `examples_per_sec`), then [`Callback::on_step_end`].
+///
+/// After each epoch: the validation set (if any) is run through the same
+/// closure on an evaluation tape, the epoch's [`Record`] is written (means
+/// over its examples, `val_` metrics, `lr`, `examples_per_sec`,
+/// `seconds`), the schedule observes `val_loss` (or the training loss
+/// without validation), and [`Callback::on_epoch_end`] runs.
+pub struct Trainer<'a, T: Float = f32> {
+    epochs: usize,
+    clip: Option<Clip>,
+    schedule: Option<Box<dyn LrSchedule + 'a>>,
+    callbacks: Vec<Box<dyn Callback<T> + 'a>>,
+    validation: Option<(&'a dyn Dataset<T>, usize)>,
+    progress: Progress,
+    seed: u64,
+    resume: Option<TrainState>,
+    last_state: Option<TrainState>,
+}
+
+impl<'a, T: Float> Trainer<'a, T> {
+    /// A trainer for `epochs` epochs: no clipping, no schedule (the
+    /// optimiser's rate), no callbacks, no validation, [`Progress::Auto`],
+    /// seed 0.
+    pub fn new(epochs: usize) -> Self {
+        Trainer {
+            epochs,
+            clip: None,
+            schedule: None,
+            callbacks: Vec::new(),
+            validation: None,
+            progress: Progress::Auto,
+            seed: 0,
+            resume: None,
+            last_state: None,
+        }
+    }
+
+    /// Sets the number of epochs (the total, counting those before a
+    /// resume).
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+
+    /// Clips gradients before each step.
+    ///
+    /// # Panics
+    /// If the bound is not finite and > 0.
+    pub fn clip(mut self, clip: Clip) -> Self {
+        let (Clip::Norm(v) | Clip::Value(v)) = clip;
+        assert!(
+            v.is_finite() && v > 0.0,
+            "Trainer::clip: bound {v} must be finite and > 0"
+        );
+        self.clip = Some(clip);
+        self
+    }
+
+    /// Sets the learning rate of every step from `schedule` (steps counted
+    /// over the whole run).
+    pub fn schedule(mut self, schedule: impl LrSchedule + 'a) -> Self {
+        self.schedule = Some(Box::new(schedule));
+        self
+    }
+
+    /// Adds a callback (called after those added before it).
+    pub fn callback(mut self, callback: impl Callback<T> + 'a) -> Self {
+        self.callbacks.push(Box::new(callback));
+        self
+    }
+
+    /// Evaluates on `data` after every epoch, in batches of `batch_size`.
+    ///
+    /// # Panics
+    /// If `batch_size` is 0.
+    pub fn validation(mut self, data: &'a dyn Dataset<T>, batch_size: usize) -> Self {
+        assert!(
+            batch_size > 0,
+            "Trainer::validation: batch size must be > 0"
+        );
+        self.validation = Some((data, batch_size));
+        self
+    }
+
+    /// Sets how progress is shown.
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Shows nothing: `progress(Progress::Quiet)`.
+    pub fn quiet(self) -> Self {
+        self.progress(Progress::Quiet)
+    }
+
+    /// Sets the base seed from which each epoch's shuffle and each step's
+    /// tape are seeded (see the [module docs](super)).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Continues a run from `state` (from
+    /// [`io::load_checkpoint`](crate::io::load_checkpoint), which also
+    /// restored the model and the optimiser): the next [`fit`](Self::fit)
+    /// starts at `state`'s epoch and batch, with its seed and rate scale,
+    /// and replays its observations into the schedule, which should be
+    /// fresh (built as for the first run).
+    ///
+    /// The returned [`History`] holds the resumed part only (with the
+    /// run's step and epoch numbers); after a mid-epoch checkpoint, that
+    /// epoch's record averages over the batches run after the resume.
+    /// Callback state (early stopping's patience) starts afresh.
+    pub fn resume(mut self, state: TrainState) -> Self {
+        self.resume = Some(state);
+        self
+    }
+
+    /// Where the last [`fit`](Self::fit) ended (`None` before one ends).
+    pub fn state(&self) -> Option<&TrainState> {
+        self.last_state.as_ref()
+    }
+
+    /// Trains `model` with `optimizer` on the batches of `loader` and
+    /// returns what was recorded.
+    ///
+    /// `step` records one batch's forward pass and loss on the tape it is
+    /// given and returns a [`StepOutput`]; it must not depend on anything
+    /// but its arguments for a run to be reproducible. A shuffling loader is
+    /// reseeded every epoch from the trainer's seed.
+    ///
+    /// Each call is a new run from epoch 0 (unless [`resume`](Self::resume)
+    /// was called before it); [`state`](Self::state) tells where it ended.
+    ///
+    /// # Errors
+    /// The first error from a callback: [`Error::Diverged`](crate::Error::Diverged)
+    /// from a [`DivergenceGuard`](super::DivergenceGuard) that gave up, an
+    /// I/O error from a [`Checkpoint`](super::Checkpoint), ...
+    ///
+    /// # Panics
+    /// If the loss is not a scalar, or as the closure panics.
+    pub fn fit<M, O, D, F>(
+        &mut self,
+        model: &mut M,
+        optimizer: &mut O,
+        loader: &mut DataLoader<'_, T, D>,
+        mut step: F,
+    ) -> Result<History>
+    where
+        M: Module<T>,
+        O: Optimizer<T>,
+        D: Dataset<T> + ?Sized,
+        F: for<'t> FnMut(&M, &'t Tape<T>, &Batch<T>) -> StepOutput<'t, T>,
+    {
+        let mut state = self
+            .resume
+            .take()
+            .unwrap_or_else(|| TrainState::new(self.seed, optimizer.lr()));
+        if let Some(schedule) = self.schedule.as_mut() {
+            for &(at, metric) in &state.observations {
+                schedule.observe(at, metric);
+            }
+        }
+        let mut history = History::default();
+        let mut reporter = Reporter::new(self.progress, self.epochs);
+        let result = self.run(
+            model,
+            optimizer,
+            loader,
+            &mut step,
+            &mut state,
+            &mut history,
+            &mut reporter,
+        );
+        reporter.finish();
+        history.events = std::mem::take(&mut reporter.events);
+        self.last_state = Some(state);
+        result.map(|()| history)
+    }
+
+    /// The loop of [`fit`](Self::fit), its bookkeeping already set up.
+    #[allow(clippy::too_many_arguments)]
+    fn run<M, O, D, F>(
+        &mut self,
+        model: &mut M,
+        optimizer: &mut O,
+        loader: &mut DataLoader<'_, T, D>,
+        step: &mut F,
+        state: &mut TrainState,
+        history: &mut History,
+        reporter: &mut Reporter,
+    ) -> Result<()>
+    where
+        M: Module<T>,
+        O: Optimizer<T>,
+        D: Dataset<T> + ?Sized,
+        F: for<'t> FnMut(&M, &'t Tape<T>, &Batch<T>) -> StepOutput<'t, T>,
+    {
+        macro_rules! context {
+            () => {
+                Context {
+                    model: &mut *model,
+                    optimizer: &mut *optimizer,
+                    state: &mut *state,
+                    history: &*history,
+                    reporter: &mut *reporter,
+                }
+            };
+        }
+        for cb in self.callbacks.iter_mut() {
+            cb.on_train_start(&mut context!())?;
+        }
+        let batches = loader.num_batches();
+        'epochs: while state.epoch < self.epochs {
+            if loader.rng().is_some() {
+                loader.set_rng(StdRng::seed_from_u64(state.shuffle_seed()));
+            }
+            let epoch_start = Instant::now();
+            let mut totals = Totals::default();
+            reporter.start_epoch(state.epoch, batches.saturating_sub(state.batch));
+            for batch in loader.epoch().skip(state.batch) {
+                let started = Instant::now();
+                let base = match &self.schedule {
+                    Some(s) => s.lr_at(state.step),
+                    None => state.base_lr,
+                };
+                let lr = base * state.lr_scale;
+                optimizer.set_lr(lr);
+                let tape = Tape::new();
+                tape.seed(state.tape_seed());
+                let out = step(model, &tape, &batch);
+                let loss = out.loss.item().to_f64();
+                let mut control = Control::Continue;
+                for cb in self.callbacks.iter_mut() {
+                    control = control.max(cb.on_loss(&mut context!(), loss)?);
+                }
+                let applied = control == Control::Continue;
+                if applied {
+                    let mut grads = out.loss.backward();
+                    match self.clip {
+                        Some(Clip::Norm(max)) => {
+                            clip_grad_norm(&mut grads, max);
+                        }
+                        Some(Clip::Value(v)) => clip_grad_value(&mut grads, v),
+                        None => {}
+                    }
+                    optimizer.step(model, &grads);
+                    totals.add(&out, loss, batch.len());
+                }
+                let mut record = Record::new(state.epoch, state.step);
+                record.set("loss", loss);
+                if let Some((hits, n)) = out.correct() {
+                    record.set("accuracy", hits as f64 / n as f64);
+                }
+                for (name, v) in out.metrics() {
+                    record.set(name.clone(), *v);
+                }
+                record.set("lr", lr);
+                let speed = batch.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                record.set("examples_per_sec", speed);
+                if !applied {
+                    record.set("skipped", 1.0);
+                }
+                drop(out);
+                drop(tape);
+                state.step += 1;
+                state.batch += 1;
+                reporter.step(loss, lr, speed);
+                history.steps.push(record);
+                let record = history.steps.last().expect("just pushed");
+                for cb in self.callbacks.iter_mut() {
+                    control = control.max(cb.on_step_end(&mut context!(), record)?);
+                }
+                if control == Control::Stop {
+                    break 'epochs;
+                }
+            }
+
+            let mut record = totals.record(state.epoch, state.step);
+            if let Some((data, batch_size)) = self.validation {
+                let val = evaluate(&*model, data, batch_size, step);
+                record.values.extend(
+                    val.record(0, 0)
+                        .values
+                        .into_iter()
+                        .map(|(n, v)| (format!("val_{n}"), v)),
+                );
+            }
+            let lr = optimizer.lr();
+            record.set("lr", lr);
+            let seconds = epoch_start.elapsed().as_secs_f64();
+            record.set(
+                "examples_per_sec",
+                totals.examples as f64 / seconds.max(1e-9),
+            );
+            record.set("seconds", seconds);
+            if let Some(schedule) = self.schedule.as_mut() {
+                let metric = record
+                    .get("val_loss")
+                    .or(record.get("loss"))
+                    .unwrap_or(f64::NAN);
+                schedule.observe(state.step, metric);
+                state.observations.push((state.step, metric));
+            }
+            state.epoch += 1;
+            state.batch = 0;
+            reporter.end_epoch(&record);
+            history.epochs.push(record);
+            let record = history.epochs.last().expect("just pushed");
+            let mut control = Control::Continue;
+            for cb in self.callbacks.iter_mut() {
+                control = control.max(cb.on_epoch_end(&mut context!(), record)?);
+            }
+            if control == Control::Stop {
+                break;
+            }
+        }
+        for cb in self.callbacks.iter_mut() {
+            cb.on_train_end(&mut context!())?;
+        }
+        Ok(())
+    }
+}
+
+/// Sums over the examples of an epoch (or a validation pass), for means.
+#[derive(Default)]
+struct Totals {
+    examples: usize,
+    loss: f64,
+    hits: usize,
+    counted: usize,
+    metrics: Vec<(String, f64, usize)>,
+}
+
+impl Totals {
+    /// Adds one batch of `n` examples with mean loss `loss`.
+    fn add<T: Float>(&mut self, out: &StepOutput<'_, T>, loss: f64, n: usize) {
+        self.examples += n;
+        self.loss += loss * n as f64;
+        if let Some((hits, total)) = out.correct() {
+            self.hits += hits;
+            self.counted += total;
+        }
+        for (name, v) in out.metrics() {
+            match self.metrics.iter_mut().find(|m| m.0 == *name) {
+                Some(m) => {
+                    m.1 += v * n as f64;
+                    m.2 += n;
+                }
+                None => self.metrics.push((name.clone(), v * n as f64, n)),
+            }
+        }
+    }
+
+    /// The means as a record (`loss` is NaN when no batch counted).
+    fn record(&self, epoch: usize, step: usize) -> Record {
+        let mut r = Record::new(epoch, step);
+        r.set("loss", self.loss / self.examples as f64);
+        if self.counted > 0 {
+            r.set("accuracy", self.hits as f64 / self.counted as f64);
+        }
+        for (name, sum, n) in &self.metrics {
+            r.set(name.clone(), sum / *n as f64);
+        }
+        r
+    }
+}
+
+/// Runs `step` over `data` on evaluation tapes (no backward, nothing
+/// changed) and sums up.
+fn evaluate<T, M, F>(model: &M, data: &dyn Dataset<T>, batch_size: usize, step: &mut F) -> Totals
+where
+    T: Float,
+    M: Module<T>,
+    F: for<'t> FnMut(&M, &'t Tape<T>, &Batch<T>) -> StepOutput<'t, T>,
+{
+    let mut totals = Totals::default();
+    let mut loader = DataLoader::new(data, batch_size);
+    for batch in loader.epoch() {
+        let tape = Tape::eval();
+        let out = step(model, &tape, &batch);
+        let loss = out.loss.item().to_f64();
+        totals.add(&out, loss, batch.len());
+    }
+    totals
+}
