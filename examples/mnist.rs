@@ -5,9 +5,10 @@
 //! `cargo run --release --example mnist -- --model cnn`. Options:
 //! `--epochs N`, `--out DIR` (default `target/mnist`).
 //!
-//! Adam with a one-cycle schedule (warm up, then anneal), accuracy on the
-//! test set after every epoch, loss and accuracy plots, and the trained
-//! weights saved as safetensors in the output folder.
+//! One `Trainer` call: Adam with a one-cycle schedule (warm up, then
+//! anneal), a progress bar, loss and accuracy on the test set after every
+//! epoch; then the history's plots and CSV and the trained weights (as
+//! safetensors) in the output folder.
 //!
 //! The images ship gzip-compressed in `examples/data/mnist/`; `flate2`
 //! decompresses them and `tapegrad::data::read_idx` parses the IDX format.
@@ -20,12 +21,12 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tapegrad::data::{DataLoader, Dataset, TensorDataset, read_idx};
+use tapegrad::data::{Batch, DataLoader, Dataset, TensorDataset, read_idx};
 use tapegrad::io::save_safetensors;
 use tapegrad::nn::{Conv2d, Flatten, Forward, Linear, MaxPool2d, Relu, Sequential};
-use tapegrad::optim::{Adam, Optimizer};
-use tapegrad::plot::LineChart;
-use tapegrad::schedule::{LrSchedule, OneCycle};
+use tapegrad::optim::Adam;
+use tapegrad::schedule::OneCycle;
+use tapegrad::train::{Progress, StepOutput, Trainer};
 use tapegrad::{Module, Tape, Tensor};
 
 /// Which network to train.
@@ -49,8 +50,9 @@ pub struct Config {
     pub train_limit: Option<usize>,
     /// Where plots and weights go; `None` writes nothing.
     pub out: Option<PathBuf>,
-    /// Print a line per epoch.
-    pub verbose: bool,
+    /// How progress is shown: a bar on a terminal, lines otherwise, or
+    /// nothing.
+    pub progress: Progress,
 }
 
 /// What one run reached.
@@ -110,23 +112,12 @@ pub fn build(arch: Arch, rng: &mut StdRng) -> Sequential {
     }
 }
 
-/// Fraction of `data` the model classifies right, in evaluation mode, a
-/// thousand images at a time (one tape for all 10,000 would hold every
-/// activation at once).
-pub fn accuracy(model: &Sequential, data: &TensorDataset) -> f64 {
-    let mut hits = 0;
-    for batch in DataLoader::new(data, 1000).epoch() {
-        let tape = Tape::eval();
-        let logits = model.forward(tape.constant(batch.inputs.clone())).value();
-        let predicted = logits.argmax_axis(-1, false);
-        hits += predicted
-            .as_slice()
-            .iter()
-            .zip(batch.labels())
-            .filter(|(p, y)| **p as usize == *y)
-            .count();
-    }
-    hits as f64 / data.len() as f64
+/// Cross-entropy and accuracy of one batch: the step the trainer runs, on
+/// training tapes for the updates and on evaluation tapes for the test set.
+fn step<'t>(model: &Sequential, tape: &'t Tape, batch: &Batch) -> StepOutput<'t> {
+    let logits = model.forward(tape.constant(batch.inputs.clone()));
+    let labels = batch.labels();
+    StepOutput::new(logits.cross_entropy(&labels)).accuracy(logits, &labels)
 }
 
 /// Trains as `config` says and reports.
@@ -139,7 +130,8 @@ pub fn run(config: &Config) -> Result<Outcome, Box<dyn Error>> {
     let test = load(false)?;
     let mut rng = StdRng::seed_from_u64(0);
     let mut model = build(config.arch, &mut rng);
-    if config.verbose {
+    let quiet = config.progress == Progress::Quiet;
+    if !quiet {
         println!(
             "{} training and {} test images loaded in {:.1} s",
             train.len(),
@@ -149,89 +141,46 @@ pub fn run(config: &Config) -> Result<Outcome, Box<dyn Error>> {
         print!("{}", model.summary());
     }
 
-    let mut loader = DataLoader::new(&train, 128).shuffle(1);
+    let mut loader = DataLoader::new(&train, 128);
     let total_steps = config.epochs * loader.num_batches();
     // One cycle: the rate climbs to its peak over the first 30% of steps,
     // then anneals to nearly zero, which suits a short fixed budget.
-    let schedule = OneCycle::new(3e-3, total_steps)?;
-    let mut opt = Adam::new(schedule.lr_at(0));
-
-    let (mut losses, mut lrs, mut accuracies) = (Vec::new(), Vec::new(), Vec::new());
-    let mut step = 0;
-    for epoch in 0..config.epochs {
-        let epoch_start = Instant::now();
-        let (mut total, mut batches) = (0.0, 0);
-        for batch in loader.epoch() {
-            opt.set_lr(schedule.lr_at(step));
-            let grads = {
-                let tape = Tape::new();
-                let logits = model.forward(tape.constant(batch.inputs.clone()));
-                let loss = logits.cross_entropy(&batch.labels());
-                let value = loss.item() as f64;
-                total += value;
-                losses.push((step as f64, value));
-                loss.backward()
-            };
-            lrs.push((step as f64, opt.lr()));
-            opt.step(&mut model, &grads);
-            batches += 1;
-            step += 1;
-        }
-        let epoch_loss = total / batches as f64;
-        let acc = accuracy(&model, &test);
-        accuracies.push(acc);
-        if config.verbose {
-            let seconds = epoch_start.elapsed().as_secs_f64();
-            println!(
-                "epoch {}/{}  train loss {epoch_loss:.4}  test accuracy {:.2}%  {:.0} images/s",
-                epoch + 1,
-                config.epochs,
-                100.0 * acc,
-                train.len() as f64 / seconds,
-            );
-        }
-    }
+    let mut opt = Adam::new(3e-3);
+    let history = Trainer::new(config.epochs)
+        .schedule(OneCycle::new(3e-3, total_steps)?)
+        .validation(&test, 1000)
+        .progress(config.progress)
+        .seed(1)
+        .fit(&mut model, &mut opt, &mut loader, step)?;
 
     if let Some(dir) = &config.out {
-        std::fs::create_dir_all(dir)?;
-        LineChart::new("MNIST training loss")
-            .x_label("step")
-            .y_label("cross-entropy")
-            .log_y()
-            .series("loss", losses.iter().copied())
-            .save(dir.join("loss.svg"))?;
-        LineChart::new("MNIST test accuracy")
-            .x_label("epoch")
-            .y_label("accuracy")
-            .series(
-                "test",
-                accuracies
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &a)| ((i + 1) as f64, a)),
-            )
-            .save(dir.join("accuracy.svg"))?;
-        LineChart::new("learning rate (one cycle)")
-            .x_label("step")
-            .y_label("rate")
-            .series("lr", lrs)
-            .save(dir.join("lr.svg"))?;
+        history.plot(dir)?;
+        history.write_csv(dir.join("history.csv"))?;
         let weights = dir.join(format!("{:?}.safetensors", config.arch).to_lowercase());
         save_safetensors(&model, &weights)?;
-        if config.verbose {
-            println!("plots and weights written to {}", dir.display());
+        if !quiet {
+            println!("plots, history and weights written to {}", dir.display());
         }
     }
+    let losses = history.step_series("loss");
     let k = losses.len().min(10);
-    let mean = |points: &[(f64, f64)]| points.iter().map(|p| p.1).sum::<f64>() / k as f64;
-    let (first_loss, last_loss) = (mean(&losses[..k]), mean(&losses[losses.len() - k..]));
-    if config.verbose {
-        println!("done in {:.1} s", start.elapsed().as_secs_f64());
+    let mean = |points: &[(usize, f64)]| points.iter().map(|p| p.1).sum::<f64>() / k as f64;
+    let test_accuracy: Vec<f64> = history
+        .epoch_series("val_accuracy")
+        .into_iter()
+        .map(|(_, a)| a)
+        .collect();
+    if !quiet {
+        println!(
+            "test accuracy {:.2}%; done in {:.1} s",
+            100.0 * test_accuracy.last().copied().unwrap_or(f64::NAN),
+            start.elapsed().as_secs_f64()
+        );
     }
     Ok(Outcome {
-        first_loss,
-        last_loss,
-        test_accuracy: accuracies,
+        first_loss: mean(&losses[..k]),
+        last_loss: mean(&losses[losses.len() - k..]),
+        test_accuracy,
     })
 }
 
@@ -242,7 +191,7 @@ fn parse_args() -> Result<Config, Box<dyn Error>> {
         epochs: 0,
         train_limit: None,
         out: Some(PathBuf::from("target/mnist")),
-        verbose: true,
+        progress: Progress::Auto,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
