@@ -16,6 +16,10 @@ mod mnist;
 #[path = "../examples/iris.rs"]
 mod iris;
 
+#[allow(dead_code)]
+#[path = "../examples/lr_find.rs"]
+mod lr_find;
+
 #[test]
 fn digits_example_learns_in_a_few_epochs() {
     let out = digits::run(5, false);
@@ -106,4 +110,24 @@ fn iris_example_finds_a_rate_trains_and_writes_its_files() {
         assert!(out.join(f).exists(), "{f}");
     }
     assert!(out.join("plots/epochs_accuracy.svg").exists());
+}
+
+#[test]
+fn lr_find_example_suggests_a_rate_that_beats_ten_times_either_side() {
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("lr_find_smoke");
+    let o = lr_find::run(5, &out, false);
+    let last = |i: usize| *o.runs[i].losses.last().unwrap();
+    // The runs are suggested/10, suggested, suggested*10.
+    assert!((o.runs[1].lr - o.suggested).abs() < 1e-12);
+    assert!(
+        last(1) < last(0) && last(1) < last(2),
+        "last losses {} {} {}",
+        last(0),
+        last(1),
+        last(2)
+    );
+    assert!(o.runs[1].val_accuracy > 0.9, "{}", o.runs[1].val_accuracy);
+    for f in ["range_test.svg", "runs.svg"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
 }
