@@ -422,10 +422,9 @@ pub fn run(config: &Config) -> Outcome {
 
 #[allow(dead_code)]
 fn main() {
-    let mut args = std::env::args().skip(1).peekable();
+    let rest: Vec<String> = std::env::args().skip(1).collect();
     // `--data` picks the preset, so it is read first.
     let mut config = Config::shakespeare();
-    let rest: Vec<String> = args.by_ref().collect();
     if let Some(i) = rest.iter().position(|a| a == "--data") {
         let name = rest.get(i + 1).expect("--data needs a file");
         let path = if Path::new(name).exists() {
