@@ -3,8 +3,10 @@
 //!
 //! Run: `cargo run --release --example forecast` (add `--mlp` for the MLP,
 //! `--out DIR` to choose where the plot goes; the default is `target/`).
-//! Measured: GRU about XX s, MLP about XX s, on a shared 2-core machine
-//! while others were compiling.
+//! Measured on a 2-core machine shared with other builds (load about 10):
+//! the GRU took 50 s of wall time but 8 s of CPU time (expect about 10 s
+//! on an idle machine), the MLP 0.4 s. Test MAE: GRU 0.57 ppm, MLP 0.53
+//! ppm, seasonal naive 1.75 ppm.
 //!
 //! The series (March 1958 to December 2001, 526 months) rises by about
 //! 1.5 ppm a year and swings by about 6 ppm with the seasons. The last 60
