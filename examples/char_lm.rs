@@ -94,7 +94,10 @@ impl Config {
             sample_len: 400,
             prompt: "HAMLET.\n".to_string(),
             verbose: true,
-            out: Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target"))),
+            out: Some(PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/target"
+            ))),
         }
     }
 
@@ -114,7 +117,9 @@ impl Config {
 
 /// `examples/data/<name>`.
 fn data_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/data")
+        .join(name)
 }
 
 /// What one run reached.
@@ -146,7 +151,11 @@ impl Vocab {
 
     fn encode(&self, text: &str) -> Vec<usize> {
         text.chars()
-            .map(|c| self.chars.binary_search(&c).expect("a character of the text"))
+            .map(|c| {
+                self.chars
+                    .binary_search(&c)
+                    .expect("a character of the text")
+            })
             .collect()
     }
 
@@ -214,7 +223,8 @@ impl CharModel {
             x = gru.forward(x);
         }
         let d = x.shape()[2];
-        self.head.forward(self.norm.forward(x.reshape(&[n * len, d])))
+        self.head
+            .forward(self.norm.forward(x.reshape(&[n * len, d])))
     }
 }
 
@@ -242,7 +252,9 @@ fn val_bpc(model: &CharModel, val: &[usize], len: usize) -> f64 {
     let starts = val_starts(val.len(), len);
     let (x, y) = batch(val, &starts, len);
     let tape = Tape::eval();
-    let loss = model.forward(&tape, &x, starts.len(), len).cross_entropy(&y);
+    let loss = model
+        .forward(&tape, &x, starts.len(), len)
+        .cross_entropy(&y);
     loss.item() as f64 / std::f64::consts::LN_2
 }
 
@@ -351,7 +363,9 @@ pub fn run(config: &Config) -> Outcome {
         let (x, y) = batch(train, &starts, len);
         let (loss, grads) = {
             let tape = Tape::new();
-            let loss = model.forward(&tape, &x, config.batch, len).cross_entropy(&y);
+            let loss = model
+                .forward(&tape, &x, config.batch, len)
+                .cross_entropy(&y);
             (loss.item() as f64, loss.backward())
         };
         opt.step(&mut model, &grads);
@@ -387,7 +401,10 @@ pub fn run(config: &Config) -> Outcome {
             "validation: {:?} {val_bpc:.3} bits per character, bigram {bigram:.3}",
             config.kind
         );
-        println!("--- sample (temperature 0.8) ---\n{}{sample}\n---", config.prompt);
+        println!(
+            "--- sample (temperature 0.8) ---\n{}{sample}\n---",
+            config.prompt
+        );
         if config.shuffle_lines {
             let known: std::collections::HashSet<&str> = text.lines().collect();
             let made: Vec<&str> = sample.lines().filter(|l| !l.is_empty()).collect();
@@ -447,7 +464,9 @@ fn main() {
             "--gru" => config.kind = Kind::Gru,
             "--steps" => config.steps = value().parse().expect("--steps needs a number"),
             "--out" => config.out = Some(value().into()),
-            other => panic!("unknown argument {other:?} (expected --data FILE, --gru, --steps N, --out DIR)"),
+            other => panic!(
+                "unknown argument {other:?} (expected --data FILE, --gru, --steps N, --out DIR)"
+            ),
         }
     }
     let start = std::time::Instant::now();

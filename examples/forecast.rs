@@ -122,7 +122,8 @@ impl Forecaster {
 /// The monthly CO2 series (ppm) and the time of each month in years.
 fn load() -> (Vec<f64>, Vec<f64>) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/co2_monthly.csv");
-    let data = read_csv::<f64>(path, &CsvOptions::default()).expect("examples/data/co2_monthly.csv");
+    let data =
+        read_csv::<f64>(path, &CsvOptions::default()).expect("examples/data/co2_monthly.csv");
     // Columns: year, month, n_weeks | co2.
     let cols = data.inputs().shape()[1];
     let time = data
@@ -141,8 +142,16 @@ fn windows(series: &[f64], starts: &[usize], scale: f64) -> (Tensor, Tensor) {
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for &t in starts {
         let last = series[t - 1];
-        x.extend(series[t - WINDOW..t].iter().map(|v| ((v - last) / scale) as f32));
-        y.extend(series[t..t + HORIZON].iter().map(|v| ((v - last) / scale) as f32));
+        x.extend(
+            series[t - WINDOW..t]
+                .iter()
+                .map(|v| ((v - last) / scale) as f32),
+        );
+        y.extend(
+            series[t..t + HORIZON]
+                .iter()
+                .map(|v| ((v - last) / scale) as f32),
+        );
     }
     let n = starts.len();
     (
@@ -159,7 +168,11 @@ fn forecast(model: &Forecaster, series: &[f64], starts: &[usize], scale: f64) ->
     out.as_slice()
         .chunks(HORIZON)
         .zip(starts)
-        .map(|(row, &t)| row.iter().map(|v| series[t - 1] + *v as f64 * scale).collect())
+        .map(|(row, &t)| {
+            row.iter()
+                .map(|v| series[t - 1] + *v as f64 * scale)
+                .collect()
+        })
         .collect()
 }
 
@@ -167,7 +180,11 @@ fn forecast(model: &Forecaster, series: &[f64], starts: &[usize], scale: f64) ->
 fn mae(series: &[f64], starts: &[usize], forecasts: &[Vec<f64>]) -> f64 {
     let mut total = 0.0;
     for (&t, f) in starts.iter().zip(forecasts) {
-        total += f.iter().enumerate().map(|(h, v)| (v - series[t + h]).abs()).sum::<f64>();
+        total += f
+            .iter()
+            .enumerate()
+            .map(|(h, v)| (v - series[t + h]).abs())
+            .sum::<f64>();
     }
     total / (starts.len() * HORIZON) as f64
 }
@@ -233,7 +250,11 @@ pub fn run(config: &Config) -> Outcome {
             first_loss = last_loss;
         }
         if config.verbose && ((epoch + 1) % 10 == 0 || epoch == 0) {
-            let test = mae(&series, &test_starts, &forecast(&model, &series, &test_starts, scale));
+            let test = mae(
+                &series,
+                &test_starts,
+                &forecast(&model, &series, &test_starts, scale),
+            );
             println!(
                 "epoch {:>3}  train loss {last_loss:.4}  test MAE {test:.3} ppm",
                 epoch + 1
@@ -322,7 +343,10 @@ fn main() {
         kind: Kind::Gru,
         epochs: 60,
         verbose: true,
-        out: Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target"))),
+        out: Some(PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target"
+        ))),
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -335,7 +359,9 @@ fn main() {
                     .expect("--epochs needs a number")
             }
             "--out" => config.out = Some(args.next().expect("--out needs a folder").into()),
-            other => panic!("unknown argument {other:?} (expected --mlp, --gru, --epochs N, --out DIR)"),
+            other => {
+                panic!("unknown argument {other:?} (expected --mlp, --gru, --epochs N, --out DIR)")
+            }
         }
     }
     let start = std::time::Instant::now();

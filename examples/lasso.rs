@@ -135,7 +135,11 @@ fn lipschitz(x: &Tensor<f64>) -> f64 {
 /// `t * sum |w|`.
 fn soft_threshold(w: &mut Tensor<f64>, t: f64) {
     for v in w.as_mut_slice() {
-        *v = if v.abs() <= t { 0.0 } else { *v - t * v.signum() };
+        *v = if v.abs() <= t {
+            0.0
+        } else {
+            *v - t * v.signum()
+        };
     }
 }
 
@@ -150,7 +154,10 @@ fn objective(
     smooth_only: bool,
 ) -> (f64, tapegrad::Grads<f64>) {
     let tape = Tape::<f64>::new();
-    let fit = model.forward(tape.constant(x.clone())).mse_loss(tape.constant(y.clone())) * 0.5;
+    let fit = model
+        .forward(tape.constant(x.clone()))
+        .mse_loss(tape.constant(y.clone()))
+        * 0.5;
     let penalty = l1_penalty(&tape, model) * lambda;
     let total = (fit + penalty).item();
     let grads = if smooth_only {
@@ -163,7 +170,14 @@ fn objective(
 
 /// Fits one strength from the model's current weights; stops when no
 /// weight moves by more than `1e-10` in a step.
-fn fit_one(model: &mut Linear<f64>, x: &Tensor<f64>, y: &Tensor<f64>, lambda: f64, lr: f64, max_steps: usize) -> Fit {
+fn fit_one(
+    model: &mut Linear<f64>,
+    x: &Tensor<f64>,
+    y: &Tensor<f64>,
+    lambda: f64,
+    lr: f64,
+    max_steps: usize,
+) -> Fit {
     let mut opt = Sgd::new(lr);
     let (mut first_loss, mut steps) = (f64::NAN, 0);
     while steps < max_steps {
@@ -259,7 +273,10 @@ fn subgradient_comparison(x: &Tensor<f64>, y: &Tensor<f64>, lambda: f64, lr: f64
     }
     println!("\nat lambda = {lambda:.4}, {steps} steps each:");
     println!("{:>12} {:>12} {:>12}", "feature", "proximal", "subgradient");
-    let (p, s) = (prox.weight.value().as_slice(), sub.weight.value().as_slice());
+    let (p, s) = (
+        prox.weight.value().as_slice(),
+        sub.weight.value().as_slice(),
+    );
     for (j, name) in FEATURES.iter().enumerate() {
         println!("{name:>12} {:>12.6} {:>12.6}", p[j], s[j]);
     }

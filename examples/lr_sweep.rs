@@ -139,7 +139,8 @@ pub fn label(curve: &[f64]) -> Label {
 /// The digits, scaled to 0..1, split 80/20 as in the digits example.
 fn load() -> (TensorDataset, TensorDataset) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/digits.csv");
-    let all: TensorDataset = read_csv(path, &CsvOptions::default()).expect("examples/data/digits.csv");
+    let all: TensorDataset =
+        read_csv(path, &CsvOptions::default()).expect("examples/data/digits.csv");
     let all = TensorDataset::new(all.inputs().scale(1.0 / 16.0), all.targets().clone());
     all.split(0.2, &mut StdRng::seed_from_u64(0))
 }
@@ -147,7 +148,12 @@ fn load() -> (TensorDataset, TensorDataset) {
 /// Mean cross-entropy and accuracy of the model on a whole dataset.
 fn evaluate(model: &Sequential, data: &TensorDataset) -> (f64, f64) {
     let tape = Tape::eval();
-    let labels: Vec<usize> = data.targets().as_slice().iter().map(|&y| y as usize).collect();
+    let labels: Vec<usize> = data
+        .targets()
+        .as_slice()
+        .iter()
+        .map(|&y| y as usize)
+        .collect();
     let logits = model.forward(tape.constant(data.inputs().clone()));
     let predicted: Tensor = logits.value().argmax_axis(-1, false);
     let hits = predicted
@@ -302,12 +308,17 @@ fn sparkline(curve: &[(f64, f64)]) -> String {
 /// line along the top instead of squashing the rest.
 fn plot(outcome: &Outcome, opt: Opt, path: &std::path::Path) {
     const CAP: f64 = 10.0;
-    let mut chart = LineChart::new(format!("{opt:?} on digits: training loss at each learning rate"))
-        .x_label("step")
-        .y_label("training loss (log scale, capped at 10)")
-        .log_y();
+    let mut chart = LineChart::new(format!(
+        "{opt:?} on digits: training loss at each learning rate"
+    ))
+    .x_label("step")
+    .y_label("training loss (log scale, capped at 10)")
+    .log_y();
     for r in outcome.runs.iter().filter(|r| r.opt == opt) {
-        let points = r.curve.iter().map(|&(s, l)| (s, if l.is_finite() { l.min(CAP) } else { CAP }));
+        let points = r
+            .curve
+            .iter()
+            .map(|&(s, l)| (s, if l.is_finite() { l.min(CAP) } else { CAP }));
         chart = chart.series(format!("{:.0e}", r.lr), points);
     }
     chart.save(path).expect("write the SVG");

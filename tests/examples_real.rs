@@ -62,13 +62,25 @@ fn lasso_zeroes_coefficients_when_strong_and_matches_least_squares_at_zero() {
     assert_eq!(out.lambda_max, lambda_max);
 
     // At half of lambda_max only the strongest predictors survive.
-    let zeros = out.fits[0].coefficients.iter().filter(|c| **c == 0.0).count();
-    assert!(zeros >= 7, "only {zeros} of 10 coefficients are zero at lambda = {strong}");
+    let zeros = out.fits[0]
+        .coefficients
+        .iter()
+        .filter(|c| **c == 0.0)
+        .count();
+    assert!(
+        zeros >= 7,
+        "only {zeros} of 10 coefficients are zero at lambda = {strong}"
+    );
 
     // At strength 0: ordinary least squares, solved here by the normal
     // equations (x^T x) w = x^T y in f64, with no tape involved.
     let ols = &out.fits[1];
-    assert!(ols.last_loss < ols.first_loss, "loss {} -> {}", ols.first_loss, ols.last_loss);
+    assert!(
+        ols.last_loss < ols.first_loss,
+        "loss {} -> {}",
+        ols.first_loss,
+        ols.last_loss
+    );
     let (n, p) = (x.shape()[0], x.shape()[1]);
     let (xs, ys) = (x.as_slice(), y.as_slice());
     let mut gram = vec![0.0; p * p];
