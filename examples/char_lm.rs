@@ -9,8 +9,9 @@
 //! about 10): the default 600 steps took 534 s of wall time but only about
 //! 20 s of CPU time per 100 steps, so expect about two minutes on an idle
 //! 2-core machine. It reached 2.97 bits per character on validation
-//! against the bigram's 3.66. `--data names.txt` (600 steps, shorter
-//! windows) takes about a fifth of that.
+//! against the bigram's 3.66. `--data names.txt` (600 steps, windows of
+//! 16): 50 s wall, 21 s CPU, 2.96 bits against the bigram's 3.37.
+//! `--gru` on Shakespeare: 83 s wall, 26 s CPU, 3.05 bits.
 //!
 //! The text is cut into a training part (the first 90%) and a validation
 //! part (the rest). Each step takes 32 random windows of 64 characters and
@@ -416,7 +417,11 @@ pub fn run(config: &Config) -> Outcome {
         std::fs::create_dir_all(dir).expect("create the output folder");
         let path = dir.join("char_lm_loss.svg");
         let end = config.steps as f64;
-        LineChart::new(format!("{:?} on {}", config.kind, config.data.display()))
+        let file = config
+            .data
+            .file_name()
+            .map_or("text".into(), |f| f.to_string_lossy());
+        LineChart::new(format!("{:?} on {file}", config.kind))
             .x_label("step")
             .y_label("bits per character")
             .series("train (per step)", train_curve)
