@@ -293,29 +293,41 @@ fn kill_during_write_leaves_previous_checkpoint_loadable() {
     // A writer that died before renaming leaves only its temporary file.
     std::fs::write(dir.join(".run.safetensors.999999.tmp"), b"partial").unwrap();
 
-    // A real one, killed while its temporary file is being written.
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_writes_a_huge_checkpoint", "--nocapture"])
-        .env(CHILD_ENV, &path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let tmp = dir.join(format!(".run.safetensors.{}.tmp", child.id()));
-    let start = std::time::Instant::now();
-    while !tmp.exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the child finished before its write could be caught"
-        );
-        assert!(
-            start.elapsed().as_secs() < 120,
-            "no temporary file appeared"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1));
+    // A real one, killed while its temporary file is being written. The
+    // kill races the child's rename: if the rename wins (the file at
+    // `path` changed), that attempt proves nothing, so put the old file
+    // back and try again.
+    let before = std::fs::read(&path).unwrap();
+    let mut caught = false;
+    for _attempt in 0..5 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_writes_a_huge_checkpoint", "--nocapture"])
+            .env(CHILD_ENV, &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let tmp = dir.join(format!(".run.safetensors.{}.tmp", child.id()));
+        let start = std::time::Instant::now();
+        while !tmp.exists() && child.try_wait().unwrap().is_none() {
+            assert!(
+                start.elapsed().as_secs() < 120,
+                "no temporary file appeared"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let _ = child.kill();
+        child.wait().unwrap();
+        if std::fs::read(&path).unwrap() == before {
+            caught = true;
+            break;
+        }
+        std::fs::write(&path, &before).unwrap();
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    assert!(
+        caught,
+        "the child finished its write before it could be killed, five times"
+    );
 
     let mut m2 = model(7);
     let mut opt2 = Adam::new(0.01);
