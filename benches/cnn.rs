@@ -35,7 +35,9 @@ fn step(
         let h = tape.constant(x.clone()).conv2d(p(0), Some(p(1)), conv);
         let h = h.relu().max_pool2d((2, 2), (2, 2), (0, 0));
         let h = h.conv2d(p(2), Some(p(3)), conv).relu();
-        let h = h.max_pool2d((2, 2), (2, 2), (0, 0)).reshape(&[BATCH, 32 * 5 * 5]);
+        let h = h
+            .max_pool2d((2, 2), (2, 2), (0, 0))
+            .reshape(&[BATCH, 32 * 5 * 5]);
         let loss = h.linear(p(4), Some(p(5))).cross_entropy(y);
         (loss.item(), loss.backward())
     };

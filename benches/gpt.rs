@@ -83,7 +83,13 @@ impl Gpt {
             ];
             for (ours, theirs, dims, how) in parts {
                 let dims: &[usize] = if dims[1] == 0 { &dims[..1] } else { &dims };
-                set(&mut model, &(o.clone() + ours), &(t.clone() + theirs), dims, how);
+                set(
+                    &mut model,
+                    &(o.clone() + ours),
+                    &(t.clone() + theirs),
+                    dims,
+                    how,
+                );
             }
         }
         set(&mut model, "ln_f.weight", "gpt_lnf_w", &[d], Init::Ones);

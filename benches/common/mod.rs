@@ -11,9 +11,9 @@
 
 #![allow(dead_code)] // each bench uses part of this
 
+use rand::RngExt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::RngExt;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use tapegrad::Tensor;
@@ -61,7 +61,10 @@ impl Inputs {
                 panic!("{}: bad line {line:?}", path.display());
             };
             let dims = words
-                .map(|w| w.parse().unwrap_or_else(|_| panic!("{}: bad line {line:?}", path.display())))
+                .map(|w| {
+                    w.parse()
+                        .unwrap_or_else(|_| panic!("{}: bad line {line:?}", path.display()))
+                })
                 .collect();
             manifest.insert(name.to_string(), (dtype.to_string(), dims));
         }
@@ -99,7 +102,10 @@ impl Inputs {
             bytes.len(),
             4 * n
         );
-        bytes.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect()
+        bytes
+            .chunks_exact(4)
+            .map(|c| [c[0], c[1], c[2], c[3]])
+            .collect()
     }
 
     /// The f32 array `name` of shape `dims`, drawn as `init` when not read.
@@ -128,7 +134,10 @@ impl Inputs {
                 .into_iter()
                 .map(|b| {
                     let v = i32::from_le_bytes(b);
-                    assert!((0..classes as i32).contains(&v), "PEER_DATA: {name} holds {v}");
+                    assert!(
+                        (0..classes as i32).contains(&v),
+                        "PEER_DATA: {name} holds {v}"
+                    );
                     v as usize
                 })
                 .collect();
@@ -139,7 +148,12 @@ impl Inputs {
 
     /// A `Linear`/`Conv` weight and bias as `make_data.py`'s `lin`: both
     /// `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`, named `{name}_w`, `{name}_b`.
-    pub fn layer(&mut self, name: &str, w_dims: &[usize], fan_in: usize) -> (Tensor<f32>, Tensor<f32>) {
+    pub fn layer(
+        &mut self,
+        name: &str,
+        w_dims: &[usize],
+        fan_in: usize,
+    ) -> (Tensor<f32>, Tensor<f32>) {
         let b = 1.0 / (fan_in as f64).sqrt();
         let w = self.f32(&format!("{name}_w"), w_dims, Init::Uniform(b));
         let bias = self.f32(&format!("{name}_b"), &[w_dims[0]], Init::Uniform(b));
@@ -151,8 +165,15 @@ impl Inputs {
 /// on before the timing and prints the table (time per op kind, the last
 /// column each kind's share) to stderr; otherwise does nothing. The
 /// profiler is off again for the timed steps.
-pub fn profile_steps(name: &str, tape: &mut tapegrad::Tape<f32>, mut step: impl FnMut(&mut tapegrad::Tape<f32>)) {
-    let Some(n) = std::env::var("TAPEGRAD_PROFILE").ok().and_then(|v| v.parse::<u32>().ok()) else {
+pub fn profile_steps(
+    name: &str,
+    tape: &mut tapegrad::Tape<f32>,
+    mut step: impl FnMut(&mut tapegrad::Tape<f32>),
+) {
+    let Some(n) = std::env::var("TAPEGRAD_PROFILE")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    else {
         return;
     };
     tape.set_profiling(true);
