@@ -15,7 +15,7 @@ use rand::RngExt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tapegrad::Tensor;
 use tapegrad::nn::init;
 
@@ -76,13 +76,8 @@ impl Inputs {
         }
     }
 
-    /// Whether the arrays come from the peers' files.
-    pub fn from_peers(&self) -> bool {
-        self.dir.is_some()
-    }
-
     /// The raw bytes of `name`, after checking its dtype and shape.
-    fn read(&self, dir: &PathBuf, name: &str, dtype: &str, dims: &[usize]) -> Vec<[u8; 4]> {
+    fn read(&self, dir: &Path, name: &str, dtype: &str, dims: &[usize]) -> Vec<[u8; 4]> {
         let (want_dtype, want_dims) = self
             .manifest
             .get(name)

@@ -197,6 +197,13 @@ impl<T: Float> Tape<T> {
     /// step records into the same buffers. Vars of this tape must not be
     /// used afterwards (the borrow checker sees to it: `reset` takes `&mut`).
     ///
+    /// Values nothing else shares go to this thread's buffer pool, where
+    /// the next step's ops find buffers of the same sizes: after a warm-up
+    /// step, a training loop that resets one tape does not allocate for its
+    /// tensors (see [`release_pool`](crate::tensor::release_pool)). Reset
+    /// before the optimiser step: the tape then no longer shares the
+    /// parameters' storage, so the update writes them in place.
+    ///
     /// Profiler times are kept (see [`profile`](Tape::profile)); an
     /// [`anomaly`](Tape::anomaly) is forgotten with the nodes it names.
     pub fn reset(&mut self) {
