@@ -36,8 +36,15 @@ impl LossOp {
             // d/dx = g * (softmax(x) - onehot(t)) / N
             LossOp::CrossEntropy { targets } => {
                 let (x, t) = (ctx.input(0), ctx.aux(targets));
-                let dx = kernels::cross_entropy_backward(x.as_slice(), x.shape()[1], t, g);
-                ctx.add(0, Tensor::from_parts(x.shape().into(), dx));
+                let mut dx = Tensor::pooled_zeros(x.shape().into());
+                kernels::cross_entropy_backward(
+                    x.as_slice(),
+                    x.shape()[1],
+                    t,
+                    g,
+                    dx.as_mut_slice(),
+                );
+                ctx.add(0, dx);
             }
             // d/dx = 2 (x - t) / n, d/dt = -d/dx
             LossOp::Mse => {
@@ -127,7 +134,11 @@ impl<'t, T: Float> Var<'t, T> {
         self.tape.apply(
             Op::Loss(LossOp::CrossEntropy { targets: range }),
             &[self],
-            |v| Tensor::scalar(kernels::cross_entropy(v[0].as_slice(), xs[1], targets)),
+            |v| {
+                let mut loss = Tensor::pooled_zeros(Default::default());
+                loss.as_mut_slice()[0] = kernels::cross_entropy(v[0].as_slice(), xs[1], targets);
+                loss
+            },
         )
     }
 

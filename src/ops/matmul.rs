@@ -90,7 +90,11 @@ fn linear_forward<T: Float>(x: &Tensor<T>, w: &Tensor<T>, b: Option<&Tensor<T>>)
         );
     }
     let rows = x.numel() / in_f.max(1);
-    let mut out = vec![T::ZERO; rows * out_f];
+    let mut dims = crate::tensor::Shape::from_slice(x.shape());
+    let last = dims.len() - 1;
+    dims[last] = out_f;
+    let mut result = Tensor::pooled_zeros(dims);
+    let out = result.as_mut_slice();
     if let Some(b) = b {
         // Start from the bias and let the product accumulate onto it.
         for row in out.chunks_exact_mut(out_f.max(1)) {
@@ -101,17 +105,14 @@ fn linear_forward<T: Float>(x: &Tensor<T>, w: &Tensor<T>, b: Option<&Tensor<T>>)
         rows,
         out_f,
         in_f,
-        &mut out,
+        out,
         x.as_slice(),
         MatLayout::row_major(in_f),
         w.as_slice(),
         MatLayout::transposed(in_f),
         b.is_some(),
     );
-    let mut dims = crate::tensor::Shape::from_slice(x.shape());
-    let last = dims.len() - 1;
-    dims[last] = out_f;
-    Tensor::from_vec(out, &dims).expect("tapegrad bug: linear output length")
+    result
 }
 
 /// `a^T g`, summed over batch entries where `b` was broadcast.

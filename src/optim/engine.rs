@@ -13,7 +13,12 @@ use crate::nn::{Module, Param, ParamId};
 use crate::tape::Grads;
 use crate::tensor::{Float, PARALLEL_THRESHOLD, Tensor};
 use rayon::prelude::*;
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, HashMap};
+
+/// Parameters a step lists without a heap allocation (the lists are on the
+/// stack up to this many; more spill to the heap).
+const INLINE_PARAMS: usize = 32;
 
 /// The most state tensors any optimiser keeps per parameter (Adam with
 /// AMSGrad, RMSprop centred with momentum: three).
@@ -122,7 +127,7 @@ impl<T: Float> Core<T> {
         let names = rule.slot_names();
         let (groups, memory) = (&mut self.groups, &mut self.memory);
         // (id, parameter, gradient, group rate, group decay)
-        let mut todo = Vec::new();
+        let mut todo: SmallVec<[_; INLINE_PARAMS]> = SmallVec::new();
         model.visit_mut("", &mut |path, param| {
             let name = name_of(path, param);
             if !param.is_trainable() {
@@ -155,7 +160,7 @@ impl<T: Float> Core<T> {
             todo.push((id, param, g, glr, gwd));
         });
         self.steps += 1;
-        let mut jobs: Vec<Job<'_, T, R::Coeffs>> = todo
+        let mut jobs: SmallVec<[Job<'_, T, R::Coeffs>; INLINE_PARAMS]> = todo
             .into_iter()
             .map(|(id, param, g, glr, gwd)| {
                 let n = g.numel();
@@ -337,7 +342,8 @@ fn name_of<'a, T: Float>(path: &'a str, param: &'a Param<T>) -> &'a str {
 /// depend on how pieces are shared out among threads.
 fn run<T: Float, R: Rule<T>>(rule: &R, jobs: &mut [Job<'_, T, R::Coeffs>]) {
     let total: usize = jobs.iter().map(|j| j.p.len()).sum();
-    let mut pieces = Vec::with_capacity(total / CHUNK + jobs.len());
+    let mut pieces: SmallVec<[_; 2 * INLINE_PARAMS]> =
+        SmallVec::with_capacity(total / CHUNK + jobs.len());
     for job in jobs.iter_mut() {
         let coeffs = &job.coeffs;
         let mut p = &mut *job.p;
@@ -365,8 +371,8 @@ fn run<T: Float, R: Rule<T>>(rule: &R, jobs: &mut [Job<'_, T, R::Coeffs>]) {
     }
     if total >= PARALLEL_THRESHOLD && pieces.len() > 1 {
         pieces
-            .into_par_iter()
-            .for_each(|(c, p, g, s)| rule.apply(c, p, g, s));
+            .par_iter_mut()
+            .for_each(|(c, p, g, s)| rule.apply(c, p, g, s.each_mut().map(|s| &mut **s)));
     } else {
         for (c, p, g, s) in pieces {
             rule.apply(c, p, g, s);

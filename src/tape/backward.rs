@@ -1,9 +1,11 @@
 //! The reverse sweep, the context a backward rule gets, and [`Grads`].
 
+use super::anomaly::{self, Anomaly, Phase};
 use super::{AuxRange, Node, Tape, Var};
 use crate::nn::{Param, ParamId};
 use crate::ops::Op;
 use crate::tensor::{Float, Tensor};
+use std::cell::RefCell;
 
 /// What a backward rule sees: its inputs, its output, the incoming gradient,
 /// and a way to add a gradient into input `i`.
@@ -14,9 +16,12 @@ use crate::tensor::{Float, Tensor};
 pub struct BackwardCtx<'a, T: Float> {
     nodes: &'a [Node<T>],
     aux: &'a [usize],
+    index: usize,
     node: &'a Node<T>,
     grad_out: &'a Tensor<T>,
     grads: &'a mut [Option<Tensor<T>>],
+    /// Where anomaly mode keeps its finding; `None` when it is off.
+    anomaly: Option<&'a RefCell<Option<Anomaly>>>,
 }
 
 impl<'a, T: Float> BackwardCtx<'a, T> {
@@ -59,6 +64,9 @@ impl<'a, T: Float> BackwardCtx<'a, T> {
         if !self.nodes[p].requires_grad {
             return;
         }
+        if let Some(found) = self.anomaly {
+            self.check(found, p, &g);
+        }
         let target = self.nodes[p].value.shape();
         let g = if g.shape() == target {
             g
@@ -66,11 +74,30 @@ impl<'a, T: Float> BackwardCtx<'a, T> {
             // Same elements, different bookkeeping of unit axes.
             g.reshape(target)
         } else {
-            g.sum_to_shape(target)
+            let summed = g.sum_to_shape(target);
+            crate::tensor::recycle(g);
+            summed
         };
         match &mut self.grads[p] {
-            Some(acc) => acc.add_assign(&g),
+            Some(acc) => {
+                acc.add_assign(&g);
+                crate::tensor::recycle(g);
+            }
             slot @ None => *slot = Some(g),
+        }
+    }
+}
+
+impl<T: Float> BackwardCtx<'_, T> {
+    /// Anomaly mode: notes `g`, a gradient for input `%p`, if it holds a
+    /// NaN or infinity that the incoming gradient did not.
+    fn check(&self, found: &RefCell<Option<Anomaly>>, p: usize, g: &Tensor<T>) {
+        if found.borrow().is_some() {
+            return;
+        }
+        if let Some(value) = anomaly::produced(g, std::iter::once(self.grad_out)) {
+            let a = Anomaly::new(self.index, self.node, Phase::Backward, value, Some(p));
+            *found.borrow_mut() = Some(a);
         }
     }
 }
@@ -169,7 +196,9 @@ impl<'t, T: Float> Var<'t, T> {
             "backward: the output has shape {shape:?}, not a scalar; reduce it first \
              (e.g. .sum() or .mean()) or call backward_with(seed) with a gradient of that shape"
         );
-        self.backward_with(Tensor::ones(&shape))
+        let mut seed = Tensor::pooled_zeros(shape);
+        seed.as_mut_slice().fill(T::ONE);
+        self.backward_with(seed)
     }
 
     /// Backpropagates with an explicit seed gradient of this var's shape
@@ -188,7 +217,9 @@ impl<'t, T: Float> Var<'t, T> {
             nodes[root].value.shape(),
         );
         let retain_all = tape.retain_all.get();
-        let mut grads: Vec<Option<Tensor<T>>> = vec![None; root + 1];
+        let mut grads = tape.grad_slots.borrow_mut();
+        grads.clear();
+        grads.resize(root + 1, None);
         // The tape's own buffer is reused, so steady-state steps do not
         // allocate it again.
         let mut retained = tape.retained.borrow_mut();
@@ -197,11 +228,15 @@ impl<'t, T: Float> Var<'t, T> {
         if nodes[root].requires_grad {
             grads[root] = Some(seed);
         }
+        let (vars, params) = spare_lists::<T>();
         let mut out = Grads {
             tape_id: tape.id,
-            vars: Vec::new(),
-            params: Vec::new(),
+            vars,
+            params,
         };
+        let profiling = tape.profiling.get();
+        let mut times = tape.node_times.borrow_mut();
+        let anomaly = tape.anomaly_mode.get().then_some(&tape.anomaly);
         for i in (0..=root).rev() {
             let node = &nodes[i];
             let g = match grads[i].take() {
@@ -223,18 +258,30 @@ impl<'t, T: Float> Var<'t, T> {
                     let mut ctx = BackwardCtx {
                         nodes: &nodes,
                         aux: &aux,
+                        index: i,
                         node,
                         grad_out: &g,
-                        grads: &mut grads,
+                        grads: &mut grads[..],
+                        anomaly,
                     };
-                    op.backward(&mut ctx);
+                    if profiling {
+                        let start = std::time::Instant::now();
+                        op.backward(&mut ctx);
+                        if let Some(t) = times.get_mut(i) {
+                            t.backward += start.elapsed().as_nanos() as u64;
+                        }
+                    } else {
+                        op.backward(&mut ctx);
+                    }
+                    crate::tensor::recycle(g);
                 }
             }
         }
         // The sweep met vars last-first: store them in recording order, and
         // parameters by id, so that lookups can binary-search.
         out.vars.reverse();
-        out.params.sort_by_key(|(id, _)| *id);
+        // Unstable sort: the stable one allocates a buffer for long lists.
+        out.params.sort_unstable_by_key(|(id, _)| *id);
         merge_repeated_params(&mut out.params);
         out
     }
@@ -251,5 +298,79 @@ fn merge_repeated_params<T: Float>(params: &mut Vec<(ParamId, Tensor<T>)>) {
         } else {
             k += 1;
         }
+    }
+}
+
+/// The lists a dropped [`Grads`] leaves behind, per element type, for the
+/// next backward pass: so that steady-state steps do not allocate them.
+struct SpareLists<T: Float> {
+    vars: Vec<Vec<(u32, Tensor<T>)>>,
+    params: Vec<Vec<(ParamId, Tensor<T>)>>,
+}
+
+impl<T: Float> Default for SpareLists<T> {
+    fn default() -> Self {
+        SpareLists {
+            vars: Vec::new(),
+            params: Vec::new(),
+        }
+    }
+}
+
+/// Spare lists kept per thread: a few, enough for the `Grads` alive at once.
+const SPARE_LISTS: usize = 4;
+
+thread_local! {
+    static SPARES: RefCell<(SpareLists<f32>, SpareLists<f64>)> = RefCell::new(Default::default());
+}
+
+fn with_spares<T: Float, R>(f: impl FnOnce(&mut SpareLists<T>) -> R) -> Option<R> {
+    use std::any::Any;
+    SPARES
+        .try_with(|s| {
+            let mut s = s.try_borrow_mut().ok()?;
+            let (a, b) = &mut *s;
+            if let Some(l) = (a as &mut dyn Any).downcast_mut::<SpareLists<T>>() {
+                Some(f(l))
+            } else {
+                (b as &mut dyn Any).downcast_mut::<SpareLists<T>>().map(f)
+            }
+        })
+        .ok()
+        .flatten()
+}
+
+/// Two empty lists for a new `Grads`, reused if a dropped one left them.
+#[allow(clippy::type_complexity)]
+fn spare_lists<T: Float>() -> (Vec<(u32, Tensor<T>)>, Vec<(ParamId, Tensor<T>)>) {
+    with_spares::<T, _>(|l| {
+        (
+            l.vars.pop().unwrap_or_default(),
+            l.params.pop().unwrap_or_default(),
+        )
+    })
+    .unwrap_or_default()
+}
+
+impl<T: Float> Drop for Grads<T> {
+    /// Gives the gradients' buffers back to the pool and keeps the emptied
+    /// lists for the next backward pass.
+    fn drop(&mut self) {
+        let mut vars = std::mem::take(&mut self.vars);
+        let mut params = std::mem::take(&mut self.params);
+        for (_, g) in vars.drain(..) {
+            crate::tensor::recycle(g);
+        }
+        for (_, g) in params.drain(..) {
+            crate::tensor::recycle(g);
+        }
+        with_spares::<T, _>(|l| {
+            if vars.capacity() > 0 && l.vars.len() < SPARE_LISTS {
+                l.vars.push(vars);
+            }
+            if params.capacity() > 0 && l.params.len() < SPARE_LISTS {
+                l.params.push(params);
+            }
+        });
     }
 }

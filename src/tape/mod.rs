@@ -8,12 +8,18 @@
 //!
 //! - `mod.rs`: recording (this file);
 //! - `backward.rs`: the reverse sweep, the context backward rules get, [`Grads`];
-//! - `print.rs`: the Wengert list (`Display`) and Graphviz export.
+//! - `print.rs`: the Wengert list (`Display`) and Graphviz export;
+//! - `profile.rs`: the profiler (time per op kind);
+//! - `anomaly.rs`: anomaly mode (the first op to produce a NaN or infinity).
 
+mod anomaly;
 mod backward;
 mod print;
+mod profile;
 
+pub use anomaly::{Anomaly, NonFinite, Phase};
 pub use backward::{BackwardCtx, Grads};
+pub use profile::{Profile, ProfileRow};
 
 use crate::nn::Param;
 use crate::ops::Op;
@@ -21,7 +27,7 @@ use crate::tensor::{Float, Shape, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use smallvec::SmallVec;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A range of the tape's side buffer of integers: how an op stores a
@@ -33,10 +39,15 @@ pub struct AuxRange {
     len: u32,
 }
 
+/// A node's parent indices. Most ops have one or two and the fused ones
+/// (linear with a bias, layer norm) three; four fit inline in the space the
+/// vector's heap pointer takes anyway, so no common op allocates here.
+pub(crate) type Parents = SmallVec<[u32; 4]>;
+
 /// One recorded value and how it was made.
 pub(crate) struct Node<T: Float> {
     pub(crate) op: Op,
-    pub(crate) parents: SmallVec<[u32; 2]>,
+    pub(crate) parents: Parents,
     pub(crate) value: Tensor<T>,
     /// Whether any wanted leaf (a `var` or a trainable `param`) feeds this
     /// node; decided when it is recorded so backward skips the rest.
@@ -63,9 +74,25 @@ pub struct Tape<T: Float = f32> {
     /// Gradients kept from the last backward pass, for printing: leaves
     /// always, every node when `retain_grads` is on.
     retained: RefCell<Vec<Option<Tensor<T>>>>,
-    retain_all: std::cell::Cell<bool>,
-    training: std::cell::Cell<bool>,
+    /// The backward sweep's gradient slots, kept between passes.
+    grad_slots: RefCell<Vec<Option<Tensor<T>>>>,
+    retain_all: Cell<bool>,
+    training: Cell<bool>,
     rng: RefCell<StdRng>,
+    profiling: Cell<bool>,
+    /// Per node (while profiling): forward and backward nanoseconds.
+    node_times: RefCell<Vec<profile::NodeTime>>,
+    /// Times of the nodes forgotten by earlier resets.
+    profile_done: RefCell<Profile>,
+    anomaly_mode: Cell<bool>,
+    anomaly: RefCell<Option<Anomaly>>,
+}
+
+impl<T: Float> Drop for Tape<T> {
+    /// A tape dropped after each step gives its buffers back too.
+    fn drop(&mut self) {
+        self.recycle_buffers();
+    }
 }
 
 impl<T: Float> Default for Tape<T> {
@@ -82,9 +109,15 @@ impl<T: Float> Tape<T> {
             nodes: RefCell::new(Vec::new()),
             aux: RefCell::new(Vec::new()),
             retained: RefCell::new(Vec::new()),
-            retain_all: std::cell::Cell::new(false),
-            training: std::cell::Cell::new(true),
+            grad_slots: RefCell::new(Vec::new()),
+            retain_all: Cell::new(false),
+            training: Cell::new(true),
             rng: RefCell::new(StdRng::seed_from_u64(0)),
+            profiling: Cell::new(false),
+            node_times: RefCell::new(Vec::new()),
+            profile_done: RefCell::new(Profile::default()),
+            anomaly_mode: Cell::new(false),
+            anomaly: RefCell::new(None),
         }
     }
 
@@ -163,10 +196,32 @@ impl<T: Float> Tape<T> {
     /// Forgets every node, keeping the allocated capacity, so that the next
     /// step records into the same buffers. Vars of this tape must not be
     /// used afterwards (the borrow checker sees to it: `reset` takes `&mut`).
+    ///
+    /// Values nothing else shares go to this thread's buffer pool, where
+    /// the next step's ops find buffers of the same sizes: after a warm-up
+    /// step, a training loop that resets one tape does not allocate for its
+    /// tensors (see [`release_pool`](crate::tensor::release_pool)). Reset
+    /// before the optimiser step: the tape then no longer shares the
+    /// parameters' storage, so the update writes them in place.
+    ///
+    /// Profiler times are kept (see [`profile`](Tape::profile)); an
+    /// [`anomaly`](Tape::anomaly) is forgotten with the nodes it names.
     pub fn reset(&mut self) {
-        self.nodes.get_mut().clear();
+        self.fold_profile();
+        *self.anomaly.get_mut() = None;
+        self.recycle_buffers();
         self.aux.get_mut().clear();
-        self.retained.get_mut().clear();
+    }
+
+    /// Hands the storage of every value and kept gradient that nothing else
+    /// shares to the buffer pool, for the next step's ops to reuse.
+    fn recycle_buffers(&mut self) {
+        for node in self.nodes.get_mut().drain(..) {
+            crate::tensor::recycle(node.value);
+        }
+        for g in self.retained.get_mut().drain(..).flatten() {
+            crate::tensor::recycle(g);
+        }
     }
 
     /// Stores integer arguments of an op and returns where they are.
@@ -183,6 +238,38 @@ impl<T: Float> Tape<T> {
     /// Appends a node; whether it needs a gradient is `leaf_wants_grad` for
     /// a leaf and "does any parent" otherwise.
     pub(crate) fn push(
+        &self,
+        op: Op,
+        parents: &[u32],
+        value: Tensor<T>,
+        leaf_wants_grad: bool,
+    ) -> Var<'_, T> {
+        self.push_timed(op, parents, value, leaf_wants_grad, 0)
+    }
+
+    /// [`push`](Tape::push), noting `forward_nanos` for the profiler.
+    fn push_timed(
+        &self,
+        op: Op,
+        parents: &[u32],
+        value: Tensor<T>,
+        leaf_wants_grad: bool,
+        forward_nanos: u64,
+    ) -> Var<'_, T> {
+        let var = self.push_node(op, parents, value, leaf_wants_grad);
+        // One branch when neither the profiler nor anomaly mode is on.
+        if self.profiling.get() | self.anomaly_mode.get() {
+            if self.profiling.get() {
+                self.note_forward(var.idx as usize, forward_nanos);
+            }
+            if self.anomaly_mode.get() {
+                self.check_forward(var.idx as usize);
+            }
+        }
+        var
+    }
+
+    fn push_node(
         &self,
         op: Op,
         parents: &[u32],
@@ -224,14 +311,22 @@ impl<T: Float> Tape<T> {
                 );
             }
         }
-        let parents: SmallVec<[u32; 2]> = inputs.iter().map(|v| v.idx).collect();
+        // Plain pushes: cheaper per op than `collect`'s generic extend.
+        let mut parents = Parents::new();
+        for v in inputs {
+            parents.push(v.idx);
+        }
+        let start = self.profiling.get().then(std::time::Instant::now);
         let value = {
             let nodes = self.nodes.borrow();
-            let values: SmallVec<[&Tensor<T>; 2]> =
-                parents.iter().map(|&p| &nodes[p as usize].value).collect();
+            let mut values: SmallVec<[&Tensor<T>; 4]> = SmallVec::new();
+            for &p in &parents {
+                values.push(&nodes[p as usize].value);
+            }
             forward(&values)
         };
-        self.push(op, &parents, value, false)
+        let nanos = start.map_or(0, |t| t.elapsed().as_nanos() as u64);
+        self.push_timed(op, &parents, value, false, nanos)
     }
 
     /// The value of node `idx` (shares storage).

@@ -42,6 +42,16 @@ impl<T: Float> fmt::Display for Tape<T> {
     }
 }
 
+/// An op's name without its arguments: `mul[2]` is `mul`, `param#3` is
+/// `param` (the profiler's rows).
+pub(super) fn kind_name(op: &Op) -> String {
+    let mut name = op.to_string();
+    if let Some(k) = name.find(['[', '#']) {
+        name.truncate(k);
+    }
+    name
+}
+
 /// `op(%a, %b)` for an op, the bare kind for a leaf.
 fn call<T: Float>(node: &Node<T>) -> String {
     if node.parents.is_empty() {

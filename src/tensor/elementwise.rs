@@ -16,7 +16,8 @@ impl<T: Float> Tensor<T> {
     /// A new tensor with `f` applied to every element.
     pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
         let src = self.as_slice();
-        let mut out = vec![T::ZERO; src.len()];
+        let mut result = Tensor::pooled_zeros(Shape::from_slice(self.shape()));
+        let out = result.as_mut_slice();
         if src.len() >= PARALLEL_THRESHOLD {
             out.par_chunks_mut(CHUNK)
                 .zip(src.par_chunks(CHUNK))
@@ -24,7 +25,7 @@ impl<T: Float> Tensor<T> {
         } else {
             out.iter_mut().zip(src).for_each(|(o, &x)| *o = f(x));
         }
-        Tensor::from_parts(Shape::from_slice(self.shape()), out)
+        result
     }
 
     /// Applies `f` to every element in place (copying first if shared).
@@ -46,7 +47,8 @@ impl<T: Float> Tensor<T> {
         let out_shape = broadcast_shapes(op, self.shape(), other.shape());
         let (a, b) = (self.as_slice(), other.as_slice());
         let n = super::shape::numel(&out_shape);
-        let mut out = vec![T::ZERO; n];
+        let mut result = Tensor::pooled_zeros(out_shape.clone());
+        let out = result.as_mut_slice();
         if self.shape() == other.shape() {
             if n >= PARALLEL_THRESHOLD {
                 out.par_chunks_mut(CHUNK)
@@ -78,7 +80,7 @@ impl<T: Float> Tensor<T> {
                 o += r.len;
             });
         }
-        Tensor::from_parts(out_shape, out)
+        result
     }
 
     /// Adds `other` (same shape) into `self` in place: gradient accumulation.

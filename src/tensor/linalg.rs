@@ -159,7 +159,8 @@ impl<T: Float> Tensor<T> {
         let (batch, m, k, n) = matmul_dims(&sa, &sb);
         let mut out_shape = batch.clone();
         out_shape.extend_from_slice(&[m, n]);
-        let mut out = vec![T::ZERO; numel(&out_shape)];
+        let mut result = Tensor::pooled_zeros(out_shape);
+        let out = result.as_mut_slice();
         let layout = |cols_stored: usize, t: bool| {
             if t {
                 MatLayout::transposed(cols_stored)
@@ -197,7 +198,7 @@ impl<T: Float> Tensor<T> {
                 false,
             );
         }
-        Tensor::from_parts(out_shape, out)
+        result
     }
 
     /// Matrix product `self @ other`; see [`matmul_t`](Tensor::matmul_t).

@@ -28,6 +28,7 @@ pub(crate) mod layout;
 mod linalg;
 pub(crate) mod norm;
 mod parallel;
+mod pool;
 mod reduce;
 pub mod shape;
 pub(crate) mod softmax;
@@ -35,6 +36,8 @@ mod strided;
 
 pub use float::Float;
 pub use linalg::{MatLayout, gemm_into};
+pub(crate) use pool::recycle;
+pub use pool::{POOL_LIMIT_BYTES, pooled_bytes, release_pool};
 pub(crate) use reduce::{keepdim_shape, reduced_count};
 pub use shape::Shape;
 

@@ -63,8 +63,11 @@ impl<T: Float> Tensor<T> {
     /// Folds `self` into `target`, a shape `self` broadcasts from
     /// (right-aligned, with 1 or a missing axis wherever it is reduced).
     fn fold_into_shape(&self, target: &[usize], init: T, f: impl Fn(T, T) -> T) -> Tensor<T> {
-        let n: usize = target.iter().product();
-        let mut out = vec![init; n];
+        let mut result = Tensor::pooled_zeros(Shape::from_slice(target));
+        let out = result.as_mut_slice();
+        if init != T::ZERO {
+            out.fill(init);
+        }
         let src = self.as_slice();
         let ss = strides(self.shape());
         let sd = broadcast_strides(target, self.shape());
@@ -82,7 +85,7 @@ impl<T: Float> Tensor<T> {
                 }
             }
         });
-        Tensor::from_parts(Shape::from_slice(target), out)
+        result
     }
 
     /// Sums a gradient of a broadcast result back to `target`, the shape the
@@ -117,7 +120,8 @@ impl<T: Float> Tensor<T> {
             self.shape()
         );
         let src = self.as_slice();
-        let mut out = vec![T::ZERO; numel(dims)];
+        let mut result = Tensor::pooled_zeros(Shape::from_slice(dims));
+        let out = result.as_mut_slice();
         let so = strides(dims);
         let ss = broadcast_strides(&keep, dims);
         for_each_row(dims, &so, &ss, |r| {
@@ -125,7 +129,7 @@ impl<T: Float> Tensor<T> {
                 out[r.a + j * r.sa] = src[r.b + j * r.sb];
             }
         });
-        Tensor::from_parts(Shape::from_slice(dims), out)
+        result
     }
 
     /// Output shape of a reduction over `axes` with or without kept axes.

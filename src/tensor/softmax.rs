@@ -154,12 +154,21 @@ fn row_lse<T: Float>(row: &[T]) -> (T, T) {
 /// on the thread count. `targets` must already be checked against `C`.
 pub(crate) fn cross_entropy<T: Float>(logits: &[T], classes: usize, targets: &[usize]) -> T {
     let parallel = logits.len() >= PARALLEL_THRESHOLD;
-    let losses = map_indices(targets.len(), parallel, |i| {
+    let loss = |i: usize| {
         let row = &logits[i * classes..(i + 1) * classes];
         let (m, lse) = row_lse(row);
         (m - row[targets[i]]) + lse
-    });
-    losses.into_iter().sum::<T>() / T::from_usize(targets.len())
+    };
+    // Summed in row order either way, so the result does not depend on
+    // the thread count; the small case needs no list of losses.
+    let total = if parallel {
+        map_indices(targets.len(), true, loss)
+            .into_iter()
+            .sum::<T>()
+    } else {
+        (0..targets.len()).map(loss).sum::<T>()
+    };
+    total / T::from_usize(targets.len())
 }
 
 /// Gradient of [`cross_entropy`] with respect to the logits, times `scale`
@@ -169,12 +178,12 @@ pub(crate) fn cross_entropy_backward<T: Float>(
     classes: usize,
     targets: &[usize],
     scale: T,
-) -> Vec<T> {
-    let mut dx = vec![T::ZERO; logits.len()];
+    dx: &mut [T],
+) {
     let parallel = logits.len() >= PARALLEL_THRESHOLD;
     let per_row = scale / T::from_usize(targets.len());
     for_each_chunk(
-        &mut dx,
+        dx,
         classes,
         parallel,
         || (),
@@ -187,7 +196,6 @@ pub(crate) fn cross_entropy_backward<T: Float>(
             d[targets[i]] -= per_row;
         },
     );
-    dx
 }
 
 #[cfg(test)]
