@@ -251,3 +251,40 @@ fn history_csv_and_jsonl_read_back() {
     assert!(!charts.iter().any(|p| p.ends_with("epochs_val_loss.svg")));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn anomaly_mode_names_the_op_that_made_the_first_nan() {
+    let (train, _) = iris();
+    let mut model = mlp(0);
+    let mut opt = Sgd::new(0.0);
+    let mut loader = DataLoader::new(&train, 60);
+    // The loss adds ln(-1): a NaN made by `ln` in the forward pass of every
+    // step, after the model's own ops.
+    fn poisoned<'t>(m: &Sequential, tape: &'t Tape, b: &tapegrad::data::Batch) -> StepOutput<'t> {
+        let out = classify(m, tape, b);
+        let bad = tape.constant(Tensor::scalar(-1.0)).ln();
+        StepOutput::new(out.loss + bad)
+    }
+    let history = Trainer::new(1)
+        .anomaly_mode(true)
+        .quiet()
+        .fit(&mut model, &mut opt, &mut loader, poisoned)
+        .unwrap();
+    // 120 examples in batches of 60: two steps, two reports.
+    assert_eq!(history.events.len(), 2, "{:?}", history.events);
+    let m = &history.events[0].message;
+    assert!(
+        m.starts_with("anomaly: ")
+            && m.contains("ln(")
+            && m.contains("NaN")
+            && m.contains("forward"),
+        "{m}"
+    );
+
+    // Off (the default), nothing is reported.
+    let history = Trainer::new(1)
+        .quiet()
+        .fit(&mut model, &mut opt, &mut loader, poisoned)
+        .unwrap();
+    assert!(history.events.is_empty());
+}

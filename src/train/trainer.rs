@@ -57,6 +57,7 @@ pub struct Trainer<'a, T: Float = f32> {
     validation: Option<(&'a dyn Dataset<T>, usize)>,
     progress: Progress,
     seed: u64,
+    anomaly_mode: bool,
     resume: Option<TrainState>,
     last_state: Option<TrainState>,
 }
@@ -74,9 +75,21 @@ impl<'a, T: Float> Trainer<'a, T> {
             validation: None,
             progress: Progress::Auto,
             seed: 0,
+            anomaly_mode: false,
             resume: None,
             last_state: None,
         }
+    }
+
+    /// Turns on the tape's anomaly mode for every training step (see
+    /// [`Tape::set_anomaly_mode`]): the first op of a step that produces a
+    /// NaN or an infinity, in forward or backward, is reported as an event
+    /// (printed unless quiet, and kept in [`History::events`]), naming the
+    /// op and its node. It checks every value, so it slows training: use it
+    /// to find where a divergence starts. Off by default.
+    pub fn anomaly_mode(mut self, on: bool) -> Self {
+        self.anomaly_mode = on;
+        self
     }
 
     /// Sets the number of epochs (the total, counting those before a
@@ -272,6 +285,7 @@ impl<'a, T: Float> Trainer<'a, T> {
                 optimizer.set_lr(lr);
                 let tape = Tape::new();
                 tape.seed(state.tape_seed());
+                tape.set_anomaly_mode(self.anomaly_mode);
                 let out = step(model, &tape, &batch);
                 let loss = out.loss.item().to_f64();
                 let mut control = Control::Continue;
@@ -279,8 +293,18 @@ impl<'a, T: Float> Trainer<'a, T> {
                     control = control.max(cb.on_loss(&mut context!(), loss)?);
                 }
                 let applied = control == Control::Continue;
-                if applied {
-                    let mut grads = out.loss.backward();
+                let grads = applied.then(|| out.loss.backward());
+                let (correct, metrics) = (out.correct(), out.metrics().to_vec());
+                let anomaly = tape.anomaly();
+                // The tape holds the parameters' storage; gone before the
+                // optimiser writes, the update happens in place instead of
+                // copying every parameter.
+                drop(out);
+                drop(tape);
+                if let Some(anomaly) = anomaly {
+                    reporter.event(state.epoch, state.step, format!("anomaly: {anomaly}"));
+                }
+                if let Some(mut grads) = grads {
                     match self.clip {
                         Some(Clip::Norm(max)) => {
                             clip_grad_norm(&mut grads, max);
@@ -289,14 +313,14 @@ impl<'a, T: Float> Trainer<'a, T> {
                         None => {}
                     }
                     optimizer.step(model, &grads);
-                    totals.add(&out, loss, batch.len());
+                    totals.add(correct, &metrics, loss, batch.len());
                 }
                 let mut record = Record::new(state.epoch, state.step);
                 record.set("loss", loss);
-                if let Some((hits, n)) = out.correct() {
+                if let Some((hits, n)) = correct {
                     record.set("accuracy", hits as f64 / n as f64);
                 }
-                for (name, v) in out.metrics() {
+                for (name, v) in &metrics {
                     record.set(name.clone(), *v);
                 }
                 record.set("lr", lr);
@@ -305,8 +329,6 @@ impl<'a, T: Float> Trainer<'a, T> {
                 if !applied {
                     record.set("skipped", 1.0);
                 }
-                drop(out);
-                drop(tape);
                 state.step += 1;
                 state.batch += 1;
                 reporter.step(loss, lr, speed);
@@ -378,14 +400,20 @@ struct Totals {
 
 impl Totals {
     /// Adds one batch of `n` examples with mean loss `loss`.
-    fn add<T: Float>(&mut self, out: &StepOutput<'_, T>, loss: f64, n: usize) {
+    fn add(
+        &mut self,
+        correct: Option<(usize, usize)>,
+        metrics: &[(String, f64)],
+        loss: f64,
+        n: usize,
+    ) {
         self.examples += n;
         self.loss += loss * n as f64;
-        if let Some((hits, total)) = out.correct() {
+        if let Some((hits, total)) = correct {
             self.hits += hits;
             self.counted += total;
         }
-        for (name, v) in out.metrics() {
+        for (name, v) in metrics {
             match self.metrics.iter_mut().find(|m| m.0 == *name) {
                 Some(m) => {
                     m.1 += v * n as f64;
@@ -424,7 +452,7 @@ where
         let tape = Tape::eval();
         let out = step(model, &tape, &batch);
         let loss = out.loss.item().to_f64();
-        totals.add(&out, loss, batch.len());
+        totals.add(out.correct(), out.metrics(), loss, batch.len());
     }
     totals
 }
