@@ -16,14 +16,18 @@ impl<T: Float> Tensor<T> {
     /// A new tensor with `f` applied to every element.
     pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
         let src = self.as_slice();
-        let mut out = vec![T::ZERO; src.len()];
-        if src.len() >= PARALLEL_THRESHOLD {
-            out.par_chunks_mut(CHUNK)
-                .zip(src.par_chunks(CHUNK))
-                .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &x)| *o = f(x)));
+        // Collected rather than written into a zeroed buffer: the buffer is
+        // filled once, by `f`, with no memset first.
+        let out = if src.len() >= PARALLEL_THRESHOLD {
+            let mut out = Vec::new();
+            src.par_iter()
+                .with_min_len(CHUNK)
+                .map(|&x| f(x))
+                .collect_into_vec(&mut out);
+            out
         } else {
-            out.iter_mut().zip(src).for_each(|(o, &x)| *o = f(x));
-        }
+            src.iter().map(|&x| f(x)).collect()
+        };
         Tensor::from_parts(Shape::from_slice(self.shape()), out)
     }
 
@@ -46,22 +50,23 @@ impl<T: Float> Tensor<T> {
         let out_shape = broadcast_shapes(op, self.shape(), other.shape());
         let (a, b) = (self.as_slice(), other.as_slice());
         let n = super::shape::numel(&out_shape);
-        let mut out = vec![T::ZERO; n];
         if self.shape() == other.shape() {
-            if n >= PARALLEL_THRESHOLD {
-                out.par_chunks_mut(CHUNK)
-                    .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-                    .for_each(|(o, (a, b))| {
-                        for i in 0..o.len() {
-                            o[i] = f(a[i], b[i]);
-                        }
-                    });
+            // Collected, as in `map`, so the output is written only once.
+            let out = if n >= PARALLEL_THRESHOLD {
+                let mut out = Vec::new();
+                a.par_iter()
+                    .zip(b)
+                    .with_min_len(CHUNK)
+                    .map(|(&a, &b)| f(a, b))
+                    .collect_into_vec(&mut out);
+                out
             } else {
-                for i in 0..n {
-                    out[i] = f(a[i], b[i]);
-                }
-            }
-        } else if b.len() == 1 && out_shape.as_slice() == self.shape() {
+                a.iter().zip(b).map(|(&a, &b)| f(a, b)).collect()
+            };
+            return Tensor::from_parts(out_shape, out);
+        }
+        let mut out = vec![T::ZERO; n];
+        if b.len() == 1 && out_shape.as_slice() == self.shape() {
             let y = b[0];
             out.iter_mut().zip(a).for_each(|(o, &x)| *o = f(x, y));
         } else if a.len() == 1 && out_shape.as_slice() == other.shape() {
