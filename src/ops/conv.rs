@@ -230,8 +230,8 @@ impl<'t, T: Float> Var<'t, T> {
     /// with `OH = (H + 2 pH - kH) / sH + 1` (rounded down), likewise `OW`.
     ///
     /// Derivative: each output's gradient goes to the input that won its
-    /// window (the first one on ties), found again from the input in the
-    /// backward pass, so nothing extra is stored.
+    /// window (the first one on ties), found again in the backward pass
+    /// from the input and the output, so nothing extra is stored.
     ///
     /// # Panics
     /// If the input is not 4-d, the kernel or stride has a 0, the padding
@@ -313,7 +313,8 @@ pub(super) fn conv2d_backward<T: Float>(args: Conv2dArgs, ctx: &mut BackwardCtx<
         ctx.add(1, with_dims(w.shape(), dw));
     }
     if ctx.num_inputs() == 3 && ctx.needs(2) {
-        ctx.add(2, g.sum_axes(&[0, 2, 3], false));
+        let db = kernels::conv2d_bias_grad(g.as_slice(), &geom);
+        ctx.add(2, with_dims(&[geom.c_out], db));
     }
 }
 
@@ -321,7 +322,8 @@ pub(super) fn conv2d_backward<T: Float>(args: Conv2dArgs, ctx: &mut BackwardCtx<
 pub(super) fn max_pool2d_backward<T: Float>(args: Pool2dArgs, ctx: &mut BackwardCtx<'_, T>) {
     let x = ctx.input(0);
     let geom = args.geom("max_pool2d", x.shape());
-    let dx = kernels::max_pool2d_backward(x.as_slice(), ctx.grad_out().as_slice(), &geom);
+    let (y, g) = (ctx.output().as_slice(), ctx.grad_out().as_slice());
+    let dx = kernels::max_pool2d_backward(x.as_slice(), y, g, &geom);
     ctx.add(0, with_dims(x.shape(), dx));
 }
 

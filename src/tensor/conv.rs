@@ -276,8 +276,18 @@ fn col2im<T: Float>(cols: &[T], c: usize, g: &Geom, dx: &mut [T]) {
                 let xs = valid_outputs(g.ow, g.sw, kj * g.dw, g.pw, g.w);
                 for oy in rows.clone() {
                     let dst = &mut plane[(oy * g.sh + ki * g.dh - g.ph) * g.w..][..g.w];
-                    for ox in xs.clone() {
-                        dst[ox * g.sw + kj * g.dw - g.pw] += src[oy * g.ow + ox];
+                    let src = &src[oy * g.ow..(oy + 1) * g.ow];
+                    if g.sw == 1 {
+                        // Contiguous on both sides: a slice add, which vectorises.
+                        let from = xs.start + kj * g.dw - g.pw;
+                        let dst = &mut dst[from..from + xs.len()];
+                        dst.iter_mut()
+                            .zip(&src[xs.clone()])
+                            .for_each(|(d, &s)| *d += s);
+                    } else {
+                        for ox in xs.clone() {
+                            dst[ox * g.sw + kj * g.dw - g.pw] += src[ox];
+                        }
                     }
                 }
             }
@@ -417,6 +427,41 @@ pub(crate) fn conv2d_weight_grad<T: Float>(x: &[T], grad_out: &[T], g: &Geom) ->
     dw
 }
 
+/// Gradient of `conv2d`'s bias: `grad_out [N, C_out, OH, OW]` summed over
+/// `N, OH, OW`. Each plane is summed in eight interleaved partial sums,
+/// which the compiler turns into one vector register (a single running sum
+/// could not be reordered, so would not vectorise), then the planes are
+/// added in batch order.
+pub(crate) fn conv2d_bias_grad<T: Float>(grad_out: &[T], g: &Geom) -> Vec<T> {
+    let ohw = g.out_plane();
+    let mut db = vec![T::ZERO; g.c_out];
+    if ohw == 0 {
+        return db;
+    }
+    for (i, plane) in grad_out.chunks_exact(ohw).enumerate() {
+        db[i % g.c_out] += plane_sum(plane);
+    }
+    db
+}
+
+/// The sum of `xs`, in eight interleaved partial sums.
+fn plane_sum<T: Float>(xs: &[T]) -> T {
+    let mut lanes = [T::ZERO; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l += v;
+        }
+    }
+    let mut s = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
+        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+    for &v in tail {
+        s += v;
+    }
+    s
+}
+
 /// The input rows (or columns) under output `o`'s window, clipped to `0..n`.
 fn window(o: usize, s: usize, p: usize, k: usize, n: usize) -> Range<usize> {
     let start = o * s;
@@ -486,6 +531,18 @@ fn nan_max<T: Float>(a: T, b: T) -> T {
 pub(crate) fn max_pool2d<T: Float>(x: &[T], g: &Geom) -> Vec<T> {
     let mut out = vec![T::ZERO; g.batch * g.c_in * g.out_plane()];
     each_plane(x, g.in_plane(), &mut out, g.out_plane(), |_, plane, out| {
+        if (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (2, 2, 2, 2, 0, 0) {
+            // The common 2x2 / stride 2 case, by column pairs without index
+            // checks; the taps are folded in the same order as below.
+            for (oy, out) in out.chunks_mut(g.ow).enumerate() {
+                let (top, bottom) = plane[2 * oy * g.w..(2 * oy + 2) * g.w].split_at(g.w);
+                let taps = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+                for ((t, b), o) in taps.zip(out.iter_mut()) {
+                    *o = nan_max(nan_max(nan_max(t[0], t[1]), b[0]), b[1]);
+                }
+            }
+            return;
+        }
         if g.ph == 0 && g.pw == 0 {
             // Only the values are needed here: fold each tap into a whole
             // output row at a time (the backward pass finds the argmax).
@@ -512,9 +569,18 @@ pub(crate) fn max_pool2d<T: Float>(x: &[T], g: &Geom) -> Vec<T> {
 }
 
 /// Max pooling backward: each output's gradient goes to its window's
-/// argmax, found again from the input (nothing is stored by the forward).
-pub(crate) fn max_pool2d_backward<T: Float>(x: &[T], grad_out: &[T], g: &Geom) -> Vec<T> {
+/// argmax. `out` is the forward's output: with 2x2 windows, stride 2 and no
+/// padding (the common case), the argmax is the first tap equal to the
+/// output (or the first NaN when the output is NaN), which is cheaper than
+/// scanning for the maximum again; other shapes search the input.
+pub(crate) fn max_pool2d_backward<T: Float>(
+    x: &[T],
+    out: &[T],
+    grad_out: &[T],
+    g: &Geom,
+) -> Vec<T> {
     let mut dx = vec![T::ZERO; x.len()];
+    let fast = (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (2, 2, 2, 2, 0, 0);
     each_plane(
         grad_out,
         g.out_plane(),
@@ -522,6 +588,11 @@ pub(crate) fn max_pool2d_backward<T: Float>(x: &[T], grad_out: &[T], g: &Geom) -
         g.in_plane(),
         |i, gp, dx| {
             let plane = &x[i * g.in_plane()..(i + 1) * g.in_plane()];
+            if fast {
+                let op = &out[i * g.out_plane()..(i + 1) * g.out_plane()];
+                max_pool_2x2_backward(plane, op, gp, g, dx);
+                return;
+            }
             for oy in 0..g.oh {
                 for ox in 0..g.ow {
                     dx[window_argmax(plane, g, oy, ox)] += gp[oy * g.ow + ox];
@@ -530,6 +601,36 @@ pub(crate) fn max_pool2d_backward<T: Float>(x: &[T], grad_out: &[T], g: &Geom) -
         },
     );
     dx
+}
+
+/// One plane of [`max_pool2d_backward`] for 2x2 windows, stride 2, no
+/// padding. The windows do not overlap, so each input gets at most one
+/// gradient: the four taps are written, not added, without branches.
+fn max_pool_2x2_backward<T: Float>(plane: &[T], out: &[T], gp: &[T], g: &Geom, dx: &mut [T]) {
+    let (w, ow) = (g.w, g.ow);
+    for oy in 0..g.oh {
+        let (top, bottom) = plane[2 * oy * w..(2 * oy + 2) * w].split_at(w);
+        let (dtop, dbottom) = dx[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
+        // Pairs of columns, walked by iterators so that no index is checked.
+        let taps = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+        let dtaps = dtop.chunks_exact_mut(2).zip(dbottom.chunks_exact_mut(2));
+        let outs = out[oy * ow..(oy + 1) * ow]
+            .iter()
+            .zip(&gp[oy * ow..(oy + 1) * ow]);
+        for (((t, b), (dt, db)), (&o, &gv)) in taps.zip(dtaps).zip(outs) {
+            // A tap wins if it equals the maximum; when the maximum is NaN,
+            // only NaN taps can (no other tap equals it).
+            let hit = |v: T| (v == o) | v.is_nan();
+            let ha = hit(t[0]);
+            let hb = !ha & hit(t[1]);
+            let hc = !ha & !hb & hit(b[0]);
+            let hd = !ha & !hb & !hc;
+            dt[0] = if ha { gv } else { T::ZERO };
+            dt[1] = if hb { gv } else { T::ZERO };
+            db[0] = if hc { gv } else { T::ZERO };
+            db[1] = if hd { gv } else { T::ZERO };
+        }
+    }
 }
 
 /// Average pooling forward, dividing by the full kernel area even where the
@@ -618,5 +719,61 @@ mod tests {
         let lhs: f64 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
         let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
         assert!((lhs - rhs).abs() < 1e-12, "{lhs} vs {rhs}");
+    }
+
+    #[test]
+    fn max_pool_2x2_backward_matches_the_argmax_search() {
+        // Odd and even sizes (odd ones leave a last row or column in no
+        // window), values drawn from a few levels so that windows tie often,
+        // and some NaNs: the fast path, which finds each window's winner by
+        // comparing with the output, must route every gradient exactly as
+        // the general search over the input does.
+        for (n, c, h, w) in [(2, 3, 6, 6), (1, 2, 7, 5), (3, 1, 11, 11), (1, 1, 2, 3)] {
+            let x: Vec<f64> = (0..n * c * h * w)
+                .map(|i| match (i * 7919) % 23 {
+                    0 => f64::NAN,
+                    r => ((r % 4) as f64 - 1.0) * if r % 5 == 0 { -0.0 } else { 1.0 },
+                })
+                .collect();
+            let g = Geom::pool2d("test", &[n, c, h, w], (2, 2), (2, 2), (0, 0));
+            let out = max_pool2d(&x, &g);
+            let grad: Vec<f64> = (0..out.len()).map(|i| 1.0 + i as f64).collect();
+            let fast = max_pool2d_backward(&x, &out, &grad, &g);
+            let mut slow = vec![0.0; x.len()];
+            for i in 0..n * c {
+                let plane = &x[i * h * w..(i + 1) * h * w];
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        let k = i * h * w + window_argmax(plane, &g, oy, ox);
+                        let o = (i * g.oh + oy) * g.ow + ox;
+                        // The forward's fast path gives the same value (the
+                        // same bits: -0 and 0 tie, and the first one wins).
+                        assert_eq!(out[o].to_bits(), x[k].to_bits(), "output {o}");
+                        slow[k] += grad[o];
+                    }
+                }
+            }
+            assert_eq!(fast, slow, "shape {:?}", [n, c, h, w]);
+        }
+    }
+
+    #[test]
+    fn bias_grad_sums_each_channel_over_batch_and_positions() {
+        // Plane sizes around the 8-lane blocks (3, 8, 13 = 8 + 5), checked
+        // against a plain f64 sum over n, y, x for each channel.
+        for (n, c, oh, ow) in [(2, 3, 1, 3), (3, 2, 2, 4), (2, 4, 13, 1)] {
+            let g = Geom::conv2d(&[n, 1, oh, ow], &[c, 1, 1, 1], (1, 1), (0, 0), (1, 1), 1);
+            let grad: Vec<f64> = (0..n * c * oh * ow)
+                .map(|i| (i as f64 * 0.37).sin())
+                .collect();
+            let got = conv2d_bias_grad(&grad, &g);
+            for (ci, &v) in got.iter().enumerate() {
+                let want: f64 = (0..n)
+                    .flat_map(|ni| (0..oh * ow).map(move |p| (ni * c + ci) * oh * ow + p))
+                    .map(|i| grad[i])
+                    .sum();
+                assert!((v - want).abs() < 1e-12, "channel {ci}: {v} vs {want}");
+            }
+        }
     }
 }
