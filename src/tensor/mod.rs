@@ -29,6 +29,7 @@ mod linalg;
 pub(crate) mod norm;
 mod parallel;
 mod pool;
+mod pooling;
 mod reduce;
 pub mod shape;
 pub(crate) mod softmax;
