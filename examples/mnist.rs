@@ -5,6 +5,10 @@
 //! `cargo run --release --example mnist -- --model cnn`. Options:
 //! `--epochs N`, `--out DIR` (default `target/mnist`).
 //!
+//! Measured on 2 cores: the MLP reaches 98.3% test accuracy in 4 epochs
+//! (17 s, with other builds running), the CNN 98.75% in 3 epochs (35 s on
+//! an idle machine).
+//!
 //! One `Trainer` call: Adam with a one-cycle schedule (warm up, then
 //! anneal), a progress bar, loss and accuracy on the test set after every
 //! epoch; then the history's plots and CSV and the trained weights (as
