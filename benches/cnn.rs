@@ -13,15 +13,14 @@ use common::Inputs;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use tapegrad::ops::Conv2dOptions;
-use tapegrad::optim::{Optimizer, Sgd};
+use tapegrad::optim::Sgd;
 use tapegrad::{Param, Tape, Tensor};
 
 const BATCH: usize = 64;
 const LR: f64 = 0.01;
 
-/// One step recorded on `tape`, which is then reset (so that the update
-/// writes the parameters in place: the tape no longer shares them); returns
-/// the loss before the update.
+/// One step (see [`common::train_step`]); returns the loss before the
+/// update.
 fn step(
     tape: &mut Tape<f32>,
     params: &mut Vec<Param<f32>>,
@@ -29,7 +28,7 @@ fn step(
     y: &[usize],
     opt: &mut Sgd<f32>,
 ) -> f32 {
-    let (loss, grads) = {
+    common::train_step(tape, params, opt, |tape, params| {
         let p = |i: usize| tape.param(&params[i]);
         let conv = Conv2dOptions::default();
         let h = tape.constant(x.clone()).conv2d(p(0), Some(p(1)), conv);
@@ -38,12 +37,8 @@ fn step(
         let h = h
             .max_pool2d((2, 2), (2, 2), (0, 0))
             .reshape(&[BATCH, 32 * 5 * 5]);
-        let loss = h.linear(p(4), Some(p(5))).cross_entropy(y);
-        (loss.item(), loss.backward())
-    };
-    tape.reset();
-    opt.step(params, &grads);
-    loss
+        h.linear(p(4), Some(p(5))).cross_entropy(y)
+    })
 }
 
 fn cnn_step(c: &mut Criterion) {

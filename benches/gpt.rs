@@ -17,7 +17,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use tapegrad::nn::{Embedding, Forward, LayerNorm, Linear, TransformerBlock};
 use tapegrad::ops::GeluApprox;
-use tapegrad::optim::{AdamW, Optimizer};
+use tapegrad::optim::AdamW;
 use tapegrad::{Module, Param, Tape, Var};
 
 const VOCAB: usize = 65;
@@ -109,9 +109,8 @@ impl Gpt {
     }
 }
 
-/// One step recorded on `tape`, which is then reset (so that the update
-/// writes the parameters in place: the tape no longer shares them); returns
-/// the loss before the update.
+/// One step (see [`common::train_step`]); returns the loss before the
+/// update.
 fn step(
     tape: &mut Tape<f32>,
     model: &mut Gpt,
@@ -119,13 +118,9 @@ fn step(
     targets: &[usize],
     opt: &mut AdamW<f32>,
 ) -> f32 {
-    let (loss, grads) = {
-        let loss = model.loss(tape, ids, targets);
-        (loss.item(), loss.backward())
-    };
-    tape.reset();
-    opt.step(model, &grads);
-    loss
+    common::train_step(tape, model, opt, |tape, model| {
+        model.loss(tape, ids, targets)
+    })
 }
 
 fn gpt_step(c: &mut Criterion) {

@@ -16,16 +16,15 @@ mod common;
 use common::Inputs;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use tapegrad::optim::{Optimizer, Sgd};
+use tapegrad::optim::Sgd;
 use tapegrad::{Param, Tape, Tensor};
 
 const DIMS: [usize; 4] = [784, 512, 512, 10];
 const BATCH: usize = 128;
 const LR: f64 = 0.01;
 
-/// One step recorded on `tape`, which is then reset (so that the update
-/// writes the parameters in place: the tape no longer shares them); returns
-/// the loss before the update.
+/// One step (see [`common::train_step`]); returns the loss before the
+/// update.
 fn step(
     tape: &mut Tape<f32>,
     params: &mut Vec<Param<f32>>,
@@ -33,16 +32,12 @@ fn step(
     y: &[usize],
     opt: &mut Sgd<f32>,
 ) -> f32 {
-    let (loss, grads) = {
+    common::train_step(tape, params, opt, |tape, params| {
         let p = |i: usize| tape.param(&params[i]);
         let h = tape.constant(x.clone()).linear(p(0), Some(p(1))).relu();
         let h = h.linear(p(2), Some(p(3))).relu();
-        let loss = h.linear(p(4), Some(p(5))).cross_entropy(y);
-        (loss.item(), loss.backward())
-    };
-    tape.reset();
-    opt.step(params, &grads);
-    loss
+        h.linear(p(4), Some(p(5))).cross_entropy(y)
+    })
 }
 
 fn mlp_step(c: &mut Criterion) {

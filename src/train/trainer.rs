@@ -294,7 +294,17 @@ impl<'a, T: Float> Trainer<'a, T> {
                 }
                 let applied = control == Control::Continue;
                 let grads = applied.then(|| out.loss.backward());
-                let (correct, metrics) = (out.correct(), out.metrics().to_vec());
+                if applied {
+                    totals.add(out.correct(), out.metrics(), loss, batch.len());
+                }
+                let mut record = Record::new(state.epoch, state.step);
+                record.set("loss", loss);
+                if let Some((hits, n)) = out.correct() {
+                    record.set("accuracy", hits as f64 / n as f64);
+                }
+                for (name, v) in out.metrics() {
+                    record.set(name.clone(), *v);
+                }
                 let anomaly = tape.anomaly();
                 // The tape holds the parameters' storage; gone before the
                 // optimiser writes, the update happens in place instead of
@@ -313,15 +323,6 @@ impl<'a, T: Float> Trainer<'a, T> {
                         None => {}
                     }
                     optimizer.step(model, &grads);
-                    totals.add(correct, &metrics, loss, batch.len());
-                }
-                let mut record = Record::new(state.epoch, state.step);
-                record.set("loss", loss);
-                if let Some((hits, n)) = correct {
-                    record.set("accuracy", hits as f64 / n as f64);
-                }
-                for (name, v) in &metrics {
-                    record.set(name.clone(), *v);
                 }
                 record.set("lr", lr);
                 let speed = batch.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
