@@ -32,6 +32,7 @@ mod pool;
 mod pooling;
 mod reduce;
 pub mod shape;
+pub(crate) mod simd;
 pub(crate) mod softmax;
 mod strided;
 
