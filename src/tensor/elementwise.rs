@@ -4,6 +4,7 @@
 //! here too, so that backward rules read like the maths they implement.
 
 use super::shape::{Shape, broadcast_shapes};
+use super::simd::vectorize;
 use super::strided::{broadcast_strides, for_each_row};
 use super::{Float, PARALLEL_THRESHOLD, Tensor};
 use rayon::prelude::*;
@@ -11,6 +12,34 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// Elements per rayon task for elementwise work.
 const CHUNK: usize = 1 << 13;
+
+/// Length from which a loop is worth the run-time dispatch to wider vectors.
+const VECTORIZE_MIN: usize = 64;
+
+/// `out[i] = f(src[i])`, through [`vectorize`] when the slice is long enough.
+#[inline(always)]
+fn map_into<T: Float>(out: &mut [T], src: &[T], f: &(impl Fn(T) -> T + Sync)) {
+    let wide = out.len() >= VECTORIZE_MIN;
+    let mut body = || out.iter_mut().zip(src).for_each(|(o, &x)| *o = f(x));
+    if wide { vectorize(body) } else { body() }
+}
+
+/// `out[i] = f(a[i], b[i])`, through [`vectorize`] when long enough.
+#[inline(always)]
+fn zip_into<T: Float>(out: &mut [T], a: &[T], b: &[T], f: &(impl Fn(T, T) -> T + Sync)) {
+    let n = out.len().min(a.len()).min(b.len());
+    let (out, a, b) = (&mut out[..n], &a[..n], &b[..n]);
+    let mut body = || {
+        for i in 0..n {
+            out[i] = f(a[i], b[i]);
+        }
+    };
+    if n >= VECTORIZE_MIN {
+        vectorize(body)
+    } else {
+        body()
+    }
+}
 
 impl<T: Float> Tensor<T> {
     /// A new tensor with `f` applied to every element.
@@ -21,9 +50,9 @@ impl<T: Float> Tensor<T> {
         if src.len() >= PARALLEL_THRESHOLD {
             out.par_chunks_mut(CHUNK)
                 .zip(src.par_chunks(CHUNK))
-                .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &x)| *o = f(x)));
+                .for_each(|(o, s)| map_into(o, s, &f));
         } else {
-            out.iter_mut().zip(src).for_each(|(o, &x)| *o = f(x));
+            map_into(out, src, &f);
         }
         result
     }
@@ -53,15 +82,9 @@ impl<T: Float> Tensor<T> {
             if n >= PARALLEL_THRESHOLD {
                 out.par_chunks_mut(CHUNK)
                     .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-                    .for_each(|(o, (a, b))| {
-                        for i in 0..o.len() {
-                            o[i] = f(a[i], b[i]);
-                        }
-                    });
+                    .for_each(|(o, (a, b))| zip_into(o, a, b, &f));
             } else {
-                for i in 0..n {
-                    out[i] = f(a[i], b[i]);
-                }
+                zip_into(out, a, b, &f);
             }
         } else if b.len() == 1 && out_shape.as_slice() == self.shape() {
             let y = b[0];
