@@ -4,7 +4,7 @@
 use super::engine::CHUNK;
 use crate::nn::ParamId;
 use crate::tape::Grads;
-use crate::tensor::{Float, PARALLEL_THRESHOLD};
+use crate::tensor::{Float, worth_parallel};
 use rayon::prelude::*;
 
 /// Rescales all parameter gradients together so that their total L2 norm
@@ -106,7 +106,7 @@ fn sum_of_squares<T: Float>(x: &[T]) -> f64 {
             })
             .sum::<f64>()
     };
-    if x.len() >= PARALLEL_THRESHOLD {
+    if worth_parallel(x.len()) {
         let partial: Vec<f64> = x.par_chunks(CHUNK).map(chunk_sum).collect();
         partial.iter().sum()
     } else {
@@ -123,7 +123,7 @@ fn for_each_param_grad<T: Float>(grads: &mut Grads<T>, f: impl Fn(&mut [T]) + Sy
             .get_param_mut(id)
             .expect("tapegrad bug: a listed parameter gradient is missing")
             .as_mut_slice();
-        if g.len() >= PARALLEL_THRESHOLD {
+        if worth_parallel(g.len()) {
             g.par_chunks_mut(CHUNK).for_each(&f);
         } else {
             f(g);

@@ -11,7 +11,7 @@ use super::state::{OptimizerState, ParamState, StateError};
 use crate::error::Result;
 use crate::nn::{Module, Param, ParamId};
 use crate::tape::Grads;
-use crate::tensor::{Float, PARALLEL_THRESHOLD, Tensor};
+use crate::tensor::{Float, Tensor, worth_parallel};
 use rayon::prelude::*;
 use smallvec::SmallVec;
 use std::collections::{BTreeMap, HashMap};
@@ -369,7 +369,7 @@ fn run<T: Float, R: Rule<T>>(rule: &R, jobs: &mut [Job<'_, T, R::Coeffs>]) {
             (p, g) = (p_tail, g_tail);
         }
     }
-    if total >= PARALLEL_THRESHOLD && pieces.len() > 1 {
+    if worth_parallel(total) && pieces.len() > 1 {
         pieces
             .par_iter_mut()
             .for_each(|(c, p, g, s)| rule.apply(c, p, g, s.each_mut().map(|s| &mut **s)));

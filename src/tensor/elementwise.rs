@@ -6,7 +6,7 @@
 use super::shape::{Shape, broadcast_shapes};
 use super::simd::vectorize;
 use super::strided::{broadcast_strides, for_each_row};
-use super::{Float, PARALLEL_THRESHOLD, Tensor};
+use super::{Float, Tensor, worth_parallel};
 use rayon::prelude::*;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
@@ -47,7 +47,7 @@ impl<T: Float> Tensor<T> {
         let src = self.as_slice();
         let mut result = Tensor::pooled_zeros(Shape::from_slice(self.shape()));
         let out = result.as_mut_slice();
-        if src.len() >= PARALLEL_THRESHOLD {
+        if worth_parallel(src.len()) {
             out.par_chunks_mut(CHUNK)
                 .zip(src.par_chunks(CHUNK))
                 .for_each(|(o, s)| map_into(o, s, &f));
@@ -60,7 +60,7 @@ impl<T: Float> Tensor<T> {
     /// Applies `f` to every element in place (copying first if shared).
     pub fn map_inplace(&mut self, f: impl Fn(T) -> T + Sync) {
         let data = self.as_mut_slice();
-        if data.len() >= PARALLEL_THRESHOLD {
+        if worth_parallel(data.len()) {
             data.par_chunks_mut(CHUNK)
                 .for_each(|c| c.iter_mut().for_each(|x| *x = f(*x)));
         } else {
@@ -79,7 +79,7 @@ impl<T: Float> Tensor<T> {
         let mut result = Tensor::pooled_zeros(out_shape.clone());
         let out = result.as_mut_slice();
         if self.shape() == other.shape() {
-            if n >= PARALLEL_THRESHOLD {
+            if worth_parallel(n) {
                 out.par_chunks_mut(CHUNK)
                     .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
                     .for_each(|(o, (a, b))| zip_into(o, a, b, &f));
@@ -114,7 +114,7 @@ impl<T: Float> Tensor<T> {
         super::shape::assert_same_shape("add_assign", self.shape(), other.shape());
         let src = other.as_slice();
         let dst = self.as_mut_slice();
-        if dst.len() >= PARALLEL_THRESHOLD {
+        if worth_parallel(dst.len()) {
             dst.par_chunks_mut(CHUNK)
                 .zip(src.par_chunks(CHUNK))
                 .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, &s)| *d += s));

@@ -7,7 +7,7 @@
 
 use super::shape::{Shape, numel, resolve_axis, strides};
 use super::strided::for_each_row;
-use super::{Float, PARALLEL_THRESHOLD, Tensor};
+use super::{Float, Tensor, worth_parallel};
 use rayon::prelude::*;
 
 /// Panics unless every index is below `size`, naming the op and the axis.
@@ -103,7 +103,7 @@ impl<T: Float> Tensor<T> {
             let s = ((r / m) * n + indices[r % m]) * inner;
             slot.copy_from_slice(&src[s..s + inner]);
         };
-        if out.len() >= PARALLEL_THRESHOLD {
+        if worth_parallel(out.len()) {
             out.par_chunks_mut(inner).enumerate().for_each(copy);
         } else {
             out.chunks_mut(inner).enumerate().for_each(copy);

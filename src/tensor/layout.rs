@@ -16,7 +16,7 @@
 
 use super::shape::{Shape, numel, resolve_axis, strides};
 use super::strided::{broadcast_strides, for_each_row};
-use super::{Float, PARALLEL_THRESHOLD, Tensor};
+use super::{Float, Tensor, worth_parallel};
 use rayon::prelude::*;
 
 /// Resolves an axis at which a new axis is inserted: `0..=ndim`, or
@@ -69,7 +69,7 @@ fn copy_strided<T: Float>(src: &[T], src_strides: &[usize], dims: &[usize]) -> V
             }
         });
     };
-    if n >= PARALLEL_THRESHOLD && dims.len() > 1 && dims[0] > 1 {
+    if worth_parallel(n) && dims.len() > 1 && dims[0] > 1 {
         // Each slice along the first axis is an independent block.
         out.par_chunks_mut(n / dims[0])
             .enumerate()

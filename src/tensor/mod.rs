@@ -50,6 +50,15 @@ use std::sync::Arc;
 /// Below it, the cost of waking a second thread is larger than the work.
 pub const PARALLEL_THRESHOLD: usize = 1 << 15;
 
+/// Whether a kernel over `n` elements should split its work over rayon:
+/// `n` is at least [`PARALLEL_THRESHOLD`] and the pool has a second thread.
+/// With one thread (`RAYON_NUM_THREADS=1`) the loop stays on the calling
+/// thread instead of being handed to the pool's only worker.
+#[inline]
+pub(crate) fn worth_parallel(n: usize) -> bool {
+    n >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1
+}
+
 /// A contiguous, row-major n-d array of `f32` (the default) or `f64`.
 ///
 /// Storage is shared behind an [`Arc`], so cloning a tensor, reshaping it or

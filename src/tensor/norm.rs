@@ -10,7 +10,7 @@
 //! over `inner`-long runs, whose group is their index modulo `groups`.
 
 use super::parallel::{for_each_chunk, map_indices};
-use super::{Float, PARALLEL_THRESHOLD};
+use super::{Float, worth_parallel};
 
 /// How a tensor splits into normalisation groups; see the module docs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +27,7 @@ impl Groups {
     }
 
     fn parallel(&self) -> bool {
-        self.outer * self.groups * self.inner >= PARALLEL_THRESHOLD
+        worth_parallel(self.outer * self.groups * self.inner)
     }
 
     /// The `inner`-long runs of group `g` in `x`.

@@ -3,7 +3,7 @@
 
 use super::conv::Geom;
 use super::parallel::for_each_chunk;
-use super::{Float, PARALLEL_THRESHOLD};
+use super::{Float, worth_parallel};
 use std::ops::Range;
 
 /// The input rows (or columns) under output `o`'s window, clipped to `0..n`.
@@ -21,7 +21,7 @@ fn each_plane<T: Float>(
     dst_plane: usize,
     f: impl Fn(usize, &[T], &mut [T]) + Sync + Send,
 ) {
-    let parallel = src.len().max(dst.len()) >= PARALLEL_THRESHOLD;
+    let parallel = worth_parallel(src.len().max(dst.len()));
     for_each_chunk(
         dst,
         dst_plane,

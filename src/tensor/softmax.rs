@@ -8,7 +8,7 @@
 //! stay contiguous whatever the axis.
 
 use super::parallel::{for_each_chunk, map_indices};
-use super::{Float, PARALLEL_THRESHOLD, Shape, Tensor};
+use super::{Float, Shape, Tensor, worth_parallel};
 
 /// `(outer, len, inner)` of a tensor seen along `axis`; a 0-d tensor is one
 /// block of one element (as PyTorch allows `softmax` of a scalar).
@@ -35,7 +35,7 @@ fn each_block<T: Float>(
     let (_, len, inner) = axis_layout(x.shape(), axis);
     let block = len * inner;
     let mut out = vec![T::ZERO; x.numel()];
-    let parallel = x.numel() >= PARALLEL_THRESHOLD;
+    let parallel = worth_parallel(x.numel());
     for_each_chunk(
         &mut out,
         block,
@@ -153,7 +153,7 @@ fn row_lse<T: Float>(row: &[T]) -> (T, T) {
 /// The per-row losses are summed in order, so the result does not depend
 /// on the thread count. `targets` must already be checked against `C`.
 pub(crate) fn cross_entropy<T: Float>(logits: &[T], classes: usize, targets: &[usize]) -> T {
-    let parallel = logits.len() >= PARALLEL_THRESHOLD;
+    let parallel = worth_parallel(logits.len());
     let loss = |i: usize| {
         let row = &logits[i * classes..(i + 1) * classes];
         let (m, lse) = row_lse(row);
@@ -180,7 +180,7 @@ pub(crate) fn cross_entropy_backward<T: Float>(
     scale: T,
     dx: &mut [T],
 ) {
-    let parallel = logits.len() >= PARALLEL_THRESHOLD;
+    let parallel = worth_parallel(logits.len());
     let per_row = scale / T::from_usize(targets.len());
     for_each_chunk(
         dx,
