@@ -87,7 +87,7 @@ fn mean_of<T: Float>(
     x: &Tensor<T>,
     t: &Tensor<T>,
     op: &str,
-    f: impl Fn(T, T) -> T + Sync,
+    f: impl Fn(T, T) -> T + Sync + Copy,
 ) -> Tensor<T> {
     let total = x.zip_map(t, op, f).sum_all().item();
     Tensor::scalar(total / T::from_usize(x.numel()))

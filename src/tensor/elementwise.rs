@@ -17,19 +17,30 @@ const CHUNK: usize = 1 << 13;
 const VECTORIZE_MIN: usize = 64;
 
 /// `out[i] = f(src[i])`, through [`vectorize`] when the slice is long enough.
+///
+/// `f` is moved into the dispatched closure by value: a closure reached
+/// through a reference there is not vectorised (the compiler cannot rule out
+/// that `out` overlaps what it captures).
 #[inline(always)]
-fn map_into<T: Float>(out: &mut [T], src: &[T], f: &(impl Fn(T) -> T + Sync)) {
-    let wide = out.len() >= VECTORIZE_MIN;
-    let mut body = || out.iter_mut().zip(src).for_each(|(o, &x)| *o = f(x));
-    if wide { vectorize(body) } else { body() }
+fn map_into<T: Float, F: Fn(T) -> T + Copy>(out: &mut [T], src: &[T], f: F) {
+    let mut body = move || {
+        for (o, &x) in out.iter_mut().zip(src) {
+            *o = f(x);
+        }
+    };
+    if src.len() >= VECTORIZE_MIN {
+        vectorize(body)
+    } else {
+        body()
+    }
 }
 
 /// `out[i] = f(a[i], b[i])`, through [`vectorize`] when long enough.
 #[inline(always)]
-fn zip_into<T: Float>(out: &mut [T], a: &[T], b: &[T], f: &(impl Fn(T, T) -> T + Sync)) {
+fn zip_into<T: Float, F: Fn(T, T) -> T + Copy>(out: &mut [T], a: &[T], b: &[T], f: F) {
     let n = out.len().min(a.len()).min(b.len());
-    let (out, a, b) = (&mut out[..n], &a[..n], &b[..n]);
-    let mut body = || {
+    let mut body = move || {
+        let (out, a, b) = (&mut out[..n], &a[..n], &b[..n]);
         for i in 0..n {
             out[i] = f(a[i], b[i]);
         }
@@ -43,16 +54,16 @@ fn zip_into<T: Float>(out: &mut [T], a: &[T], b: &[T], f: &(impl Fn(T, T) -> T +
 
 impl<T: Float> Tensor<T> {
     /// A new tensor with `f` applied to every element.
-    pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
+    pub fn map(&self, f: impl Fn(T) -> T + Sync + Copy) -> Tensor<T> {
         let src = self.as_slice();
         let mut result = Tensor::pooled_zeros(Shape::from_slice(self.shape()));
         let out = result.as_mut_slice();
         if worth_parallel(src.len()) {
             out.par_chunks_mut(CHUNK)
                 .zip(src.par_chunks(CHUNK))
-                .for_each(|(o, s)| map_into(o, s, &f));
+                .for_each(|(o, s)| map_into(o, s, f));
         } else {
-            map_into(out, src, &f);
+            map_into(out, src, f);
         }
         result
     }
@@ -72,7 +83,12 @@ impl<T: Float> Tensor<T> {
     ///
     /// # Panics
     /// If the shapes do not broadcast; the message names `op`.
-    pub fn zip_map(&self, other: &Tensor<T>, op: &str, f: impl Fn(T, T) -> T + Sync) -> Tensor<T> {
+    pub fn zip_map(
+        &self,
+        other: &Tensor<T>,
+        op: &str,
+        f: impl Fn(T, T) -> T + Sync + Copy,
+    ) -> Tensor<T> {
         let out_shape = broadcast_shapes(op, self.shape(), other.shape());
         let (a, b) = (self.as_slice(), other.as_slice());
         let n = super::shape::numel(&out_shape);
@@ -82,9 +98,9 @@ impl<T: Float> Tensor<T> {
             if worth_parallel(n) {
                 out.par_chunks_mut(CHUNK)
                     .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-                    .for_each(|(o, (a, b))| zip_into(o, a, b, &f));
+                    .for_each(|(o, (a, b))| zip_into(o, a, b, f));
             } else {
-                zip_into(out, a, b, &f);
+                zip_into(out, a, b, f);
             }
         } else if b.len() == 1 && out_shape.as_slice() == self.shape() {
             let y = b[0];

@@ -9,12 +9,25 @@
 //!
 //! Only whole loops belong in a closure: the dispatch costs a few
 //! nanoseconds, so a one-element op should call its loop directly.
+//!
+//! What makes the wide code appear (checked in the disassembly: `vfmadd`
+//! on `ymm` registers inside pulp's `imp_fastcall`):
+//! - a `move` closure, with the slices, scalars and any element function
+//!   (`F: Fn(T) -> T + Copy`) moved in by value. A closure or scalar reached
+//!   through a reference is not vectorised there: the compiler cannot rule
+//!   out that the output slice overlaps what the reference points at;
+//! - a small closure body (a loop calling `#[inline]` functions). A large
+//!   body may not be inlined into the wide function at all, and then runs
+//!   as baseline code; for such kernels implement `pulp::WithSimd` on a
+//!   struct with an `#[inline(always)] with_simd` instead;
+//! - no calls into libm inside the loop (`f32::exp` and friends are
+//!   function calls that stop vectorisation): use the polynomial versions.
 
 /// Runs `f`, compiled for the widest vector instructions the CPU offers
 /// (AVX2 + FMA on x86-64 v3 machines, the baseline otherwise).
 ///
-/// The closure's body must be inlinable (a loop over slices, calling
-/// `#[inline]` element functions) for the wider instructions to reach it.
+/// The closure should be a `move` closure whose body is a loop over slices
+/// calling `#[inline]` element functions (see the module docs for why).
 #[inline(always)]
 pub(crate) fn vectorize<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
@@ -29,8 +42,9 @@ mod tests {
         // A multiply-add the wide path may fuse: compare within one rounding.
         let a: Vec<f32> = (0..1001).map(|i| i as f32 * 0.37 - 50.0).collect();
         let mut wide = vec![0.0f32; a.len()];
-        vectorize(|| {
-            for (o, &x) in wide.iter_mut().zip(&a) {
+        let (out, src) = (&mut wide[..], &a[..]);
+        vectorize(move || {
+            for (o, &x) in out.iter_mut().zip(src) {
                 *o = x * 1.5 + 0.25;
             }
         });
