@@ -176,3 +176,39 @@ fn linear_feature_mismatch_names_both_shapes() {
     let w = tape.var(Tensor::zeros(&[2, 5]));
     let _ = x.linear(w, None);
 }
+
+/// A linear layer large enough for its two backward products to run side
+/// by side (64 x 64 x 64 multiply-adds each, when the pool has two threads)
+/// gives the gradients written out by hand: dx = g w, dw = g^T x, db = sum g.
+#[test]
+fn large_linear_backward_matches_hand_products() {
+    let mut rng = StdRng::seed_from_u64(17);
+    let (rows, inp, out) = (64, 72, 64);
+    let x = Tensor::<f64>::randn(&[rows, inp], &mut rng);
+    let w = Tensor::<f64>::randn(&[out, inp], &mut rng);
+    let b = Tensor::<f64>::randn(&[out], &mut rng);
+    let c = Tensor::<f64>::randn(&[rows, out], &mut rng);
+    let tape = Tape::<f64>::new();
+    let (xv, wv, bv) = (tape.var(x.clone()), tape.var(w.clone()), tape.var(b));
+    // loss = sum(c * y), so the gradient reaching y is c.
+    let loss = (xv.linear(wv, Some(bv)) * tape.constant(c.clone())).sum();
+    let grads = loss.backward();
+    let (xs, ws, g) = (x.as_slice(), w.as_slice(), c.as_slice());
+    let dx = grads.wrt(xv);
+    let dw = grads.wrt(wv);
+    let db = grads.wrt(bv);
+    for i in 0..rows {
+        for k in 0..inp {
+            let want: f64 = (0..out).map(|j| g[i * out + j] * ws[j * inp + k]).sum();
+            assert!((dx.as_slice()[i * inp + k] - want).abs() < 1e-10);
+        }
+    }
+    for j in 0..out {
+        for k in 0..inp {
+            let want: f64 = (0..rows).map(|i| g[i * out + j] * xs[i * inp + k]).sum();
+            assert!((dw.as_slice()[j * inp + k] - want).abs() < 1e-10);
+        }
+        let want: f64 = (0..rows).map(|i| g[i * out + j]).sum();
+        assert!((db.as_slice()[j] - want).abs() < 1e-10);
+    }
+}

@@ -55,11 +55,25 @@ impl MatmulOp {
                 let (out_f, in_f) = (w.shape()[0], w.shape()[1]);
                 let rows = x.numel() / in_f.max(1);
                 let g2 = g.reshape(&[rows, out_f]);
-                if ctx.needs(0) {
-                    ctx.add(0, g2.matmul(w).reshape(x.shape()));
-                }
-                if ctx.needs(1) {
-                    ctx.add(1, g2.matmul_t(&x.reshape(&[rows, in_f]), true, false));
+                let input_grad = || g2.matmul(w).reshape(x.shape());
+                let weight_grad = || g2.matmul_t(&x.reshape(&[rows, in_f]), true, false);
+                match (ctx.needs(0), ctx.needs(1)) {
+                    (true, true) if join_products(rows * out_f * in_f) => {
+                        // Two independent products: one per thread, each
+                        // running serially, scale better than two products
+                        // each split over the threads in turn.
+                        let (dx, dw) = rayon::join(input_grad, weight_grad);
+                        ctx.add(0, dx);
+                        ctx.add(1, dw);
+                    }
+                    (needs_x, needs_w) => {
+                        if needs_x {
+                            ctx.add(0, input_grad());
+                        }
+                        if needs_w {
+                            ctx.add(1, weight_grad());
+                        }
+                    }
                 }
                 if ctx.num_inputs() == 3 && ctx.needs(2) {
                     ctx.add(2, g2.sum_axes(&[0], false));
@@ -67,6 +81,15 @@ impl MatmulOp {
             }
         }
     }
+}
+
+/// Whether a linear layer's two backward products (`m * n * k` multiply-adds
+/// each) should run side by side on two threads. Inside the pool, each then
+/// runs serially (see [`gemm_into`]).
+fn join_products(work: usize) -> bool {
+    work >= crate::tensor::GEMM_PARALLEL_WORK
+        && rayon::current_num_threads() > 1
+        && rayon::current_thread_index().is_none()
 }
 
 /// `x @ w^T + b` with `x: [.., in]`, `w: [out, in]`, `b: [out]`.

@@ -48,7 +48,7 @@ impl MatLayout {
 }
 
 /// Work (multiply-adds) below which a product runs on the calling thread.
-const GEMM_PARALLEL_WORK: usize = 1 << 18;
+pub(crate) const GEMM_PARALLEL_WORK: usize = 1 << 18;
 
 /// `dst (m x n, row-major) = a (m x k) * b (k x n)`, or `+=` when
 /// `accumulate` is set.
@@ -89,7 +89,13 @@ pub fn gemm_into<T: Float>(
         }
         return;
     }
-    let parallelism = if m * n * k >= GEMM_PARALLEL_WORK && rayon::current_num_threads() > 1 {
+    // A product called from a pool thread is already one of several pieces
+    // of parallel work (a sample of a convolution, one of a layer's two
+    // backward products): splitting it again only adds hand-offs.
+    let parallelism = if m * n * k >= GEMM_PARALLEL_WORK
+        && rayon::current_num_threads() > 1
+        && rayon::current_thread_index().is_none()
+    {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
