@@ -212,3 +212,32 @@ fn large_linear_backward_matches_hand_products() {
         assert!((db.as_slice()[j] - want).abs() < 1e-10);
     }
 }
+
+/// Many small products in one batch (as attention heads make) are shared
+/// out over threads one entry per task; each entry must still equal its own
+/// product, including where the left operand is broadcast over the batch.
+#[test]
+fn many_small_batched_products_match_entrywise_sums() {
+    let mut rng = StdRng::seed_from_u64(23);
+    let (batch, m, k, n) = (16, 32, 24, 40);
+    let a = Tensor::<f64>::randn(&[batch, m, k], &mut rng);
+    let b = Tensor::<f64>::randn(&[batch, k, n], &mut rng);
+    let shared = Tensor::<f64>::randn(&[m, k], &mut rng);
+    let y = a.matmul(&b);
+    let z = shared.matmul(&b);
+    assert_eq!(y.shape(), &[batch, m, n]);
+    assert_eq!(z.shape(), &[batch, m, n]);
+    let (av, bv, sv) = (a.as_slice(), b.as_slice(), shared.as_slice());
+    for t in 0..batch {
+        for i in 0..m {
+            for j in 0..n {
+                let dot = |lhs: &[f64]| -> f64 {
+                    (0..k).map(|p| lhs[i * k + p] * bv[t * k * n + p * n + j]).sum()
+                };
+                let at = t * m * n + i * n + j;
+                assert!((y.as_slice()[at] - dot(&av[t * m * k..])).abs() < 1e-10);
+                assert!((z.as_slice()[at] - dot(sv)).abs() < 1e-10);
+            }
+        }
+    }
+}

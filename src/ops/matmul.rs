@@ -8,7 +8,7 @@
 
 use super::Op;
 use crate::tape::{BackwardCtx, Var};
-use crate::tensor::{Float, MatLayout, Tensor, gemm_into};
+use crate::tensor::{Float, MatLayout, Tensor, gemm_into, worth_parallel_gemm};
 use std::fmt;
 
 /// The matrix-product ops.
@@ -58,7 +58,7 @@ impl MatmulOp {
                 let input_grad = || g2.matmul(w).reshape(x.shape());
                 let weight_grad = || g2.matmul_t(&x.reshape(&[rows, in_f]), true, false);
                 match (ctx.needs(0), ctx.needs(1)) {
-                    (true, true) if join_products(rows * out_f * in_f) => {
+                    (true, true) if worth_parallel_gemm(rows * out_f * in_f) => {
                         // Two independent products: one per thread, each
                         // running serially, scale better than two products
                         // each split over the threads in turn.
@@ -81,15 +81,6 @@ impl MatmulOp {
             }
         }
     }
-}
-
-/// Whether a linear layer's two backward products (`m * n * k` multiply-adds
-/// each) should run side by side on two threads. Inside the pool, each then
-/// runs serially (see [`gemm_into`]).
-fn join_products(work: usize) -> bool {
-    work >= crate::tensor::GEMM_PARALLEL_WORK
-        && rayon::current_num_threads() > 1
-        && rayon::current_thread_index().is_none()
 }
 
 /// `x @ w^T + b` with `x: [.., in]`, `w: [out, in]`, `b: [out]`.

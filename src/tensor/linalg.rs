@@ -9,6 +9,7 @@
 use super::shape::{Shape, broadcast_shapes, numel};
 use super::strided::broadcast_strides;
 use super::{Float, Tensor};
+use rayon::prelude::*;
 
 /// How a matrix sits in a slice: element `(i, j)` is at
 /// `i * row_stride + j * col_stride`.
@@ -48,7 +49,15 @@ impl MatLayout {
 }
 
 /// Work (multiply-adds) below which a product runs on the calling thread.
-pub(crate) const GEMM_PARALLEL_WORK: usize = 1 << 18;
+const GEMM_PARALLEL_WORK: usize = 1 << 18;
+
+/// Whether `work` multiply-adds are worth splitting over the pool from
+/// here: enough work, a second thread, and not already on a pool thread.
+pub(crate) fn worth_parallel_gemm(work: usize) -> bool {
+    work >= GEMM_PARALLEL_WORK
+        && rayon::current_num_threads() > 1
+        && rayon::current_thread_index().is_none()
+}
 
 /// `dst (m x n, row-major) = a (m x k) * b (k x n)`, or `+=` when
 /// `accumulate` is set.
@@ -92,10 +101,7 @@ pub fn gemm_into<T: Float>(
     // A product called from a pool thread is already one of several pieces
     // of parallel work (a sample of a convolution, one of a layer's two
     // backward products): splitting it again only adds hand-offs.
-    let parallelism = if m * n * k >= GEMM_PARALLEL_WORK
-        && rayon::current_num_threads() > 1
-        && rayon::current_thread_index().is_none()
-    {
+    let parallelism = if worth_parallel_gemm(m * n * k) {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
@@ -181,28 +187,34 @@ impl<T: Float> Tensor<T> {
         let bsa = broadcast_strides(&self.shape()[..self.ndim() - 2], &batch);
         let bsb = broadcast_strides(&other.shape()[..other.ndim() - 2], &batch);
         let batches = numel(&batch);
-        let mut idx: Shape = smallvec::smallvec![0; batch.len()];
-        for t in 0..batches {
-            let mut oa = 0;
-            let mut ob = 0;
-            let mut rem = t;
+        // Offsets of batch entry t's operands, from its index over `batch`.
+        let offsets = |t: usize| {
+            let (mut oa, mut ob, mut rem) = (0, 0, t);
             for ax in (0..batch.len()).rev() {
-                idx[ax] = rem % batch[ax];
+                let i = rem % batch[ax];
                 rem /= batch[ax];
-                oa += idx[ax] * bsa[ax] * ma;
-                ob += idx[ax] * bsb[ax] * mb;
+                oa += i * bsa[ax] * ma;
+                ob += i * bsb[ax] * mb;
             }
-            gemm_into(
-                m,
-                n,
-                k,
-                &mut out[t * m * n..(t + 1) * m * n],
-                &a[oa..],
-                la,
-                &b[ob..],
-                lb,
-                false,
-            );
+            (oa, ob)
+        };
+        let product = |t: usize, out: &mut [T]| {
+            let (oa, ob) = offsets(t);
+            gemm_into(m, n, k, out, &a[oa..], la, &b[ob..], lb, false);
+        };
+        // Many small products (attention heads) go one per task; a few large
+        // ones are split inside the GEMM instead. Either way each entry is
+        // computed the same way, so the result does not depend on threads.
+        let mn = (m * n).max(1);
+        if batches > 1 && m * n * k < GEMM_PARALLEL_WORK && worth_parallel_gemm(batches * m * n * k)
+        {
+            out.par_chunks_mut(mn)
+                .enumerate()
+                .for_each(|(t, o)| product(t, o));
+        } else {
+            for (t, o) in out.chunks_mut(mn).enumerate().take(batches) {
+                product(t, o);
+            }
         }
         result
     }

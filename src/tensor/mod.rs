@@ -37,7 +37,7 @@ pub(crate) mod softmax;
 mod strided;
 
 pub use float::Float;
-pub(crate) use linalg::GEMM_PARALLEL_WORK;
+pub(crate) use linalg::worth_parallel_gemm;
 pub use linalg::{MatLayout, gemm_into};
 pub(crate) use pool::recycle;
 pub use pool::{POOL_LIMIT_BYTES, pooled_bytes, release_pool};
