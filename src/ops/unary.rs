@@ -65,14 +65,14 @@ pub enum UnaryOp {
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const GELU_TANH_C: f64 = 0.044_715;
 
+#[inline(always)]
 fn sigmoid<T: Float>(x: T) -> T {
-    // Written so that neither branch overflows.
-    if x >= T::ZERO {
-        T::ONE / (T::ONE + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (T::ONE + e)
-    }
+    // With e = e^-|x| (never overflows): 1 / (1 + e) for x >= 0, and
+    // e / (1 + e) for x < 0. Both sides are computed and one selected, so
+    // a loop over this has no branch and vectorises.
+    let e = (-x.abs()).exp();
+    let r = T::ONE / (T::ONE + e);
+    if x >= T::ZERO { r } else { e * r }
 }
 
 fn softplus<T: Float>(x: T) -> T {

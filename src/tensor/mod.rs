@@ -22,6 +22,7 @@ pub(crate) mod conv;
 mod create;
 mod display;
 mod elementwise;
+pub(crate) mod fastmath;
 mod float;
 mod gather;
 pub(crate) mod layout;

@@ -6,11 +6,22 @@
 //! - batch norm of `[N, C, *]` is `[N, C, S]` (a group is a channel, `S` the
 //!   product of the trailing axes).
 //!
-//! Statistics are computed one group per task; the elementwise passes go
-//! over `inner`-long runs, whose group is their index modulo `groups`.
+//! Statistics are computed several groups per task and the elementwise
+//! passes go over `inner`-long runs (whose group is their index modulo
+//! `groups`), each batch inside [`vectorize`]; sums keep several partial
+//! sums so that they vectorise, in an order fixed by the shape alone.
 
-use super::parallel::{for_each_chunk, map_indices};
+use super::parallel::for_each_chunk;
+use super::simd::vectorize;
 use super::{Float, worth_parallel};
+
+/// Elements one task handles at least (whole runs or groups), so that the
+/// dispatch to wide vectors is paid once for many short runs.
+const TASK_ELEMS: usize = 4096;
+
+/// Independent partial sums per reduction (one vector's worth), combined
+/// at the end, so that the sums vectorise without reordering a single sum.
+const LANES: usize = 8;
 
 /// How a tensor splits into normalisation groups; see the module docs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,21 +42,84 @@ impl Groups {
     }
 
     /// The `inner`-long runs of group `g` in `x`.
+    #[inline(always)]
     fn runs<'a, T>(&self, x: &'a [T], g: usize) -> impl Iterator<Item = &'a [T]> {
         let Groups { groups, inner, .. } = *self;
         (0..self.outer).map(move |o| &x[(o * groups + g) * inner..][..inner])
     }
 
-    /// Writes `f(g, src_run, dst_run)` over every run of `dst`.
+    /// Writes `f(g, start, dst_run)` over every run of `dst` (`start` its
+    /// offset, `g` its group), several runs per task inside [`vectorize`].
     fn map_runs<T: Float>(&self, dst: &mut [T], f: impl Fn(usize, usize, &mut [T]) + Sync + Send) {
         let (groups, inner) = (self.groups, self.inner);
+        let per_task = (TASK_ELEMS / inner.max(1)).max(1);
         for_each_chunk(
             dst,
-            inner,
+            inner * per_task,
             self.parallel(),
             || (),
-            |_, k, d| f(k % groups, k * inner, d),
+            |_, c, d| {
+                vectorize(|| {
+                    for (j, d) in d.chunks_mut(inner).enumerate() {
+                        let k = c * per_task + j;
+                        f(k % groups, k * inner, d);
+                    }
+                })
+            },
         );
+    }
+
+    /// `f(g)` for every group, in order, several groups per task inside
+    /// [`vectorize`].
+    fn map_groups<R: Copy + Default + Send>(&self, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+        let per_task = (TASK_ELEMS / self.size().max(1)).max(1);
+        let mut out = vec![R::default(); self.groups];
+        for_each_chunk(
+            &mut out,
+            per_task,
+            self.parallel(),
+            || (),
+            |_, c, o| {
+                vectorize(|| {
+                    for (j, r) in o.iter_mut().enumerate() {
+                        *r = f(c * per_task + j);
+                    }
+                })
+            },
+        );
+        out
+    }
+
+    /// `(sum f(a), sum f2(a, b))` over group `g` of `a` and `b` (same
+    /// layout), each with [`LANES`] partial sums; the sum order depends
+    /// only on the layout, not on threads.
+    #[inline(always)]
+    fn sums<T: Float>(
+        &self,
+        a: &[T],
+        b: &[T],
+        g: usize,
+        f: impl Fn(T) -> T,
+        f2: impl Fn(T, T) -> T,
+    ) -> (T, T) {
+        let mut acc = [T::ZERO; LANES];
+        let mut acc2 = [T::ZERO; LANES];
+        for (ra, rb) in self.runs(a, g).zip(self.runs(b, g)) {
+            let (ca, cb) = (ra.chunks_exact(LANES), rb.chunks_exact(LANES));
+            let (ta, tb) = (ca.remainder(), cb.remainder());
+            for (ca, cb) in ca.zip(cb) {
+                for i in 0..LANES {
+                    acc[i] += f(ca[i]);
+                    acc2[i] += f2(ca[i], cb[i]);
+                }
+            }
+            for (i, (&x, &y)) in ta.iter().zip(tb).enumerate() {
+                acc[i] += f(x);
+                acc2[i] += f2(x, y);
+            }
+        }
+        let total = |acc: [T; LANES]| acc.iter().fold(T::ZERO, |s, &v| s + v);
+        (total(acc), total(acc2))
     }
 }
 
@@ -65,13 +139,11 @@ pub(crate) struct Normalized<T> {
 /// over `x - mean`, which loses no precision when the mean is large.
 pub(crate) fn normalize<T: Float>(x: &[T], l: Groups, eps: T) -> Normalized<T> {
     let n = T::from_usize(l.size());
-    let stats = map_indices(l.groups, l.parallel(), |g| {
-        let mean = l.runs(x, g).flatten().copied().sum::<T>() / n;
+    let stats = l.map_groups(|g| {
+        let mean = l.sums(x, x, g, |v| v, |_, _| T::ZERO).0 / n;
         let var = l
-            .runs(x, g)
-            .flatten()
-            .map(|&v| (v - mean) * (v - mean))
-            .sum::<T>()
+            .sums(x, x, g, |v| (v - mean) * (v - mean), |_, _| T::ZERO)
+            .0
             / n;
         (mean, var)
     });
@@ -79,8 +151,9 @@ pub(crate) fn normalize<T: Float>(x: &[T], l: Groups, eps: T) -> Normalized<T> {
     let rstd: Vec<T> = var.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
     let mut xhat = vec![T::ZERO; x.len()];
     l.map_runs(&mut xhat, |g, start, dst| {
+        let (mu, r) = (mean[g], rstd[g]);
         for (d, &v) in dst.iter_mut().zip(&x[start..]) {
-            *d = (v - mean[g]) * rstd[g];
+            *d = (v - mu) * r;
         }
     });
     Normalized {
@@ -105,22 +178,16 @@ pub(crate) fn normalize_backward<T: Float>(
     l: Groups,
 ) -> Vec<T> {
     let n = T::from_usize(l.size());
-    let means = map_indices(l.groups, l.parallel(), |g| {
-        let (mut a, mut b) = (T::ZERO, T::ZERO);
-        for (xr, dr) in l.runs(xhat, g).zip(l.runs(dxhat, g)) {
-            for (&x, &d) in xr.iter().zip(dr) {
-                a += d;
-                b += d * x;
-            }
-        }
+    let means = l.map_groups(|g| {
+        let (a, b) = l.sums(dxhat, xhat, g, |d| d, |d, x| d * x);
         (a / n, b / n)
     });
     let mut dx = vec![T::ZERO; xhat.len()];
     l.map_runs(&mut dx, |g, start, dst| {
-        let (a, b) = means[g];
+        let ((a, b), r) = (means[g], rstd[g]);
         let runs = xhat[start..].iter().zip(&dxhat[start..]);
         for (d, (&x, &dy)) in dst.iter_mut().zip(runs) {
-            *d = rstd[g] * (dy - a - x * b);
+            *d = r * (dy - a - x * b);
         }
     });
     dx

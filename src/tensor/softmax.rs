@@ -7,8 +7,18 @@
 //! Inside a block, the loops run over whole `inner`-long rows so that they
 //! stay contiguous whatever the axis.
 
-use super::parallel::{for_each_chunk, map_indices};
+use super::parallel::for_each_chunk;
+use super::simd::vectorize;
 use super::{Float, Shape, Tensor, worth_parallel};
+
+/// Elements one task handles at least (whole blocks or rows), so that the
+/// dispatch to wide vectors is paid once for many short rows.
+const TASK_ELEMS: usize = 4096;
+
+/// Independent partial results per reduction: the loops over a row keep
+/// `LANES` running maxima or sums (one vector's worth), combined at the
+/// end, so that they vectorise without reordering a single sum.
+const LANES: usize = 8;
 
 /// `(outer, len, inner)` of a tensor seen along `axis`; a 0-d tensor is one
 /// block of one element (as PyTorch allows `softmax` of a scalar).
@@ -24,8 +34,11 @@ pub(crate) fn axis_layout(dims: &[usize], axis: usize) -> (usize, usize, usize) 
 /// Scratch rows reused across the blocks one worker handles.
 type Scratch<T> = (Vec<T>, Vec<T>);
 
-/// Runs `f(scratch, block_in..., block_out)` over the `[len, inner]` blocks
-/// of the output; `inputs` are tensors of the same shape as the output.
+/// Runs `f(scratch, block_in..., block_out, inner)` over the `[len, inner]`
+/// blocks of the output; `inputs` are tensors of the same shape as the
+/// output. Blocks are handed out several at a time, each batch inside
+/// [`vectorize`], so `f` must be inlinable (it calls `#[inline(always)]`
+/// row functions).
 fn each_block<T: Float>(
     inputs: &[&Tensor<T>],
     axis: usize,
@@ -34,22 +47,94 @@ fn each_block<T: Float>(
     let x = inputs[0];
     let (_, len, inner) = axis_layout(x.shape(), axis);
     let block = len * inner;
-    let mut out = vec![T::ZERO; x.numel()];
+    let per_task = (TASK_ELEMS / block.max(1)).max(1);
+    let mut result = Tensor::pooled_zeros(Shape::from_slice(x.shape()));
     let parallel = worth_parallel(x.numel());
     for_each_chunk(
-        &mut out,
-        block,
+        result.as_mut_slice(),
+        block * per_task,
         parallel,
         || (Vec::with_capacity(inner), Vec::with_capacity(inner)),
-        |s, o, dst| {
-            let srcs: smallvec::SmallVec<[&[T]; 2]> = inputs
-                .iter()
-                .map(|t| &t.as_slice()[o * block..(o + 1) * block])
-                .collect();
-            f(s, &srcs, dst, inner);
+        |s, c, dst| {
+            vectorize(|| {
+                for (k, dst) in dst.chunks_mut(block).enumerate() {
+                    let o = c * per_task + k;
+                    let srcs: smallvec::SmallVec<[&[T]; 2]> = inputs
+                        .iter()
+                        .map(|t| &t.as_slice()[o * block..(o + 1) * block])
+                        .collect();
+                    f(s, &srcs, dst, inner);
+                }
+            })
         },
     );
-    Tensor::from_parts(Shape::from_slice(x.shape()), out)
+    result
+}
+
+/// `max(m, v)`, keeping NaN from either side.
+#[inline(always)]
+fn max_nan<T: Float>(m: T, v: T) -> T {
+    if v > m || v.is_nan() { v } else { m }
+}
+
+/// The maximum of a row (NaN if it holds one; `-inf` if empty).
+#[inline(always)]
+fn row_max<T: Float>(row: &[T]) -> T {
+    let mut acc = [T::NEG_INFINITY; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] = max_nan(acc[i], c[i]);
+        }
+    }
+    acc.iter()
+        .chain(rest)
+        .fold(T::NEG_INFINITY, |m, &v| max_nan(m, v))
+}
+
+/// `sum_i f(a[i], b[i])` over two rows of the same length, with
+/// [`LANES`] partial sums combined at the end.
+#[inline(always)]
+fn row_sum<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [T::ZERO; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (ca, cb) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += f(ca[i], cb[i]);
+        }
+    }
+    let mut s = acc.iter().fold(T::ZERO, |s, &v| s + v);
+    for (&x, &y) in ra.iter().zip(rb) {
+        s += f(x, y);
+    }
+    s
+}
+
+/// `y = e^(x - m)` over a row, returning `sum y` ([`LANES`] partial sums).
+#[inline(always)]
+fn exp_row<T: Float>(x: &[T], m: T, y: &mut [T]) -> T {
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &mut y[..n]);
+    let mut acc = [T::ZERO; LANES];
+    let mut cy = y.chunks_exact_mut(LANES);
+    let cx = x.chunks_exact(LANES);
+    let rx = cx.remainder();
+    for (cx, cy) in cx.zip(&mut cy) {
+        for i in 0..LANES {
+            cy[i] = (cx[i] - m).exp();
+            acc[i] += cy[i];
+        }
+    }
+    let mut s = acc.iter().fold(T::ZERO, |s, &v| s + v);
+    for (y, &x) in cy.into_remainder().iter_mut().zip(rx) {
+        *y = (x - m).exp();
+        s += *y;
+    }
+    s
 }
 
 /// The maximum of each column of `x [len, inner]` into `m`.
@@ -58,10 +143,25 @@ fn column_max<T: Float>(x: &[T], inner: usize, m: &mut Vec<T>) {
     m.extend_from_slice(&x[..inner]);
     for row in x.chunks(inner).skip(1) {
         for (m, &v) in m.iter_mut().zip(row) {
-            if v > *m || v.is_nan() {
-                *m = v;
-            }
+            *m = max_nan(*m, v);
         }
+    }
+}
+
+/// `softmax` (or `log_softmax` when `log`) of one contiguous row.
+#[inline(always)]
+fn softmax_row<T: Float>(x: &[T], y: &mut [T], log: bool) {
+    let m = row_max(x);
+    let s = exp_row(x, m, y);
+    if log {
+        // log_softmax = (x - m) - ln sum exp(x - m)
+        let lse = s.ln();
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = (x - m) - lse;
+        }
+    } else {
+        let r = T::ONE / s;
+        y.iter_mut().for_each(|y| *y *= r);
     }
 }
 
@@ -69,6 +169,9 @@ fn column_max<T: Float>(x: &[T], inner: usize, m: &mut Vec<T>) {
 pub(crate) fn softmax<T: Float>(x: &Tensor<T>, axis: usize, log: bool) -> Tensor<T> {
     each_block(&[x], axis, |(m, s), src, y, inner| {
         let x = src[0];
+        if inner == 1 {
+            return softmax_row(x, y, log);
+        }
         column_max(x, inner, m);
         s.clear();
         s.resize(inner, T::ZERO);
@@ -100,6 +203,22 @@ pub(crate) fn softmax<T: Float>(x: &Tensor<T>, axis: usize, log: bool) -> Tensor
     })
 }
 
+/// The input gradient of one contiguous row; see [`softmax_backward`].
+#[inline(always)]
+fn softmax_backward_row<T: Float>(y: &[T], g: &[T], dx: &mut [T], log: bool) {
+    if log {
+        let s = row_sum(g, g, |g, _| g);
+        for (d, (&y, &g)) in dx.iter_mut().zip(y.iter().zip(g)) {
+            *d = g - y.exp() * s;
+        }
+    } else {
+        let s = row_sum(g, y, |g, y| g * y);
+        for (d, (&y, &g)) in dx.iter_mut().zip(y.iter().zip(g)) {
+            *d = y * (g - s);
+        }
+    }
+}
+
 /// The input gradient of `softmax` (or `log_softmax` when `log`) along
 /// `axis`, from the op's output `y` and the incoming gradient `g`:
 /// - softmax: `y * (g - sum(g * y))`;
@@ -114,6 +233,9 @@ pub(crate) fn softmax_backward<T: Float>(
 ) -> Tensor<T> {
     each_block(&[y, g], axis, |(s, _), src, dx, inner| {
         let (y, g) = (src[0], src[1]);
+        if inner == 1 {
+            return softmax_backward_row(y, g, dx, log);
+        }
         s.clear();
         s.resize(inner, T::ZERO);
         for (yr, gr) in y.chunks(inner).zip(g.chunks(inner)) {
@@ -137,13 +259,19 @@ pub(crate) fn softmax_backward<T: Float>(
 }
 
 /// `max` and `ln sum exp(x - max)` of one row.
+#[inline(always)]
 fn row_lse<T: Float>(row: &[T]) -> (T, T) {
-    let m = row.iter().fold(
-        T::NEG_INFINITY,
-        |m, &v| if v > m || v.is_nan() { v } else { m },
-    );
-    let s: T = row.iter().map(|&v| (v - m).exp()).sum();
+    let m = row_max(row);
+    let s = row_sum(row, row, |v, _| (v - m).exp());
     (m, s.ln())
+}
+
+/// Cross-entropy of row `i` of `logits [N, classes]` against `targets[i]`.
+#[inline(always)]
+fn row_loss<T: Float>(logits: &[T], classes: usize, targets: &[usize], i: usize) -> T {
+    let row = &logits[i * classes..(i + 1) * classes];
+    let (m, lse) = row_lse(row);
+    (m - row[targets[i]]) + lse
 }
 
 /// Mean cross-entropy of `logits [N, C]` (row-major) against class indices:
@@ -153,22 +281,31 @@ fn row_lse<T: Float>(row: &[T]) -> (T, T) {
 /// The per-row losses are summed in order, so the result does not depend
 /// on the thread count. `targets` must already be checked against `C`.
 pub(crate) fn cross_entropy<T: Float>(logits: &[T], classes: usize, targets: &[usize]) -> T {
-    let parallel = worth_parallel(logits.len());
-    let loss = |i: usize| {
-        let row = &logits[i * classes..(i + 1) * classes];
-        let (m, lse) = row_lse(row);
-        (m - row[targets[i]]) + lse
-    };
-    // Summed in row order either way, so the result does not depend on
-    // the thread count; the small case needs no list of losses.
-    let total = if parallel {
-        map_indices(targets.len(), true, loss)
-            .into_iter()
-            .sum::<T>()
+    let n = targets.len();
+    let total = if worth_parallel(logits.len()) {
+        // Losses by batches of rows over the threads, then summed in row
+        // order as below, so the result does not depend on the thread count.
+        let per_task = (TASK_ELEMS / classes.max(1)).max(1);
+        let mut losses = vec![T::ZERO; n];
+        for_each_chunk(
+            &mut losses,
+            per_task,
+            true,
+            || (),
+            |_, c, out| {
+                vectorize(|| {
+                    for (k, l) in out.iter_mut().enumerate() {
+                        *l = row_loss(logits, classes, targets, c * per_task + k);
+                    }
+                })
+            },
+        );
+        losses.into_iter().fold(T::ZERO, |s, l| s + l)
     } else {
-        (0..targets.len()).map(loss).sum::<T>()
+        // No list of losses in the small case (no allocation).
+        vectorize(|| (0..n).fold(T::ZERO, |s, i| s + row_loss(logits, classes, targets, i)))
     };
-    total / T::from_usize(targets.len())
+    total / T::from_usize(n)
 }
 
 /// Gradient of [`cross_entropy`] with respect to the logits, times `scale`
@@ -182,18 +319,24 @@ pub(crate) fn cross_entropy_backward<T: Float>(
 ) {
     let parallel = worth_parallel(logits.len());
     let per_row = scale / T::from_usize(targets.len());
+    let per_task = (TASK_ELEMS / classes.max(1)).max(1);
     for_each_chunk(
         dx,
-        classes,
+        classes * per_task,
         parallel,
         || (),
-        |_, i, d| {
-            let row = &logits[i * classes..(i + 1) * classes];
-            let (m, lse) = row_lse(row);
-            for (d, &v) in d.iter_mut().zip(row) {
-                *d = per_row * (v - m - lse).exp();
-            }
-            d[targets[i]] -= per_row;
+        |_, c, dx| {
+            vectorize(|| {
+                for (k, d) in dx.chunks_mut(classes).enumerate() {
+                    let i = c * per_task + k;
+                    let row = &logits[i * classes..(i + 1) * classes];
+                    let (m, lse) = row_lse(row);
+                    for (d, &v) in d.iter_mut().zip(row) {
+                        *d = per_row * (v - m - lse).exp();
+                    }
+                    d[targets[i]] -= per_row;
+                }
+            })
         },
     );
 }
