@@ -8,7 +8,8 @@ use syn::{Ident, parse_quote_spanned};
 
 /// The impl: the parameter visitors and the buffer visitors each call the
 /// same visitor of each module field in turn, under the field's name
-/// appended to the prefix.
+/// appended to the prefix (written by `tapegrad::nn::with_child_name` into
+/// a reused buffer, so that a warm visit allocates nothing).
 ///
 /// Each call is written `<FieldType as Module<F>>::visit(...)` and spanned
 /// at the field's type, so that a field that is not a module is reported
@@ -52,11 +53,13 @@ pub(crate) fn impl_module(s: &ModuleStruct) -> TokenStream {
                     member, name, ty, ..
                 } = field;
                 quote_spanned! {ty.span()=>
-                    <#ty as ::tapegrad::Module<#float>>::#method(
-                        #borrow self.#member,
-                        &::tapegrad::nn::child_name(#prefix, #name),
-                        #f,
-                    );
+                    ::tapegrad::nn::with_child_name(#prefix, #name, |__name| {
+                        <#ty as ::tapegrad::Module<#float>>::#method(
+                            #borrow self.#member,
+                            __name,
+                            #f,
+                        )
+                    });
                 }
             })
             .collect()

@@ -5,7 +5,7 @@
 //! [`RunningStats`] they keep, the training and evaluation passes, and their
 //! builder methods (written once, by `batch_norm_methods!`).
 
-use super::{Forward, Param, child_name};
+use super::{Forward, Param, with_child_name};
 use crate::Module;
 use crate::tape::Var;
 use crate::tensor::{Float, Tensor};
@@ -218,8 +218,8 @@ macro_rules! batch_norm_methods {
         #[diagnostic::do_not_recommend]
         impl<T: Float> Module<T> for $name<T> {
             fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
-                self.weight.visit(&child_name(prefix, "weight"), f);
-                self.bias.visit(&child_name(prefix, "bias"), f);
+                with_child_name(prefix, "weight", |name| self.weight.visit(name, f));
+                with_child_name(prefix, "bias", |name| self.bias.visit(name, f));
             }
 
             fn visit_mut<'a>(
@@ -227,8 +227,8 @@ macro_rules! batch_norm_methods {
                 prefix: &str,
                 f: &mut dyn FnMut(&str, &'a mut Param<T>),
             ) {
-                self.weight.visit_mut(&child_name(prefix, "weight"), f);
-                self.bias.visit_mut(&child_name(prefix, "bias"), f);
+                with_child_name(prefix, "weight", |name| self.weight.visit_mut(name, f));
+                with_child_name(prefix, "bias", |name| self.bias.visit_mut(name, f));
             }
 
             fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
@@ -238,8 +238,8 @@ macro_rules! batch_norm_methods {
                     let stats = self.running.lock();
                     (stats.running_mean.clone(), stats.running_var.clone())
                 };
-                f(&child_name(prefix, "running_mean"), &mean);
-                f(&child_name(prefix, "running_var"), &var);
+                with_child_name(prefix, "running_mean", |name| f(name, &mean));
+                with_child_name(prefix, "running_var", |name| f(name, &var));
             }
 
             fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
@@ -249,8 +249,12 @@ macro_rules! batch_norm_methods {
                     .stats
                     .get_mut()
                     .unwrap_or_else(PoisonError::into_inner);
-                f(&child_name(prefix, "running_mean"), &mut stats.running_mean);
-                f(&child_name(prefix, "running_var"), &mut stats.running_var);
+                with_child_name(prefix, "running_mean", |name| {
+                    f(name, &mut stats.running_mean)
+                });
+                with_child_name(prefix, "running_var", |name| {
+                    f(name, &mut stats.running_var)
+                });
             }
         }
     };

@@ -34,7 +34,7 @@ pub use flatten::Flatten;
 pub use layer::{Forward, Layer};
 pub use layer_norm::LayerNorm;
 pub use linear::Linear;
-pub use module::{Module, child_name};
+pub use module::{Module, child_name, with_child_name};
 pub use param::{Param, ParamId};
 pub use pool::{AvgPool2d, MaxPool2d};
 pub use recurrent::{Gru, GruCell, Lstm, LstmCell};

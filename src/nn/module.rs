@@ -12,7 +12,8 @@
 use super::Param;
 use super::summary::{BufferRow, ModuleSummary, ParamRow};
 use crate::tensor::{Float, Tensor};
-use std::fmt::Display;
+use std::cell::RefCell;
+use std::fmt::{Display, Write};
 use std::marker::PhantomData;
 
 /// The derive macro: see [`macro@Module`].
@@ -23,7 +24,8 @@ pub use autograd_macros::Module;
 ///
 /// Implementors write the two visitors; every other method is provided.
 /// Each parameter is visited under its dotted path: a struct field's name,
-/// a `Vec` or array element's index, joined with `.` by [`child_name`]. A
+/// a `Vec` or array element's index, joined with `.` by [`child_name`]
+/// (built in a reused buffer by [`with_child_name`]). A
 /// [`Param`] is a leaf visited under the prefix it is given; `Option` and
 /// `Box` add nothing to the path (`None` holds no parameters).
 ///
@@ -62,7 +64,7 @@ pub use autograd_macros::Module;
 ///
 /// ```
 /// use tapegrad::{Float, Module, Param};
-/// use tapegrad::nn::child_name;
+/// use tapegrad::nn::with_child_name;
 ///
 /// struct Scale<T: Float> {
 ///     gain: Param<T>,
@@ -71,10 +73,10 @@ pub use autograd_macros::Module;
 /// #[diagnostic::do_not_recommend]
 /// impl<T: Float> Module<T> for Scale<T> {
 ///     fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
-///         self.gain.visit(&child_name(prefix, "gain"), f);
+///         with_child_name(prefix, "gain", |name| self.gain.visit(name, f));
 ///     }
 ///     fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
-///         self.gain.visit_mut(&child_name(prefix, "gain"), f);
+///         with_child_name(prefix, "gain", |name| self.gain.visit_mut(name, f));
 ///     }
 /// }
 /// ```
@@ -307,12 +309,62 @@ pub trait Module<T: Float = f32> {
 /// assert_eq!(child_name("blocks.0", "attn"), "blocks.0.attn");
 /// assert_eq!(child_name("layers", 3), "layers.3");
 /// ```
+///
+/// This allocates a new `String`; visitors use [`with_child_name`], which
+/// builds the same path in a reused buffer.
 pub fn child_name(prefix: &str, name: impl Display) -> String {
     if prefix.is_empty() {
         name.to_string()
     } else {
         format!("{prefix}.{name}")
     }
+}
+
+thread_local! {
+    /// The buffers [`with_child_name`] writes paths into: one per nesting
+    /// level in use, taken off the end and put back after the call, so a
+    /// level gets the same buffer (with the capacity it grew to) each time.
+    static NAME_BUFFERS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with the dotted path of a child called `name` inside a module
+/// visited under `prefix` (the same string [`child_name`] returns), and
+/// returns what `f` returns.
+///
+/// The path is written into a per-thread buffer that is reused from one
+/// call to the next, so once a model has been visited once, visiting it
+/// again allocates nothing, however deep it nests: this is how the derived
+/// impls, the containers and the layers build their names, which keeps an
+/// optimiser step free of heap allocations.
+///
+/// ```
+/// use tapegrad::nn::with_child_name;
+/// let len = with_child_name("blocks.0", "attn", |path| {
+///     assert_eq!(path, "blocks.0.attn");
+///     path.len()
+/// });
+/// assert_eq!(len, 13);
+/// with_child_name("", 3, |path| assert_eq!(path, "3"));
+/// ```
+pub fn with_child_name<R>(prefix: &str, name: impl Display, f: impl FnOnce(&str) -> R) -> R {
+    // A buffer of this level's own: the caller's `prefix` may be the
+    // enclosing level's buffer, which stays out of the pool meanwhile.
+    let mut path = NAME_BUFFERS
+        .try_with(|pool| pool.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    path.clear();
+    if !prefix.is_empty() {
+        path.push_str(prefix);
+        path.push('.');
+    }
+    write!(path, "{name}").expect("writing to a String cannot fail");
+    let out = f(&path);
+    // During thread teardown the pool may be gone; the buffer is then
+    // simply dropped.
+    let _ = NAME_BUFFERS.try_with(|pool| pool.borrow_mut().push(path));
+    out
 }
 
 /// A parameter is a leaf: it is visited once, under the prefix itself.
@@ -332,25 +384,25 @@ impl<T: Float> Module<T> for Param<T> {
 impl<T: Float, M: Module<T>> Module<T> for Vec<M> {
     fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
         for (i, m) in self.iter().enumerate() {
-            m.visit(&child_name(prefix, i), f);
+            with_child_name(prefix, i, |name| m.visit(name, f));
         }
     }
 
     fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
         for (i, m) in self.iter_mut().enumerate() {
-            m.visit_mut(&child_name(prefix, i), f);
+            with_child_name(prefix, i, |name| m.visit_mut(name, f));
         }
     }
 
     fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
         for (i, m) in self.iter().enumerate() {
-            m.visit_buffers(&child_name(prefix, i), f);
+            with_child_name(prefix, i, |name| m.visit_buffers(name, f));
         }
     }
 
     fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
         for (i, m) in self.iter_mut().enumerate() {
-            m.visit_buffers_mut(&child_name(prefix, i), f);
+            with_child_name(prefix, i, |name| m.visit_buffers_mut(name, f));
         }
     }
 }
@@ -360,25 +412,25 @@ impl<T: Float, M: Module<T>> Module<T> for Vec<M> {
 impl<T: Float, M: Module<T>, const N: usize> Module<T> for [M; N] {
     fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
         for (i, m) in self.iter().enumerate() {
-            m.visit(&child_name(prefix, i), f);
+            with_child_name(prefix, i, |name| m.visit(name, f));
         }
     }
 
     fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
         for (i, m) in self.iter_mut().enumerate() {
-            m.visit_mut(&child_name(prefix, i), f);
+            with_child_name(prefix, i, |name| m.visit_mut(name, f));
         }
     }
 
     fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
         for (i, m) in self.iter().enumerate() {
-            m.visit_buffers(&child_name(prefix, i), f);
+            with_child_name(prefix, i, |name| m.visit_buffers(name, f));
         }
     }
 
     fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
         for (i, m) in self.iter_mut().enumerate() {
-            m.visit_buffers_mut(&child_name(prefix, i), f);
+            with_child_name(prefix, i, |name| m.visit_buffers_mut(name, f));
         }
     }
 }

@@ -1,6 +1,6 @@
 //! [`Sequential`]: layers applied one after another.
 
-use super::{Forward, Layer, child_name};
+use super::{Forward, Layer, with_child_name};
 use crate::Module;
 use crate::nn::Param;
 use crate::tape::Var;
@@ -124,25 +124,25 @@ impl<T: Float> fmt::Debug for Sequential<T> {
 impl<T: Float> Module<T> for Sequential<T> {
     fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
         for (i, layer) in self.layers.iter().enumerate() {
-            layer.visit(&child_name(prefix, i), f);
+            with_child_name(prefix, i, |name| layer.visit(name, f));
         }
     }
 
     fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
         for (i, layer) in self.layers.iter_mut().enumerate() {
-            layer.visit_mut(&child_name(prefix, i), f);
+            with_child_name(prefix, i, |name| layer.visit_mut(name, f));
         }
     }
 
     fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
         for (i, layer) in self.layers.iter().enumerate() {
-            layer.visit_buffers(&child_name(prefix, i), f);
+            with_child_name(prefix, i, |name| layer.visit_buffers(name, f));
         }
     }
 
     fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
         for (i, layer) in self.layers.iter_mut().enumerate() {
-            layer.visit_buffers_mut(&child_name(prefix, i), f);
+            with_child_name(prefix, i, |name| layer.visit_buffers_mut(name, f));
         }
     }
 }

@@ -123,6 +123,7 @@ impl<T: Float> Rule<T> for AdadeltaRule {
         }
     }
 
+    #[inline(always)]
     fn apply(&self, c: &AdadeltaCoeffs<T>, p: &mut [T], g: &[T], s: Slots<'_, T>) {
         let [v, u, _] = s;
         let decay = c.weight_decay != T::ZERO;

@@ -134,6 +134,7 @@ impl<T: Float> Rule<T> for AdagradRule {
         }
     }
 
+    #[inline(always)]
     fn apply(&self, c: &AdagradCoeffs<T>, p: &mut [T], g: &[T], s: Slots<'_, T>) {
         let [sum, _, _] = s;
         let decay = c.weight_decay != T::ZERO;

@@ -176,6 +176,7 @@ impl<T: Float, const DECOUPLED: bool> Rule<T> for AdamRule<DECOUPLED> {
         }
     }
 
+    #[inline(always)]
     fn apply(&self, c: &AdamCoeffs<T>, p: &mut [T], g: &[T], s: Slots<'_, T>) {
         let [m, v, v_max] = s;
         // Each combination gets its own loop with no branch inside. L2 decay

@@ -63,6 +63,10 @@ pub(crate) trait Rule<T: Float>: Sync {
 
     /// Updates one chunk in place: `p` and `g` have the same length, and so
     /// has each slot in use.
+    ///
+    /// The engine calls it through `pulp`'s dispatch (see [`Update`]);
+    /// implementations are `#[inline(always)]`, so that their loop is
+    /// compiled there, for the widest vector instructions the CPU has.
     fn apply(&self, c: &Self::Coeffs, p: &mut [T], g: &[T], s: Slots<'_, T>);
 }
 
@@ -342,7 +346,7 @@ fn name_of<'a, T: Float>(path: &'a str, param: &'a Param<T>) -> &'a str {
 /// depend on how pieces are shared out among threads.
 fn run<T: Float, R: Rule<T>>(rule: &R, jobs: &mut [Job<'_, T, R::Coeffs>]) {
     let total: usize = jobs.iter().map(|j| j.p.len()).sum();
-    let mut pieces: SmallVec<[_; 2 * INLINE_PARAMS]> =
+    let mut pieces: SmallVec<[Piece<'_, '_, T, R::Coeffs>; 2 * INLINE_PARAMS]> =
         SmallVec::with_capacity(total / CHUNK + jobs.len());
     for job in jobs.iter_mut() {
         let coeffs = &job.coeffs;
@@ -370,12 +374,45 @@ fn run<T: Float, R: Rule<T>>(rule: &R, jobs: &mut [Job<'_, T, R::Coeffs>]) {
         }
     }
     if worth_parallel(total) && pieces.len() > 1 {
-        pieces
-            .par_iter_mut()
-            .for_each(|(c, p, g, s)| rule.apply(c, p, g, s.each_mut().map(|s| &mut **s)));
+        pieces.par_iter_mut().for_each(|piece| {
+            pulp::Arch::new().dispatch(Update {
+                rule,
+                pieces: std::slice::from_mut(piece),
+            })
+        });
     } else {
-        for (c, p, g, s) in pieces {
-            rule.apply(c, p, g, s);
+        pulp::Arch::new().dispatch(Update {
+            rule,
+            pieces: &mut pieces,
+        });
+    }
+}
+
+/// One chunk of a step: the parameter's coefficients, its values, its
+/// gradient and its state slots.
+type Piece<'c, 'a, T, C> = (&'c C, &'a mut [T], &'a [T], Slots<'a, T>);
+
+/// Pieces to update with `rule`, as one unit of work for `pulp`, which runs
+/// it inside a function compiled for AVX2 + FMA when the CPU has them (8
+/// floats a step instead of baseline SSE2's 4) and as plain code otherwise.
+///
+/// This is [`vectorize`](crate::tensor::simd::vectorize) written as a
+/// `WithSimd` type rather than a closure: the wide code is only generated if
+/// the rule's loop is inlined into pulp's function, and LLVM declines to
+/// inline a closure holding a loop this large, while `with_simd` and every
+/// rule's `apply` are `#[inline(always)]`.
+struct Update<'r, 's, 'c, 'a, T: Float, R: Rule<T>> {
+    rule: &'r R,
+    pieces: &'s mut [Piece<'c, 'a, T, R::Coeffs>],
+}
+
+impl<T: Float, R: Rule<T>> pulp::WithSimd for Update<'_, '_, '_, '_, T, R> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        for (c, p, g, s) in self.pieces.iter_mut() {
+            self.rule.apply(c, p, g, s.each_mut().map(|s| &mut **s));
         }
     }
 }

@@ -113,6 +113,7 @@ impl<T: Float> Rule<T> for LionRule {
         }
     }
 
+    #[inline(always)]
     fn apply(&self, c: &LionCoeffs<T>, p: &mut [T], g: &[T], s: Slots<'_, T>) {
         let [m, _, _] = s;
         for ((p, &g), m) in p.iter_mut().zip(g).zip(m.iter_mut()) {

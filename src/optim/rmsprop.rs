@@ -152,6 +152,7 @@ impl<T: Float> Rule<T> for RmsPropRule {
         }
     }
 
+    #[inline(always)]
     fn apply(&self, c: &RmsPropCoeffs<T>, p: &mut [T], g: &[T], s: Slots<'_, T>) {
         let [v, buf, avg] = s;
         let n = p.len();

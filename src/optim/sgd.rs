@@ -153,6 +153,7 @@ impl<T: Float> Rule<T> for SgdRule {
         }
     }
 
+    #[inline(always)]
     fn apply(&self, c: &SgdCoeffs<T>, p: &mut [T], g: &[T], s: Slots<'_, T>) {
         let [buf, _, _] = s;
         // Decay is skipped, not multiplied by 0, when off: 0 · ∞ would be NaN.

@@ -17,7 +17,7 @@ mod lstm;
 pub use gru::{Gru, GruCell};
 pub use lstm::{Lstm, LstmCell};
 
-use super::{Param, child_name, init};
+use super::{Param, init, with_child_name};
 use crate::tape::{Tape, Var};
 use crate::tensor::{Float, Tensor};
 use rand::Rng;
@@ -181,11 +181,9 @@ fn dropout_between<'t, T: Float>(x: Var<'t, T>, p: f64) -> Var<'t, T> {
     }
 }
 
-/// PyTorch's names for layer `k` of a stack: `weight_ih_l{k}`, ...
-fn layer_names(prefix: &str, k: usize) -> [String; 4] {
-    ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
-        .map(|n| child_name(prefix, format!("{n}_l{k}")))
-}
+/// PyTorch's names for layer `k` of a stack: `weight_ih_l{k}`, ... (a
+/// parameter's name is `{n}_l{k}` for `n` in this order).
+const LAYER_NAMES: [&str; 4] = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"];
 
 /// Visits one stacked layer's parameters under PyTorch's names.
 fn visit_layer<'a, T: Float>(
@@ -194,9 +192,9 @@ fn visit_layer<'a, T: Float>(
     params: [Option<&'a Param<T>>; 4],
     f: &mut dyn FnMut(&str, &'a Param<T>),
 ) {
-    for (name, p) in layer_names(prefix, k).iter().zip(params) {
+    for (n, p) in LAYER_NAMES.iter().zip(params) {
         if let Some(p) = p {
-            f(name, p);
+            with_child_name(prefix, format_args!("{n}_l{k}"), |name| f(name, p));
         }
     }
 }
@@ -208,9 +206,9 @@ fn visit_layer_mut<'a, T: Float>(
     params: [Option<&'a mut Param<T>>; 4],
     f: &mut dyn FnMut(&str, &'a mut Param<T>),
 ) {
-    for (name, p) in layer_names(prefix, k).iter().zip(params) {
+    for (n, p) in LAYER_NAMES.iter().zip(params) {
         if let Some(p) = p {
-            f(name, p);
+            with_child_name(prefix, format_args!("{n}_l{k}"), |name| f(name, p));
         }
     }
 }
