@@ -548,6 +548,64 @@ mod tests {
     }
 
     #[test]
+    fn im2col_matches_its_definition() {
+        // cols[(c, u, v), (i, j)] = x[c, i sH + u dH - pH, j sW + v dW - pW],
+        // or 0 outside the input: with no padding and unit column stride
+        // (the row-copy path, with and without row stride and dilations)
+        // and with padding or a column stride (the clipping path).
+        for (xs, ws, s, p, d) in [
+            ([2, 5, 6], [2, 3, 3], (1, 1), (0, 0), (1, 1)),
+            ([1, 7, 6], [1, 2, 3], (2, 1), (0, 0), (1, 2)),
+            ([3, 6, 5], [3, 2, 2], (1, 1), (0, 0), (2, 1)),
+            ([2, 5, 6], [2, 3, 3], (1, 1), (1, 1), (1, 1)),
+            ([2, 5, 7], [2, 2, 3], (1, 2), (0, 1), (1, 1)),
+        ] {
+            let g = Geom::conv2d(
+                &[1, xs[0], xs[1], xs[2]],
+                &[1, ws[0], ws[1], ws[2]],
+                s,
+                p,
+                d,
+                1,
+            );
+            let x: Vec<f64> = (0..xs.iter().product()).map(|i| i as f64 + 1.0).collect();
+            let mut cols = vec![f64::NAN; g.col_rows() * g.out_plane()];
+            im2col(&x, xs[0], &g, &mut cols);
+            for c in 0..xs[0] {
+                for (u, v) in (0..ws[1]).flat_map(|u| (0..ws[2]).map(move |v| (u, v))) {
+                    for (i, j) in (0..g.oh).flat_map(|i| (0..g.ow).map(move |j| (i, j))) {
+                        let y = (i * s.0 + u * d.0) as isize - p.0 as isize;
+                        let z = (j * s.1 + v * d.1) as isize - p.1 as isize;
+                        let inside =
+                            (0..xs[1] as isize).contains(&y) && (0..xs[2] as isize).contains(&z);
+                        let want = if inside {
+                            x[(c * xs[1] + y as usize) * xs[2] + z as usize]
+                        } else {
+                            0.0
+                        };
+                        let r = (c * ws[1] + u) * ws[2] + v;
+                        let got = cols[r * g.out_plane() + i * g.ow + j];
+                        assert_eq!(
+                            got, want,
+                            "{xs:?} {ws:?} {s:?} {p:?} {d:?}: row {r}, ({i}, {j})"
+                        );
+                    }
+                }
+            }
+            // and col2im is its adjoint on the same geometry
+            let c: Vec<f64> = (0..cols.len()).map(|i| (i as f64 * 1.3).cos()).collect();
+            let mut back = vec![0.0; x.len()];
+            col2im(&c, xs[0], &g, &mut back);
+            let lhs: f64 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
+            let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
+            assert!(
+                (lhs - rhs).abs() < 1e-9 * lhs.abs().max(1.0),
+                "{lhs} vs {rhs}"
+            );
+        }
+    }
+
+    #[test]
     fn bias_grad_sums_each_channel_over_batch_and_positions() {
         // Plane sizes around the 8-lane blocks (3, 8, 13 = 8 + 5), checked
         // against a plain f64 sum over n, y, x for each channel.
