@@ -88,6 +88,18 @@ fn conv2d_grads_match_finite_differences() {
                 groups: 2,
             },
         ),
+        // no padding and unit column stride (im2col copies whole row
+        // pieces) with a row stride and a column dilation
+        (
+            &[2, 2, 7, 6],
+            &[3, 2, 2, 3],
+            true,
+            Conv2dOptions {
+                stride: (2, 1),
+                dilation: (1, 2),
+                ..o
+            },
+        ),
     ];
     for (k, (xs, ws, bias, opts)) in cases.into_iter().enumerate() {
         let seed = 10 * k as u64;
@@ -229,6 +241,56 @@ fn batched_conv2d_equals_per_sample_conv2d() {
             .for_each(|(a, b)| *a += b);
     }
     assert_close(g.wrt(wv).as_slice(), &dw_sum, 1e-9);
+}
+
+/// The conv's output and its three gradients in f32, computed on a rayon
+/// pool of `threads` threads.
+fn conv_on_threads(threads: usize, opts: Conv2dOptions) -> Vec<Vec<f32>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let tape = Tape::<f32>::new();
+        let x = tape.var(randn(&[32, 4, 10, 10], 7).cast());
+        let w = tape.var(randn(&[8, 4, 3, 3], 8).cast());
+        let b = tape.var(randn(&[8], 9).cast());
+        let y = x.conv2d(w, Some(b), opts);
+        let g = y.backward_with(randn(&y.shape(), 10).cast());
+        vec![
+            y.value().to_vec(),
+            g.wrt(x).to_vec(),
+            g.wrt(w).to_vec(),
+            g.wrt(b).to_vec(),
+        ]
+    })
+}
+
+#[test]
+fn conv2d_results_do_not_depend_on_the_thread_count() {
+    // 32 samples, ~600k multiply-adds (the unpadded case): large enough for
+    // the batch to be split (over two threads) and for the weight gradient
+    // to be summed in 16 partial sums of two samples each; on one thread the
+    // same partial sums run in turn. f32, so any change in the order of the
+    // additions would show in the bits (summing the 32 samples in one run
+    // on one thread fails this test).
+    for opts in [
+        Conv2dOptions::default(),
+        Conv2dOptions {
+            padding: (1, 1),
+            stride: (2, 2),
+            ..Default::default()
+        },
+    ] {
+        let (one, two) = (conv_on_threads(1, opts), conv_on_threads(2, opts));
+        for (k, (a, b)) in one.iter().zip(&two).enumerate() {
+            let (a, b): (Vec<u32>, Vec<u32>) = (
+                a.iter().map(|v| v.to_bits()).collect(),
+                b.iter().map(|v| v.to_bits()).collect(),
+            );
+            assert_eq!(a, b, "result {k} with {opts:?}");
+        }
+    }
 }
 
 #[test]

@@ -156,6 +156,15 @@ fn with_dims<T: Float>(dims: &[usize], data: Vec<T>) -> Tensor<T> {
     Tensor::from_parts(Shape::from_slice(dims), data)
 }
 
+/// A zero-filled tensor of the given dimensions from the buffer pool,
+/// filled by `kernel` (so that a training loop's steady state reuses the
+/// storage of the previous step's tensors instead of allocating).
+fn pooled<T: Float>(dims: &[usize], kernel: impl FnOnce(&mut [T])) -> Tensor<T> {
+    let mut t = Tensor::pooled_zeros(Shape::from_slice(dims));
+    kernel(t.as_mut_slice());
+    t
+}
+
 impl<'t, T: Float> Var<'t, T> {
     /// 2-d convolution (cross-correlation, as in every deep-learning
     /// library) of `self [N, C_in, H, W]` with `weight [C_out, C_in / groups,
@@ -219,8 +228,9 @@ impl<'t, T: Float> Var<'t, T> {
         };
         self.tape.apply(op, inputs, |v| {
             let bias = v.get(2).map(|b| b.as_slice());
-            let y = kernels::conv2d(v[0].as_slice(), v[1].as_slice(), bias, &geom);
-            with_dims(&geom.out_shape(), y)
+            pooled(&geom.out_shape(), |y| {
+                kernels::conv2d(v[0].as_slice(), v[1].as_slice(), bias, &geom, y)
+            })
         })
     }
 
@@ -255,10 +265,9 @@ impl<'t, T: Float> Var<'t, T> {
         let geom = args.geom("max_pool2d", &self.shape());
         self.tape
             .apply(Op::Nn(NnOp::MaxPool2d(args)), &[self], |v| {
-                with_dims(
-                    &geom.out_shape(),
-                    kernels::max_pool2d(v[0].as_slice(), &geom),
-                )
+                pooled(&geom.out_shape(), |y| {
+                    kernels::max_pool2d(v[0].as_slice(), &geom, y)
+                })
             })
     }
 
@@ -292,10 +301,9 @@ impl<'t, T: Float> Var<'t, T> {
         let geom = args.geom("avg_pool2d", &self.shape());
         self.tape
             .apply(Op::Nn(NnOp::AvgPool2d(args)), &[self], |v| {
-                with_dims(
-                    &geom.out_shape(),
-                    kernels::avg_pool2d(v[0].as_slice(), &geom),
-                )
+                pooled(&geom.out_shape(), |y| {
+                    kernels::avg_pool2d(v[0].as_slice(), &geom, y)
+                })
             })
     }
 }
@@ -305,8 +313,10 @@ pub(super) fn conv2d_backward<T: Float>(args: Conv2dArgs, ctx: &mut BackwardCtx<
     let (x, w, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
     let geom = args.geom(x.shape(), w.shape());
     if ctx.needs(0) {
-        let dx = kernels::conv2d_input_grad(g.as_slice(), w.as_slice(), &geom);
-        ctx.add(0, with_dims(x.shape(), dx));
+        let dx = pooled(x.shape(), |dx| {
+            kernels::conv2d_input_grad(g.as_slice(), w.as_slice(), &geom, dx)
+        });
+        ctx.add(0, dx);
     }
     if ctx.needs(1) {
         let dw = kernels::conv2d_weight_grad(x.as_slice(), g.as_slice(), &geom);
@@ -323,14 +333,18 @@ pub(super) fn max_pool2d_backward<T: Float>(args: Pool2dArgs, ctx: &mut Backward
     let x = ctx.input(0);
     let geom = args.geom("max_pool2d", x.shape());
     let (y, g) = (ctx.output().as_slice(), ctx.grad_out().as_slice());
-    let dx = kernels::max_pool2d_backward(x.as_slice(), y, g, &geom);
-    ctx.add(0, with_dims(x.shape(), dx));
+    let dx = pooled(x.shape(), |dx| {
+        kernels::max_pool2d_backward(x.as_slice(), y, g, &geom, dx)
+    });
+    ctx.add(0, dx);
 }
 
 /// `avg_pool2d`'s rule: the gradient spreads evenly over each window.
 pub(super) fn avg_pool2d_backward<T: Float>(args: Pool2dArgs, ctx: &mut BackwardCtx<'_, T>) {
     let x = ctx.input(0);
     let geom = args.geom("avg_pool2d", x.shape());
-    let dx = kernels::avg_pool2d_backward(ctx.grad_out().as_slice(), &geom);
-    ctx.add(0, with_dims(x.shape(), dx));
+    let dx = pooled(x.shape(), |dx| {
+        kernels::avg_pool2d_backward(ctx.grad_out().as_slice(), &geom, dx)
+    });
+    ctx.add(0, dx);
 }

@@ -208,9 +208,23 @@ impl Geom {
         self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
     }
 
-    fn conv_parallel(&self) -> bool {
+    /// Enough work to be worth splitting the batch (whatever the thread
+    /// count: the weight gradient's partial sums follow this, so that its
+    /// rounding does not depend on the threads).
+    fn conv_large(&self) -> bool {
         self.batch > 1
             && self.batch * self.c_out * self.out_plane() * self.col_rows() >= CONV_PARALLEL_WORK
+    }
+
+    /// Split the batch over threads: large, and rayon has more than one.
+    fn conv_parallel(&self) -> bool {
+        self.conv_large() && rayon::current_num_threads() > 1
+    }
+
+    /// No padding and unit column stride: every row of a column matrix is
+    /// a run of whole input rows' pieces, copied without clipping.
+    fn unpadded_rows(&self) -> bool {
+        self.ph == 0 && self.pw == 0 && self.sw == 1
     }
 }
 
@@ -233,6 +247,20 @@ fn valid_outputs(out: usize, s: usize, offset: usize, p: usize, n: usize) -> Ran
 /// Unfolds `c` channels `[c, H, W]` into `cols [c * kH * kW, OH * OW]`.
 fn im2col<T: Float>(x: &[T], c: usize, g: &Geom, cols: &mut [T]) {
     let ohw = g.out_plane();
+    if g.unpadded_rows() {
+        // Each output row's taps are one contiguous piece of an input row:
+        // straight copies, nothing to clip or zero.
+        let rows = cols[..c * g.kh * g.kw * ohw].chunks_exact_mut(ohw);
+        for (r, dst) in rows.enumerate() {
+            let (ci, k) = (r / (g.kh * g.kw), r % (g.kh * g.kw));
+            let (ki, kj) = (k / g.kw, k % g.kw);
+            let src = &x[ci * g.in_plane() + ki * g.dh * g.w + kj * g.dw..];
+            for (oy, out) in dst.chunks_exact_mut(g.ow).enumerate() {
+                out.copy_from_slice(&src[oy * g.sh * g.w..][..g.ow]);
+            }
+        }
+        return;
+    }
     for ci in 0..c {
         let plane = &x[ci * g.in_plane()..(ci + 1) * g.in_plane()];
         for ki in 0..g.kh {
@@ -268,6 +296,20 @@ fn im2col<T: Float>(x: &[T], c: usize, g: &Geom, cols: &mut [T]) {
 /// `dx [c, H, W]`: the adjoint of [`im2col`].
 fn col2im<T: Float>(cols: &[T], c: usize, g: &Geom, dx: &mut [T]) {
     let ohw = g.out_plane();
+    if g.unpadded_rows() {
+        // The adjoint of im2col's copies: contiguous slice adds.
+        let rows = cols[..c * g.kh * g.kw * ohw].chunks_exact(ohw);
+        for (r, src) in rows.enumerate() {
+            let (ci, k) = (r / (g.kh * g.kw), r % (g.kh * g.kw));
+            let (ki, kj) = (k / g.kw, k % g.kw);
+            let dst = &mut dx[ci * g.in_plane() + ki * g.dh * g.w + kj * g.dw..];
+            for (oy, s) in src.chunks_exact(g.ow).enumerate() {
+                let d = &mut dst[oy * g.sh * g.w..][..g.ow];
+                d.iter_mut().zip(s).for_each(|(d, &s)| *d += s);
+            }
+        }
+        return;
+    }
     for ci in 0..c {
         let plane = &mut dx[ci * g.in_plane()..(ci + 1) * g.in_plane()];
         for ki in 0..g.kh {
@@ -298,14 +340,15 @@ fn col2im<T: Float>(cols: &[T], c: usize, g: &Geom, dx: &mut [T]) {
 }
 
 /// `conv2d` forward: `x [N, C_in, H, W]`, `weight [C_out, C_in/g, kH, kW]`,
-/// optional `bias [C_out]`; returns `[N, C_out, OH, OW]` row-major.
-pub(crate) fn conv2d<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &Geom) -> Vec<T> {
+/// optional `bias [C_out]`; writes `out [N, C_out, OH, OW]` row-major
+/// (whatever it held is overwritten).
+pub(crate) fn conv2d<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &Geom, out: &mut [T]) {
     let (k, ohw, cin_g, cout_g) = (g.col_rows(), g.out_plane(), g.cin_g(), g.cout_g());
     let per_in = g.c_in * g.in_plane();
-    let mut out = vec![T::ZERO; g.batch * g.c_out * ohw];
+    let out = &mut out[..g.batch * g.c_out * ohw];
     let cols_len = if g.pointwise() { 0 } else { k * ohw };
     for_each_chunk(
-        &mut out,
+        out,
         g.c_out * ohw,
         g.conv_parallel(),
         || vec![T::ZERO; cols_len],
@@ -337,18 +380,18 @@ pub(crate) fn conv2d<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &Ge
             }
         },
     );
-    out
 }
 
 /// Gradient of `conv2d` with respect to its input: for each sample and
-/// group, `weight^T x grad_out` folded back with col2im.
-pub(crate) fn conv2d_input_grad<T: Float>(grad_out: &[T], weight: &[T], g: &Geom) -> Vec<T> {
+/// group, `weight^T x grad_out` folded back with col2im, added into `dx
+/// [N, C_in, H, W]` (which the caller zeroes).
+pub(crate) fn conv2d_input_grad<T: Float>(grad_out: &[T], weight: &[T], g: &Geom, dx: &mut [T]) {
     let (k, ohw, cin_g, cout_g) = (g.col_rows(), g.out_plane(), g.cin_g(), g.cout_g());
     let per_out = g.c_out * ohw;
-    let mut dx = vec![T::ZERO; g.batch * g.c_in * g.in_plane()];
+    let dx = &mut dx[..g.batch * g.c_in * g.in_plane()];
     let cols_len = if g.pointwise() { 0 } else { k * ohw };
     for_each_chunk(
-        &mut dx,
+        dx,
         g.c_in * g.in_plane(),
         g.conv_parallel(),
         || vec![T::ZERO; cols_len],
@@ -377,7 +420,6 @@ pub(crate) fn conv2d_input_grad<T: Float>(grad_out: &[T], weight: &[T], g: &Geom
             }
         },
     );
-    dx
 }
 
 /// Gradient of `conv2d` with respect to its weight: `grad_out x cols^T`
@@ -414,11 +456,11 @@ pub(crate) fn conv2d_weight_grad<T: Float>(x: &[T], grad_out: &[T], g: &Geom) ->
         }
         dw
     };
-    if !g.conv_parallel() {
+    if !g.conv_large() {
         return samples(0..g.batch);
     }
     let parts = g.batch.min(WEIGHT_GRAD_PARTS);
-    let partials = map_indices(parts, true, |p| {
+    let partials = map_indices(parts, g.conv_parallel(), |p| {
         samples(p * g.batch / parts..(p + 1) * g.batch / parts)
     });
     let mut partials = partials.into_iter();
@@ -503,6 +545,64 @@ mod tests {
         let lhs: f64 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
         let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
         assert!((lhs - rhs).abs() < 1e-12, "{lhs} vs {rhs}");
+    }
+
+    #[test]
+    fn im2col_matches_its_definition() {
+        // cols[(c, u, v), (i, j)] = x[c, i sH + u dH - pH, j sW + v dW - pW],
+        // or 0 outside the input: with no padding and unit column stride
+        // (the row-copy path, with and without row stride and dilations)
+        // and with padding or a column stride (the clipping path).
+        for (xs, ws, s, p, d) in [
+            ([2, 5, 6], [2, 3, 3], (1, 1), (0, 0), (1, 1)),
+            ([1, 7, 6], [1, 2, 3], (2, 1), (0, 0), (1, 2)),
+            ([3, 6, 5], [3, 2, 2], (1, 1), (0, 0), (2, 1)),
+            ([2, 5, 6], [2, 3, 3], (1, 1), (1, 1), (1, 1)),
+            ([2, 5, 7], [2, 2, 3], (1, 2), (0, 1), (1, 1)),
+        ] {
+            let g = Geom::conv2d(
+                &[1, xs[0], xs[1], xs[2]],
+                &[1, ws[0], ws[1], ws[2]],
+                s,
+                p,
+                d,
+                1,
+            );
+            let x: Vec<f64> = (0..xs.iter().product()).map(|i| i as f64 + 1.0).collect();
+            let mut cols = vec![f64::NAN; g.col_rows() * g.out_plane()];
+            im2col(&x, xs[0], &g, &mut cols);
+            for c in 0..xs[0] {
+                for (u, v) in (0..ws[1]).flat_map(|u| (0..ws[2]).map(move |v| (u, v))) {
+                    for (i, j) in (0..g.oh).flat_map(|i| (0..g.ow).map(move |j| (i, j))) {
+                        let y = (i * s.0 + u * d.0) as isize - p.0 as isize;
+                        let z = (j * s.1 + v * d.1) as isize - p.1 as isize;
+                        let inside =
+                            (0..xs[1] as isize).contains(&y) && (0..xs[2] as isize).contains(&z);
+                        let want = if inside {
+                            x[(c * xs[1] + y as usize) * xs[2] + z as usize]
+                        } else {
+                            0.0
+                        };
+                        let r = (c * ws[1] + u) * ws[2] + v;
+                        let got = cols[r * g.out_plane() + i * g.ow + j];
+                        assert_eq!(
+                            got, want,
+                            "{xs:?} {ws:?} {s:?} {p:?} {d:?}: row {r}, ({i}, {j})"
+                        );
+                    }
+                }
+            }
+            // and col2im is its adjoint on the same geometry
+            let c: Vec<f64> = (0..cols.len()).map(|i| (i as f64 * 1.3).cos()).collect();
+            let mut back = vec![0.0; x.len()];
+            col2im(&c, xs[0], &g, &mut back);
+            let lhs: f64 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
+            let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
+            assert!(
+                (lhs - rhs).abs() < 1e-9 * lhs.abs().max(1.0),
+                "{lhs} vs {rhs}"
+            );
+        }
     }
 
     #[test]

@@ -67,14 +67,15 @@ fn window_argmax<T: Float>(plane: &[T], g: &Geom, oy: usize, ox: usize) -> usize
 }
 
 /// The larger of two values, or a NaN if either is one.
+#[inline(always)]
 fn nan_max<T: Float>(a: T, b: T) -> T {
     if (a >= b) | a.is_nan() { a } else { b }
 }
 
-/// Max pooling forward: `[N, C, H, W] -> [N, C, OH, OW]`.
-pub(crate) fn max_pool2d<T: Float>(x: &[T], g: &Geom) -> Vec<T> {
-    let mut out = vec![T::ZERO; g.batch * g.c_in * g.out_plane()];
-    each_plane(x, g.in_plane(), &mut out, g.out_plane(), |_, plane, out| {
+/// Max pooling forward: `[N, C, H, W] -> out [N, C, OH, OW]` (overwritten).
+pub(crate) fn max_pool2d<T: Float>(x: &[T], g: &Geom, out: &mut [T]) {
+    let out = &mut out[..g.batch * g.c_in * g.out_plane()];
+    each_plane(x, g.in_plane(), out, g.out_plane(), |_, plane, out| {
         if (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (2, 2, 2, 2, 0, 0) {
             // The common 2x2 / stride 2 case, by column pairs without index
             // checks; the taps are folded in the same order as below.
@@ -109,47 +110,42 @@ pub(crate) fn max_pool2d<T: Float>(x: &[T], g: &Geom) -> Vec<T> {
             }
         }
     });
-    out
 }
 
 /// Max pooling backward: each output's gradient goes to its window's
 /// argmax. `out` is the forward's output: with 2x2 windows, stride 2 and no
 /// padding (the common case), the argmax is the first tap equal to the
 /// output (or the first NaN when the output is NaN), which is cheaper than
-/// scanning for the maximum again; other shapes search the input.
+/// scanning for the maximum again; other shapes search the input. The
+/// gradient is added into `dx`, which the caller zeroes.
 pub(crate) fn max_pool2d_backward<T: Float>(
     x: &[T],
     out: &[T],
     grad_out: &[T],
     g: &Geom,
-) -> Vec<T> {
-    let mut dx = vec![T::ZERO; x.len()];
+    dx: &mut [T],
+) {
+    let dx = &mut dx[..x.len()];
     let fast = (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (2, 2, 2, 2, 0, 0);
-    each_plane(
-        grad_out,
-        g.out_plane(),
-        &mut dx,
-        g.in_plane(),
-        |i, gp, dx| {
-            let plane = &x[i * g.in_plane()..(i + 1) * g.in_plane()];
-            if fast {
-                let op = &out[i * g.out_plane()..(i + 1) * g.out_plane()];
-                max_pool_2x2_backward(plane, op, gp, g, dx);
-                return;
+    each_plane(grad_out, g.out_plane(), dx, g.in_plane(), |i, gp, dx| {
+        let plane = &x[i * g.in_plane()..(i + 1) * g.in_plane()];
+        if fast {
+            let op = &out[i * g.out_plane()..(i + 1) * g.out_plane()];
+            max_pool_2x2_backward(plane, op, gp, g, dx);
+            return;
+        }
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                dx[window_argmax(plane, g, oy, ox)] += gp[oy * g.ow + ox];
             }
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    dx[window_argmax(plane, g, oy, ox)] += gp[oy * g.ow + ox];
-                }
-            }
-        },
-    );
-    dx
+        }
+    });
 }
 
 /// One plane of [`max_pool2d_backward`] for 2x2 windows, stride 2, no
 /// padding. The windows do not overlap, so each input gets at most one
-/// gradient: the four taps are written, not added, without branches.
+/// gradient: the four taps are written, not added, without branches. The
+/// inputs no window covers (a last odd row or column) keep their zeros.
 fn max_pool_2x2_backward<T: Float>(plane: &[T], out: &[T], gp: &[T], g: &Geom, dx: &mut [T]) {
     let (w, ow) = (g.w, g.ow);
     for oy in 0..g.oh {
@@ -178,11 +174,12 @@ fn max_pool_2x2_backward<T: Float>(plane: &[T], out: &[T], gp: &[T], g: &Geom, d
 }
 
 /// Average pooling forward, dividing by the full kernel area even where the
-/// window overlaps padding (PyTorch's `count_include_pad=True`).
-pub(crate) fn avg_pool2d<T: Float>(x: &[T], g: &Geom) -> Vec<T> {
-    let mut out = vec![T::ZERO; g.batch * g.c_in * g.out_plane()];
+/// window overlaps padding (PyTorch's `count_include_pad=True`); writes
+/// `out` (overwritten).
+pub(crate) fn avg_pool2d<T: Float>(x: &[T], g: &Geom, out: &mut [T]) {
+    let out = &mut out[..g.batch * g.c_in * g.out_plane()];
     let inv_area = T::ONE / T::from_usize(g.kh * g.kw);
-    each_plane(x, g.in_plane(), &mut out, g.out_plane(), |_, plane, out| {
+    each_plane(x, g.in_plane(), out, g.out_plane(), |_, plane, out| {
         for oy in 0..g.oh {
             for ox in 0..g.ow {
                 let mut s = T::ZERO;
@@ -195,33 +192,26 @@ pub(crate) fn avg_pool2d<T: Float>(x: &[T], g: &Geom) -> Vec<T> {
             }
         }
     });
-    out
 }
 
 /// Average pooling backward: each output's gradient, divided by the kernel
-/// area, goes to every input under its window.
-pub(crate) fn avg_pool2d_backward<T: Float>(grad_out: &[T], g: &Geom) -> Vec<T> {
-    let mut dx = vec![T::ZERO; g.batch * g.c_in * g.in_plane()];
+/// area, goes to every input under its window; added into `dx`, which the
+/// caller zeroes.
+pub(crate) fn avg_pool2d_backward<T: Float>(grad_out: &[T], g: &Geom, dx: &mut [T]) {
+    let dx = &mut dx[..g.batch * g.c_in * g.in_plane()];
     let inv_area = T::ONE / T::from_usize(g.kh * g.kw);
-    each_plane(
-        grad_out,
-        g.out_plane(),
-        &mut dx,
-        g.in_plane(),
-        |_, gp, dx| {
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    let v = gp[oy * g.ow + ox] * inv_area;
-                    for iy in window(oy, g.sh, g.ph, g.kh, g.h) {
-                        for ix in window(ox, g.sw, g.pw, g.kw, g.w) {
-                            dx[iy * g.w + ix] += v;
-                        }
+    each_plane(grad_out, g.out_plane(), dx, g.in_plane(), |_, gp, dx| {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let v = gp[oy * g.ow + ox] * inv_area;
+                for iy in window(oy, g.sh, g.ph, g.kh, g.h) {
+                    for ix in window(ox, g.sw, g.pw, g.kw, g.w) {
+                        dx[iy * g.w + ix] += v;
                     }
                 }
             }
-        },
-    );
-    dx
+        }
+    });
 }
 
 #[cfg(test)]
@@ -243,9 +233,11 @@ mod tests {
                 })
                 .collect();
             let g = Geom::pool2d("test", &[n, c, h, w], (2, 2), (2, 2), (0, 0));
-            let out = max_pool2d(&x, &g);
+            let mut out = vec![0.0; n * c * g.out_plane()];
+            max_pool2d(&x, &g, &mut out);
             let grad: Vec<f64> = (0..out.len()).map(|i| 1.0 + i as f64).collect();
-            let fast = max_pool2d_backward(&x, &out, &grad, &g);
+            let mut fast = vec![0.0; x.len()];
+            max_pool2d_backward(&x, &out, &grad, &g, &mut fast);
             let mut slow = vec![0.0; x.len()];
             for i in 0..n * c {
                 let plane = &x[i * h * w..(i + 1) * h * w];
