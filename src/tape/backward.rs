@@ -4,6 +4,7 @@ use super::anomaly::{self, Anomaly, Phase};
 use super::{AuxRange, Node, Tape, Var};
 use crate::nn::{Param, ParamId};
 use crate::ops::Op;
+use crate::tensor::shape::same_dims;
 use crate::tensor::{Float, Tensor};
 use std::cell::RefCell;
 
@@ -68,7 +69,7 @@ impl<'a, T: Float> BackwardCtx<'a, T> {
             self.check(found, p, &g);
         }
         let target = self.nodes[p].value.shape();
-        let g = if g.shape() == target {
+        let g = if same_dims(g.shape(), target) {
             g
         } else if g.numel() == self.nodes[p].value.numel() {
             // Same elements, different bookkeeping of unit axes.
@@ -248,7 +249,7 @@ impl<'t, T: Float> Var<'t, T> {
                 }
                 None => continue,
             };
-            if retain_all || node.op == Op::Var {
+            if retain_all || matches!(node.op, Op::Var) {
                 retained[i] = Some(g.clone());
             }
             match node.op {

@@ -216,12 +216,8 @@ impl<T: Float> Tape<T> {
     /// Hands the storage of every value and kept gradient that nothing else
     /// shares to the buffer pool, for the next step's ops to reuse.
     fn recycle_buffers(&mut self) {
-        for node in self.nodes.get_mut().drain(..) {
-            crate::tensor::recycle(node.value);
-        }
-        for g in self.retained.get_mut().drain(..).flatten() {
-            crate::tensor::recycle(g);
-        }
+        crate::tensor::recycle_all(self.nodes.get_mut().drain(..).map(|n| n.value));
+        crate::tensor::recycle_all(self.retained.get_mut().drain(..).flatten());
     }
 
     /// Stores integer arguments of an op and returns where they are.
@@ -244,51 +240,45 @@ impl<T: Float> Tape<T> {
         value: Tensor<T>,
         leaf_wants_grad: bool,
     ) -> Var<'_, T> {
-        self.push_timed(op, parents, value, leaf_wants_grad, 0)
-    }
-
-    /// [`push`](Tape::push), noting `forward_nanos` for the profiler.
-    fn push_timed(
-        &self,
-        op: Op,
-        parents: &[u32],
-        value: Tensor<T>,
-        leaf_wants_grad: bool,
-        forward_nanos: u64,
-    ) -> Var<'_, T> {
-        let var = self.push_node(op, parents, value, leaf_wants_grad);
-        // One branch when neither the profiler nor anomaly mode is on.
-        if self.profiling.get() | self.anomaly_mode.get() {
-            if self.profiling.get() {
-                self.note_forward(var.idx as usize, forward_nanos);
-            }
-            if self.anomaly_mode.get() {
-                self.check_forward(var.idx as usize);
-            }
-        }
-        var
-    }
-
-    fn push_node(
-        &self,
-        op: Op,
-        parents: &[u32],
-        value: Tensor<T>,
-        leaf_wants_grad: bool,
-    ) -> Var<'_, T> {
-        let mut nodes = self.nodes.borrow_mut();
         let requires_grad = if parents.is_empty() {
             leaf_wants_grad
         } else {
+            let nodes = self.nodes.borrow();
             parents.iter().any(|&p| nodes[p as usize].requires_grad)
         };
-        let idx = nodes.len() as u32;
-        nodes.push(Node {
-            op,
-            parents: SmallVec::from_slice(parents),
-            value,
-            requires_grad,
-        });
+        self.push_timed(op, Parents::from_slice(parents), value, requires_grad, 0)
+    }
+
+    /// Appends a node whose `requires_grad` is already known, noting
+    /// `forward_nanos` for the profiler.
+    fn push_timed(
+        &self,
+        op: Op,
+        parents: Parents,
+        value: Tensor<T>,
+        requires_grad: bool,
+        forward_nanos: u64,
+    ) -> Var<'_, T> {
+        let idx = {
+            let mut nodes = self.nodes.borrow_mut();
+            let idx = nodes.len() as u32;
+            nodes.push(Node {
+                op,
+                parents,
+                value,
+                requires_grad,
+            });
+            idx
+        };
+        // One branch when neither the profiler nor anomaly mode is on.
+        if self.profiling.get() | self.anomaly_mode.get() {
+            if self.profiling.get() {
+                self.note_forward(idx as usize, forward_nanos);
+            }
+            if self.anomaly_mode.get() {
+                self.check_forward(idx as usize);
+            }
+        }
         Var { tape: self, idx }
     }
 
@@ -303,30 +293,45 @@ impl<T: Float> Tape<T> {
         inputs: &[Var<'_, T>],
         forward: impl FnOnce(&[&Tensor<T>]) -> Tensor<T>,
     ) -> Var<'_, T> {
-        for v in inputs {
-            if !std::ptr::eq(v.tape, self) {
-                panic!(
-                    "{op}: vars from two different tapes (tape #{} and tape #{})",
-                    self.id, v.tape.id
-                );
-            }
-        }
         // Plain pushes: cheaper per op than `collect`'s generic extend.
         let mut parents = Parents::new();
         for v in inputs {
+            if !std::ptr::eq(v.tape, self) {
+                self.foreign_input(op, v.tape);
+            }
             parents.push(v.idx);
         }
         let start = self.profiling.get().then(std::time::Instant::now);
-        let value = {
+        let (value, requires_grad) = {
             let nodes = self.nodes.borrow();
-            let mut values: SmallVec<[&Tensor<T>; 4]> = SmallVec::new();
-            for &p in &parents {
-                values.push(&nodes[p as usize].value);
-            }
-            forward(&values)
+            let node = |v: &Var<'_, T>| &nodes[v.idx as usize];
+            // One and two inputs (nearly every op) pass a plain array.
+            let value = match inputs {
+                [a] => forward(&[&node(a).value]),
+                [a, b] => forward(&[&node(a).value, &node(b).value]),
+                _ => {
+                    let mut values: SmallVec<[&Tensor<T>; 4]> = SmallVec::new();
+                    for v in inputs {
+                        values.push(&node(v).value);
+                    }
+                    forward(&values)
+                }
+            };
+            (value, inputs.iter().any(|v| node(v).requires_grad))
         };
         let nanos = start.map_or(0, |t| t.elapsed().as_nanos() as u64);
-        self.push_timed(op, &parents, value, false, nanos)
+        self.push_timed(op, parents, value, requires_grad, nanos)
+    }
+
+    /// The panic of [`apply`](Tape::apply) for an input from another tape
+    /// (kept out of line, off the recording path).
+    #[cold]
+    #[inline(never)]
+    fn foreign_input(&self, op: Op, other: &Tape<T>) -> ! {
+        panic!(
+            "{op}: vars from two different tapes (tape #{} and tape #{})",
+            self.id, other.id
+        );
     }
 
     /// The value of node `idx` (shares storage).

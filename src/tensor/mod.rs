@@ -40,7 +40,7 @@ mod strided;
 pub use float::Float;
 pub(crate) use linalg::worth_parallel_gemm;
 pub use linalg::{MatLayout, gemm_into};
-pub(crate) use pool::recycle;
+pub(crate) use pool::{recycle, recycle_all};
 pub use pool::{POOL_LIMIT_BYTES, pooled_bytes, release_pool};
 pub(crate) use reduce::{keepdim_shape, reduced_count};
 pub use shape::Shape;
@@ -74,10 +74,20 @@ pub(crate) fn worth_parallel(n: usize) -> bool {
 /// assert_eq!(t.shape(), &[2, 3]);
 /// assert_eq!(t.get(&[1, 0]), 4.0);
 /// ```
-#[derive(Clone)]
 pub struct Tensor<T: Float = f32> {
     shape: Shape,
     data: Arc<Vec<T>>,
+}
+
+impl<T: Float> Clone for Tensor<T> {
+    /// Shares the storage. The shape is copied with `from_slice` (a block
+    /// copy), cheaper than `SmallVec`'s element-by-element `clone`.
+    fn clone(&self) -> Self {
+        Tensor {
+            shape: Shape::from_slice(&self.shape),
+            data: Arc::clone(&self.data),
+        }
+    }
 }
 
 impl<T: Float> Tensor<T> {

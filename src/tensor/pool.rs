@@ -25,15 +25,42 @@ pub const POOL_LIMIT_BYTES: usize = 512 << 20;
 
 /// Buffers by length.
 struct Pool<T> {
+    /// One-element buffers, apart: scalar chains (losses, W1's tape
+    /// overhead bench) make and drop one per op, and a plain stack serves
+    /// them without hashing.
+    singles: Vec<Arc<Vec<T>>>,
     free: HashMap<usize, Vec<Arc<Vec<T>>>, BuildHasherDefault<LenHasher>>,
     elements: usize,
 }
 
-impl<T> Default for Pool<T> {
-    fn default() -> Self {
+impl<T> Pool<T> {
+    /// An empty pool (`const`, so the thread-local needs no lazy set-up).
+    const fn new() -> Self {
         Pool {
-            free: HashMap::default(),
+            singles: Vec::new(),
+            free: HashMap::with_hasher(BuildHasherDefault::new()),
             elements: 0,
+        }
+    }
+
+    /// Takes a buffer of capacity `len` (emptied), if the pool holds one.
+    fn take(&mut self, len: usize) -> Option<Arc<Vec<T>>> {
+        let buf = if len == 1 {
+            self.singles.pop()?
+        } else {
+            self.free.get_mut(&len)?.pop()?
+        };
+        self.elements -= len;
+        Some(buf)
+    }
+
+    /// Keeps an unshared, emptied buffer of capacity `len`.
+    fn put(&mut self, len: usize, buf: Arc<Vec<T>>) {
+        self.elements += len;
+        if len == 1 {
+            self.singles.push(buf);
+        } else {
+            self.free.entry(len).or_default().push(buf);
         }
     }
 }
@@ -59,7 +86,7 @@ impl Hasher for LenHasher {
 }
 
 thread_local! {
-    static POOLS: RefCell<(Pool<f32>, Pool<f64>)> = RefCell::new(Default::default());
+    static POOLS: RefCell<(Pool<f32>, Pool<f64>)> = const { RefCell::new((Pool::new(), Pool::new())) };
 }
 
 /// Runs `f` on this thread's pool for `T`; `None` while the thread is
@@ -81,17 +108,11 @@ fn with_pool<T: Float, R>(f: impl FnOnce(&mut Pool<T>) -> R) -> Option<R> {
 
 /// A zero-filled buffer of `len` elements, from the pool if it holds one.
 pub(crate) fn zeroed<T: Float>(len: usize) -> Arc<Vec<T>> {
-    let reused = with_pool::<T, _>(|p| {
-        let list = p.free.get_mut(&len)?;
-        let buf = list.pop()?;
-        p.elements -= len;
-        Some(buf)
-    })
-    .flatten();
+    let reused = with_pool::<T, _>(|p| p.take(len)).flatten();
     match reused {
         Some(mut buf) => {
             let v = Arc::get_mut(&mut buf).expect("pooled buffers are unshared");
-            v.clear();
+            // Pooled buffers are empty (see `recycle_storage`).
             v.resize(len, T::ZERO);
             buf
         }
@@ -102,26 +123,43 @@ pub(crate) fn zeroed<T: Float>(len: usize) -> Arc<Vec<T>> {
 /// Hands a tensor's storage back to the pool if nothing else shares it;
 /// otherwise just drops this reference.
 pub(crate) fn recycle<T: Float>(t: Tensor<T>) {
-    recycle_storage(t.data);
+    if let Some(buf) = emptied(t.data) {
+        with_pool::<T, _>(|p| p.keep(buf));
+    }
 }
 
-fn recycle_storage<T: Float>(mut data: Arc<Vec<T>>) {
-    let Some(v) = Arc::get_mut(&mut data) else {
-        return;
-    };
-    let len = v.capacity();
-    if len == 0 {
-        return;
-    }
-    // Keyed by capacity, which `zeroed` fills exactly.
-    v.truncate(0);
-    let limit = POOL_LIMIT_BYTES / std::mem::size_of::<T>();
+/// [`recycle`] for many tensors, looking the pool up once (a tape reset
+/// hands back every node's value).
+pub(crate) fn recycle_all<T: Float>(tensors: impl IntoIterator<Item = Tensor<T>>) {
     with_pool::<T, _>(|p| {
-        if p.elements + len <= limit {
-            p.elements += len;
-            p.free.entry(len).or_default().push(data);
+        for t in tensors {
+            if let Some(buf) = emptied(t.data) {
+                p.keep(buf);
+            }
         }
     });
+}
+
+/// The buffer, emptied, if nothing else shares it and it has room for
+/// anything.
+fn emptied<T>(mut data: Arc<Vec<T>>) -> Option<Arc<Vec<T>>> {
+    let v = Arc::get_mut(&mut data)?;
+    if v.capacity() == 0 {
+        return None;
+    }
+    v.clear();
+    Some(data)
+}
+
+impl<T> Pool<T> {
+    /// Keeps an emptied, unshared buffer unless the pool is full. Keyed by
+    /// capacity, which `zeroed` fills exactly.
+    fn keep(&mut self, buf: Arc<Vec<T>>) {
+        let len = buf.capacity();
+        if self.elements + len <= POOL_LIMIT_BYTES / std::mem::size_of::<T>() {
+            self.put(len, buf);
+        }
+    }
 }
 
 /// Frees every buffer this thread's pools hold (for both `f32` and `f64`).
@@ -136,7 +174,7 @@ fn recycle_storage<T: Float>(mut data: Arc<Vec<T>>) {
 pub fn release_pool() {
     let _ = POOLS.try_with(|pools| {
         if let Ok(mut pools) = pools.try_borrow_mut() {
-            *pools = Default::default();
+            *pools = (Pool::new(), Pool::new());
         }
     });
 }

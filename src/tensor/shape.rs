@@ -30,12 +30,20 @@ pub fn strides(dims: &[usize]) -> Shape {
     s
 }
 
+/// Whether two shapes are equal: the slices' `==`, without the call to
+/// `memcmp` it makes for the few axes a shape has (the tape compares shapes
+/// on every op).
+#[inline]
+pub(crate) fn same_dims(a: &[usize], b: &[usize]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// The NumPy broadcast of two shapes.
 ///
 /// # Panics
 /// If the shapes do not broadcast, naming `op` and both shapes.
 pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Shape {
-    if a == b {
+    if same_dims(a, b) {
         return shape_of(a);
     }
     let n = a.len().max(b.len());
@@ -92,7 +100,7 @@ pub fn resolve_axes(op: &str, axes: &[isize], dims: &[usize]) -> SmallVec<[usize
 
 /// Panics with the op's name and both shapes unless they are equal.
 pub fn assert_same_shape(op: &str, a: &[usize], b: &[usize]) {
-    if a != b {
+    if !same_dims(a, b) {
         panic!("{op}: shapes differ: {a:?} and {b:?}");
     }
 }
