@@ -142,10 +142,16 @@ impl<'t, T: Float> Var<'t, T> {
         };
         let groups = layer_groups(&xs, k);
         self.tape.apply(Op::Nn(op), &inputs, |v| {
-            let nz = kernels::normalize(v[0].as_slice(), groups, T::from_f64(eps));
-            let xhat = Tensor::from_parts(xs.clone(), nz.xhat);
+            // The affine map is fused into the normalising pass.
             let (w, b) = params(v, weight.is_some(), bias.is_some());
-            affine(xhat, w, b, normalized_shape)
+            let y = kernels::normalize_affine(
+                v[0].as_slice(),
+                groups,
+                T::from_f64(eps),
+                w.map(Tensor::as_slice),
+                b.map(Tensor::as_slice),
+            );
+            Tensor::from_parts(xs.clone(), y)
         })
     }
 

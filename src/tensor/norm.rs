@@ -138,17 +138,7 @@ pub(crate) struct Normalized<T> {
 /// Normalises each group of `x`. The variance is computed in a second pass
 /// over `x - mean`, which loses no precision when the mean is large.
 pub(crate) fn normalize<T: Float>(x: &[T], l: Groups, eps: T) -> Normalized<T> {
-    let n = T::from_usize(l.size());
-    let stats = l.map_groups(|g| {
-        let mean = l.sums(x, x, g, |v| v, |_, _| T::ZERO).0 / n;
-        let var = l
-            .sums(x, x, g, |v| (v - mean) * (v - mean), |_, _| T::ZERO)
-            .0
-            / n;
-        (mean, var)
-    });
-    let (mean, var): (Vec<T>, Vec<T>) = stats.into_iter().unzip();
-    let rstd: Vec<T> = var.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
+    let (mean, var, rstd) = statistics(x, l, eps);
     let mut xhat = vec![T::ZERO; x.len()];
     l.map_runs(&mut xhat, |g, start, dst| {
         let (mu, r) = (mean[g], rstd[g]);
@@ -162,6 +152,65 @@ pub(crate) fn normalize<T: Float>(x: &[T], l: Groups, eps: T) -> Normalized<T> {
         var,
         rstd,
     }
+}
+
+/// Per-group mean, biased variance and `1 / sqrt(var + eps)`.
+fn statistics<T: Float>(x: &[T], l: Groups, eps: T) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let n = T::from_usize(l.size());
+    let stats = l.map_groups(|g| {
+        let mean = l.sums(x, x, g, |v| v, |_, _| T::ZERO).0 / n;
+        let var = l
+            .sums(x, x, g, |v| (v - mean) * (v - mean), |_, _| T::ZERO)
+            .0
+            / n;
+        (mean, var)
+    });
+    let (mean, var): (Vec<T>, Vec<T>) = stats.into_iter().unzip();
+    let rstd: Vec<T> = var.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
+    (mean, var, rstd)
+}
+
+/// [`normalize`] then `xhat * w + b` in the same pass, for parameters that
+/// run along each `inner`-long run (layer norm's): `w` and `b` (each
+/// optional) hold `inner` values. The same roundings as normalising, then
+/// multiplying, then adding.
+pub(crate) fn normalize_affine<T: Float>(
+    x: &[T],
+    l: Groups,
+    eps: T,
+    w: Option<&[T]>,
+    b: Option<&[T]>,
+) -> Vec<T> {
+    let (mean, _, rstd) = statistics(x, l, eps);
+    let inner = l.inner;
+    let mut y = vec![T::ZERO; x.len()];
+    l.map_runs(&mut y, |g, start, dst| {
+        let (mu, r) = (mean[g], rstd[g]);
+        let src = x[start..start + inner].iter().zip(dst.iter_mut());
+        match (w, b) {
+            (Some(w), Some(b)) => {
+                for ((&v, d), (&w, &b)) in src.zip(w[..inner].iter().zip(&b[..inner])) {
+                    *d = (v - mu) * r * w + b;
+                }
+            }
+            (Some(w), None) => {
+                for ((&v, d), &w) in src.zip(&w[..inner]) {
+                    *d = (v - mu) * r * w;
+                }
+            }
+            (None, Some(b)) => {
+                for ((&v, d), &b) in src.zip(&b[..inner]) {
+                    *d = (v - mu) * r + b;
+                }
+            }
+            (None, None) => {
+                for (&v, d) in src {
+                    *d = (v - mu) * r;
+                }
+            }
+        }
+    });
+    y
 }
 
 /// The gradient with respect to `x` of `xhat = (x - mean) * rstd`, given
