@@ -68,6 +68,21 @@ impl<'a, T: Float> BackwardCtx<'a, T> {
         if let Some(found) = self.anomaly {
             self.check(found, p, &g);
         }
+        // The common case first: the input's first gradient, of its shape.
+        let slot = &mut self.grads[p];
+        if slot.is_none() && same_dims(g.shape(), self.nodes[p].value.shape()) {
+            *slot = Some(g);
+            return;
+        }
+        self.accumulate(p, g);
+    }
+}
+
+impl<T: Float> BackwardCtx<'_, T> {
+    /// The rest of [`add`](BackwardCtx::add): un-broadcasts `g` if needed
+    /// and adds it to input `%p`'s gradient so far (kept out of line).
+    #[inline(never)]
+    fn accumulate(&mut self, p: usize, g: Tensor<T>) {
         let target = self.nodes[p].value.shape();
         let g = if same_dims(g.shape(), target) {
             g
@@ -87,9 +102,7 @@ impl<'a, T: Float> BackwardCtx<'a, T> {
             slot @ None => *slot = Some(g),
         }
     }
-}
 
-impl<T: Float> BackwardCtx<'_, T> {
     /// Anomaly mode: notes `g`, a gradient for input `%p`, if it holds a
     /// NaN or infinity that the incoming gradient did not.
     fn check(&self, found: &RefCell<Option<Anomaly>>, p: usize, g: &Tensor<T>) {

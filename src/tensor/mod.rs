@@ -40,8 +40,8 @@ mod strided;
 pub use float::Float;
 pub(crate) use linalg::worth_parallel_gemm;
 pub use linalg::{MatLayout, gemm_into};
-pub(crate) use pool::{recycle, recycle_all};
 pub use pool::{POOL_LIMIT_BYTES, pooled_bytes, release_pool};
+pub(crate) use pool::{recycle, recycle_all};
 pub(crate) use reduce::{keepdim_shape, reduced_count};
 pub use shape::Shape;
 
@@ -68,6 +68,12 @@ pub(crate) fn worth_parallel(n: usize) -> bool {
 /// [`as_mut_slice`](Tensor::as_mut_slice) copies only if the storage is
 /// shared (copy on write).
 ///
+/// A one-element tensor made by a kernel (the result of an op on scalars)
+/// holds its element inline instead: copying it is as cheap as sharing,
+/// and it needs no buffer, so a chain of scalar ops costs no pool lookups
+/// and no reference counting. Such a tensor shares storage with nothing
+/// (see [`shares_storage`](Tensor::shares_storage)).
+///
 /// ```
 /// use tapegrad::Tensor;
 /// let t = Tensor::<f32>::from_vec(vec![1., 2., 3., 4., 5., 6.], &[2, 3]).unwrap();
@@ -76,16 +82,25 @@ pub(crate) fn worth_parallel(n: usize) -> bool {
 /// ```
 pub struct Tensor<T: Float = f32> {
     shape: Shape,
-    data: Arc<Vec<T>>,
+    data: Storage<T>,
+}
+
+/// Where a tensor's elements live.
+#[derive(Clone)]
+enum Storage<T> {
+    /// The single element of a kernel's one-element result, inline.
+    One(T),
+    /// A buffer shared by clones and reshapes, copied on write.
+    Shared(Arc<Vec<T>>),
 }
 
 impl<T: Float> Clone for Tensor<T> {
-    /// Shares the storage. The shape is copied with `from_slice` (a block
-    /// copy), cheaper than `SmallVec`'s element-by-element `clone`.
+    /// Shares the storage. The shape is copied with [`shape::shape_of`],
+    /// cheaper than `SmallVec`'s generic `clone`.
     fn clone(&self) -> Self {
         Tensor {
-            shape: Shape::from_slice(&self.shape),
-            data: Arc::clone(&self.data),
+            shape: shape::shape_of(&self.shape),
+            data: self.data.clone(),
         }
     }
 }
@@ -100,11 +115,12 @@ impl<T: Float> Tensor<T> {
         );
         Tensor {
             shape,
-            data: Arc::new(data),
+            data: Storage::Shared(Arc::new(data)),
         }
     }
 
     /// The size along each axis.
+    #[inline]
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
@@ -115,34 +131,51 @@ impl<T: Float> Tensor<T> {
     }
 
     /// Number of elements.
+    #[inline]
     pub fn numel(&self) -> usize {
-        self.data.len()
+        self.as_slice().len()
     }
 
     /// The elements in row-major order.
+    #[inline]
     pub fn as_slice(&self) -> &[T] {
-        &self.data
+        match &self.data {
+            Storage::One(x) => std::slice::from_ref(x),
+            Storage::Shared(buf) => buf,
+        }
     }
 
     /// The elements, mutably. Copies the storage first if another tensor
     /// (a clone, or a tape holding this value) shares it.
+    #[inline]
     pub fn as_mut_slice(&mut self) -> &mut [T] {
-        Arc::make_mut(&mut self.data).as_mut_slice()
+        match &mut self.data {
+            Storage::One(x) => std::slice::from_mut(x),
+            Storage::Shared(buf) => Arc::make_mut(buf).as_mut_slice(),
+        }
     }
 
     /// The elements as a new `Vec`.
     pub fn to_vec(&self) -> Vec<T> {
-        self.data.to_vec()
+        self.as_slice().to_vec()
     }
 
     /// Takes the buffer out, without copying when nothing else shares it.
     pub fn into_vec(self) -> Vec<T> {
-        Arc::try_unwrap(self.data).unwrap_or_else(|shared| shared.to_vec())
+        match self.data {
+            Storage::One(x) => vec![x],
+            Storage::Shared(buf) => Arc::try_unwrap(buf).unwrap_or_else(|shared| shared.to_vec()),
+        }
     }
 
-    /// Whether two tensors share one buffer (a clone or a reshape of each other).
+    /// Whether two tensors share one buffer (a clone or a reshape of each
+    /// other). Always `false` for a kernel's one-element result, which
+    /// holds its element inline (see [`Tensor`]).
     pub fn shares_storage(&self, other: &Tensor<T>) -> bool {
-        Arc::ptr_eq(&self.data, &other.data)
+        match (&self.data, &other.data) {
+            (Storage::Shared(a), Storage::Shared(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
     }
 
     /// The single element of a one-element tensor (any shape of size 1).
@@ -156,7 +189,7 @@ impl<T: Float> Tensor<T> {
             self.shape(),
             self.numel()
         );
-        self.data[0]
+        self.as_slice()[0]
     }
 
     /// The element at a full index (one entry per axis).
@@ -164,7 +197,7 @@ impl<T: Float> Tensor<T> {
     /// # Panics
     /// If the index has the wrong length or is out of range.
     pub fn get(&self, index: &[usize]) -> T {
-        self.data[self.offset_of(index)]
+        self.as_slice()[self.offset_of(index)]
     }
 
     /// Sets the element at a full index.
@@ -203,8 +236,8 @@ impl<T: Float> Tensor<T> {
             shape::numel(dims)
         );
         Tensor {
-            shape: Shape::from_slice(dims),
-            data: Arc::clone(&self.data),
+            shape: shape::shape_of(dims),
+            data: self.data.clone(),
         }
     }
 
@@ -212,18 +245,21 @@ impl<T: Float> Tensor<T> {
     pub fn cast<U: Float>(&self) -> Tensor<U> {
         Tensor::from_parts(
             self.shape.clone(),
-            self.data.iter().map(|x| U::from_f64(x.to_f64())).collect(),
+            self.as_slice()
+                .iter()
+                .map(|x| U::from_f64(x.to_f64()))
+                .collect(),
         )
     }
 
     /// Whether every element is finite (no NaN, no infinity).
     pub fn all_finite(&self) -> bool {
-        self.data.iter().all(|x| x.is_finite())
+        self.as_slice().iter().all(|x| x.is_finite())
     }
 }
 
 impl<T: Float> PartialEq for Tensor<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.shape == other.shape && self.data == other.data
+        self.shape == other.shape && self.as_slice() == other.as_slice()
     }
 }

@@ -12,7 +12,7 @@
 //! The pool is per thread, holds at most [`POOL_LIMIT_BYTES`] per element
 //! type, and [`release_pool`] empties it.
 
-use super::{Float, Shape, Tensor};
+use super::{Float, Shape, Storage, Tensor};
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -25,10 +25,6 @@ pub const POOL_LIMIT_BYTES: usize = 512 << 20;
 
 /// Buffers by length.
 struct Pool<T> {
-    /// One-element buffers, apart: scalar chains (losses, W1's tape
-    /// overhead bench) make and drop one per op, and a plain stack serves
-    /// them without hashing.
-    singles: Vec<Arc<Vec<T>>>,
     free: HashMap<usize, Vec<Arc<Vec<T>>>, BuildHasherDefault<LenHasher>>,
     elements: usize,
 }
@@ -37,7 +33,6 @@ impl<T> Pool<T> {
     /// An empty pool (`const`, so the thread-local needs no lazy set-up).
     const fn new() -> Self {
         Pool {
-            singles: Vec::new(),
             free: HashMap::with_hasher(BuildHasherDefault::new()),
             elements: 0,
         }
@@ -45,21 +40,17 @@ impl<T> Pool<T> {
 
     /// Takes a buffer of capacity `len` (emptied), if the pool holds one.
     fn take(&mut self, len: usize) -> Option<Arc<Vec<T>>> {
-        let buf = if len == 1 {
-            self.singles.pop()?
-        } else {
-            self.free.get_mut(&len)?.pop()?
-        };
+        let buf = self.free.get_mut(&len)?.pop()?;
         self.elements -= len;
         Some(buf)
     }
 
-    /// Keeps an unshared, emptied buffer of capacity `len`.
-    fn put(&mut self, len: usize, buf: Arc<Vec<T>>) {
-        self.elements += len;
-        if len == 1 {
-            self.singles.push(buf);
-        } else {
+    /// Keeps an emptied, unshared buffer unless the pool is full. Keyed by
+    /// capacity, which `zeroed` fills exactly.
+    fn keep(&mut self, buf: Arc<Vec<T>>) {
+        let len = buf.capacity();
+        if self.elements + len <= POOL_LIMIT_BYTES / std::mem::size_of::<T>() {
+            self.elements += len;
             self.free.entry(len).or_default().push(buf);
         }
     }
@@ -122,8 +113,9 @@ pub(crate) fn zeroed<T: Float>(len: usize) -> Arc<Vec<T>> {
 
 /// Hands a tensor's storage back to the pool if nothing else shares it;
 /// otherwise just drops this reference.
+#[inline]
 pub(crate) fn recycle<T: Float>(t: Tensor<T>) {
-    if let Some(buf) = emptied(t.data) {
+    if let Some(buf) = emptied(t) {
         with_pool::<T, _>(|p| p.keep(buf));
     }
 }
@@ -133,33 +125,26 @@ pub(crate) fn recycle<T: Float>(t: Tensor<T>) {
 pub(crate) fn recycle_all<T: Float>(tensors: impl IntoIterator<Item = Tensor<T>>) {
     with_pool::<T, _>(|p| {
         for t in tensors {
-            if let Some(buf) = emptied(t.data) {
+            if let Some(buf) = emptied(t) {
                 p.keep(buf);
             }
         }
     });
 }
 
-/// The buffer, emptied, if nothing else shares it and it has room for
-/// anything.
-fn emptied<T>(mut data: Arc<Vec<T>>) -> Option<Arc<Vec<T>>> {
+/// The tensor's buffer, emptied, if it has one that nothing else shares.
+/// Buffers of fewer than two elements are not kept: one-element kernel
+/// results hold their element inline, so nothing would ask for them.
+fn emptied<T: Float>(t: Tensor<T>) -> Option<Arc<Vec<T>>> {
+    let Storage::Shared(mut data) = t.data else {
+        return None;
+    };
     let v = Arc::get_mut(&mut data)?;
-    if v.capacity() == 0 {
+    if v.capacity() < 2 {
         return None;
     }
     v.clear();
     Some(data)
-}
-
-impl<T> Pool<T> {
-    /// Keeps an emptied, unshared buffer unless the pool is full. Keyed by
-    /// capacity, which `zeroed` fills exactly.
-    fn keep(&mut self, buf: Arc<Vec<T>>) {
-        let len = buf.capacity();
-        if self.elements + len <= POOL_LIMIT_BYTES / std::mem::size_of::<T>() {
-            self.put(len, buf);
-        }
-    }
 }
 
 /// Frees every buffer this thread's pools hold (for both `f32` and `f64`).
@@ -192,9 +177,13 @@ pub fn pooled_bytes() -> usize {
 }
 
 impl<T: Float> Tensor<T> {
-    /// A zero-filled tensor whose storage comes from the pool.
+    /// A zero-filled tensor whose storage comes from the pool; a
+    /// one-element tensor needs none and holds its element inline.
     pub(crate) fn pooled_zeros(shape: Shape) -> Tensor<T> {
-        let data = zeroed(super::shape::numel(&shape));
+        let data = match super::shape::numel(&shape) {
+            1 => Storage::One(T::ZERO),
+            n => Storage::Shared(zeroed(n)),
+        };
         Tensor { shape, data }
     }
 }

@@ -12,13 +12,30 @@ use smallvec::SmallVec;
 pub type Shape = SmallVec<[usize; 4]>;
 
 /// Makes a [`Shape`] from anything that lists dimensions.
+///
+/// Up to four axes are copied one by one into the inline buffer, which for
+/// so few is cheaper than the call to `memcpy` that `Shape::from_slice`
+/// makes.
+#[inline]
 pub fn shape_of(dims: &[usize]) -> Shape {
-    Shape::from_slice(dims)
+    if dims.len() > 4 {
+        return Shape::from_slice(dims);
+    }
+    let mut buf = [0; 4];
+    for (b, &d) in buf.iter_mut().zip(dims) {
+        *b = d;
+    }
+    Shape::from_buf_and_len(buf, dims.len())
 }
 
 /// Number of elements of a tensor with these dimensions (1 for a 0-d scalar).
+#[inline]
 pub fn numel(dims: &[usize]) -> usize {
-    dims.iter().product()
+    match dims {
+        [] => 1,
+        [n] => *n,
+        _ => dims.iter().product(),
+    }
 }
 
 /// Row-major strides, in elements, for these dimensions.
