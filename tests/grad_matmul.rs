@@ -232,7 +232,9 @@ fn many_small_batched_products_match_entrywise_sums() {
         for i in 0..m {
             for j in 0..n {
                 let dot = |lhs: &[f64]| -> f64 {
-                    (0..k).map(|p| lhs[i * k + p] * bv[t * k * n + p * n + j]).sum()
+                    (0..k)
+                        .map(|p| lhs[i * k + p] * bv[t * k * n + p * n + j])
+                        .sum()
                 };
                 let at = t * m * n + i * n + j;
                 assert!((y.as_slice()[at] - dot(&av[t * m * k..])).abs() < 1e-10);

@@ -89,8 +89,15 @@ impl<T: Float> Tensor<T> {
         op: &str,
         f: impl Fn(T, T) -> T + Sync + Copy,
     ) -> Tensor<T> {
-        let out_shape = broadcast_shapes(op, self.shape(), other.shape());
         let (a, b) = (self.as_slice(), other.as_slice());
+        if a.len() == 1 && b.len() == 1 && self.shape() == other.shape() {
+            // One element each, same shape (a scalar chain): one call, and no
+            // broadcast analysis.
+            let mut result = Tensor::pooled_zeros(Shape::from_slice(self.shape()));
+            result.as_mut_slice()[0] = f(a[0], b[0]);
+            return result;
+        }
+        let out_shape = broadcast_shapes(op, self.shape(), other.shape());
         let n = super::shape::numel(&out_shape);
         let mut result = Tensor::pooled_zeros(out_shape.clone());
         let out = result.as_mut_slice();
