@@ -1,7 +1,7 @@
 //! Max and average pooling on `[N, C, H, W]` tensors, described by the same
 //! [`Geom`] as a depthwise convolution (see `conv.rs`).
 
-use super::conv::Geom;
+use super::geom::Geom;
 use super::parallel::for_each_chunk;
 use super::{Float, worth_parallel};
 use std::ops::Range;
