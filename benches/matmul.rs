@@ -9,6 +9,10 @@
 //! the widest vectors the CPU has (8 f32 lanes with AVX2), on one thread
 //! and on every thread of the pool. It reports FLOP/s the same way (two
 //! FLOPs per multiply-add).
+//!
+//! The `w2_products` group times, one at a time, the eight products a W2
+//! training step makes (see `mlp.rs`), with the operand layouts the linear
+//! layer uses, so that the step's time can be set against its GEMM rate.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::SeedableRng;
@@ -92,5 +96,65 @@ fn fma_peak(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, matmul, fma_peak);
+/// The products of one W2 step (784-512-512-10, batch 128, see `mlp.rs`),
+/// one at a time, as the linear layer issues them: the forward `x W^T`
+/// reads the weight transposed in place, the weight gradient `g^T x` reads
+/// the output gradient transposed, the input gradient `g W` is row-major.
+/// Shows which shapes a GEMM kernel handles well; FLOP/s as above.
+fn w2_products(c: &mut Criterion) {
+    use tapegrad::tensor::{MatLayout, gemm_into};
+    const BATCH: usize = 128;
+    let mut group = c.benchmark_group("w2_products");
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut run = |name: &str, (m, n, k): (usize, usize, usize), la, lb| {
+        let a = Tensor::<f32>::randn(&[m * k], &mut rng).to_vec();
+        let b = Tensor::<f32>::randn(&[k * n], &mut rng).to_vec();
+        let mut dst = vec![0.0f32; m * n];
+        group.throughput(Throughput::Elements(2 * (m * n * k) as u64));
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                gemm_into(
+                    m,
+                    n,
+                    k,
+                    &mut dst,
+                    black_box(&a),
+                    la,
+                    black_box(&b),
+                    lb,
+                    false,
+                )
+            })
+        });
+    };
+    for (i, (fan_in, fan_out)) in [(784, 512), (512, 512), (512, 10)].into_iter().enumerate() {
+        let l = i + 1;
+        // y [B, out] = x [B, in] W^T (W is [out, in]).
+        run(
+            &format!("l{l}_forward_{BATCH}x{fan_in}x{fan_out}"),
+            (BATCH, fan_out, fan_in),
+            MatLayout::row_major(fan_in),
+            MatLayout::transposed(fan_in),
+        );
+        // dW [out, in] = g^T x (g is [B, out]).
+        run(
+            &format!("l{l}_weight_grad"),
+            (fan_out, fan_in, BATCH),
+            MatLayout::transposed(fan_out),
+            MatLayout::row_major(fan_in),
+        );
+        // dx [B, in] = g W; the first layer's input needs none.
+        if l > 1 {
+            run(
+                &format!("l{l}_input_grad"),
+                (BATCH, fan_in, fan_out),
+                MatLayout::row_major(fan_out),
+                MatLayout::row_major(fan_in),
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, matmul, fma_peak, w2_products);
 criterion_main!(benches);
