@@ -231,14 +231,23 @@ impl<'t, T: Float> Var<'t, T> {
             nodes[root].value.shape(),
         );
         let retain_all = tape.retain_all.get();
+        // The slots are empty after a complete sweep, so they need clearing
+        // only after one cut short; they grow when the tape has.
         let mut grads = tape.grad_slots.borrow_mut();
-        grads.clear();
-        grads.resize(root + 1, None);
+        if tape.sweeping.replace(true) {
+            grads.clear();
+        }
+        if grads.len() <= root {
+            grads.resize(root + 1, None);
+        }
         // The tape's own buffer is reused, so steady-state steps do not
-        // allocate it again.
+        // allocate it again. Without `retain_all` only var leaves are kept:
+        // it grows when the first (the highest) is met.
         let mut retained = tape.retained.borrow_mut();
         retained.clear();
-        retained.resize(root + 1, None);
+        if retain_all {
+            retained.resize(root + 1, None);
+        }
         if nodes[root].requires_grad {
             grads[root] = Some(seed);
         }
@@ -263,6 +272,9 @@ impl<'t, T: Float> Var<'t, T> {
                 None => continue,
             };
             if retain_all || matches!(node.op, Op::Var) {
+                if retained.len() <= i {
+                    retained.resize(i + 1, None);
+                }
                 retained[i] = Some(g.clone());
             }
             match node.op {
@@ -291,6 +303,7 @@ impl<'t, T: Float> Var<'t, T> {
                 }
             }
         }
+        tape.sweeping.set(false);
         // The sweep met vars last-first: store them in recording order, and
         // parameters by id, so that lookups can binary-search.
         out.vars.reverse();

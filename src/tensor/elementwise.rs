@@ -3,7 +3,7 @@
 //! The arithmetic operators on `&Tensor` (`&a + &b`, `&a * 2.0`) are defined
 //! here too, so that backward rules read like the maths they implement.
 
-use super::shape::{Shape, broadcast_shapes};
+use super::shape::{broadcast_shapes, same_dims, shape_of};
 use super::simd::vectorize;
 use super::strided::{broadcast_strides, for_each_row};
 use super::{Float, Tensor, worth_parallel};
@@ -56,7 +56,12 @@ impl<T: Float> Tensor<T> {
     /// A new tensor with `f` applied to every element.
     pub fn map(&self, f: impl Fn(T) -> T + Sync + Copy) -> Tensor<T> {
         let src = self.as_slice();
-        let mut result = Tensor::pooled_zeros(Shape::from_slice(self.shape()));
+        if let [x] = src {
+            // One element (a scalar chain): the result holds it inline, with
+            // no buffer and no loop.
+            return Tensor::one_element(self.shape(), f(*x));
+        }
+        let mut result = Tensor::pooled_zeros(shape_of(self.shape()));
         let out = result.as_mut_slice();
         if worth_parallel(src.len()) {
             out.par_chunks_mut(CHUNK)
@@ -90,12 +95,12 @@ impl<T: Float> Tensor<T> {
         f: impl Fn(T, T) -> T + Sync + Copy,
     ) -> Tensor<T> {
         let (a, b) = (self.as_slice(), other.as_slice());
-        if a.len() == 1 && b.len() == 1 && self.shape() == other.shape() {
-            // One element each, same shape (a scalar chain): one call, and no
-            // broadcast analysis.
-            let mut result = Tensor::pooled_zeros(Shape::from_slice(self.shape()));
-            result.as_mut_slice()[0] = f(a[0], b[0]);
-            return result;
+        if let ([x], [y]) = (a, b)
+            && same_dims(self.shape(), other.shape())
+        {
+            // One element each, same shape (a scalar chain): the result holds
+            // it inline, with no broadcast analysis.
+            return Tensor::one_element(self.shape(), f(*x, *y));
         }
         let out_shape = broadcast_shapes(op, self.shape(), other.shape());
         let n = super::shape::numel(&out_shape);
