@@ -60,6 +60,7 @@ impl<'a, T: Float> BackwardCtx<'a, T> {
     /// Adds `g` into input `i`'s gradient, first summing it back to the
     /// input's shape if it was broadcast. This is the one place the engine
     /// un-broadcasts.
+    #[inline]
     pub fn add(&mut self, i: usize, g: Tensor<T>) {
         let p = self.node.parents[i] as usize;
         if !self.nodes[p].requires_grad {
@@ -299,7 +300,10 @@ impl<'t, T: Float> Var<'t, T> {
                     } else {
                         op.backward(&mut ctx);
                     }
-                    crate::tensor::recycle(g);
+                    // A one-element gradient is inline: nothing to recycle.
+                    if g.has_buffer() {
+                        crate::tensor::recycle(g);
+                    }
                 }
             }
         }

@@ -261,6 +261,7 @@ impl<T: Float> Tape<T> {
 
     /// Appends a node whose `requires_grad` is already known, noting
     /// `forward_nanos` for the profiler.
+    #[inline]
     fn push_timed(
         &self,
         op: Op,

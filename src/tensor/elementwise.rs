@@ -54,13 +54,19 @@ fn zip_into<T: Float, F: Fn(T, T) -> T + Copy>(out: &mut [T], a: &[T], b: &[T], 
 
 impl<T: Float> Tensor<T> {
     /// A new tensor with `f` applied to every element.
+    #[inline]
     pub fn map(&self, f: impl Fn(T) -> T + Sync + Copy) -> Tensor<T> {
-        let src = self.as_slice();
-        if let [x] = src {
+        if let [x] = self.as_slice() {
             // One element (a scalar chain): the result holds it inline, with
-            // no buffer and no loop.
+            // no buffer and no loop; inlined into the caller.
             return Tensor::one_element(self.shape(), f(*x));
         }
+        self.map_buffer(f)
+    }
+
+    /// [`map`](Tensor::map) into a buffer (kept out of line).
+    fn map_buffer(&self, f: impl Fn(T) -> T + Sync + Copy) -> Tensor<T> {
+        let src = self.as_slice();
         let mut result = Tensor::pooled_zeros(shape_of(self.shape()));
         let out = result.as_mut_slice();
         if worth_parallel(src.len()) {
@@ -88,20 +94,32 @@ impl<T: Float> Tensor<T> {
     ///
     /// # Panics
     /// If the shapes do not broadcast; the message names `op`.
+    #[inline]
     pub fn zip_map(
         &self,
         other: &Tensor<T>,
         op: &str,
         f: impl Fn(T, T) -> T + Sync + Copy,
     ) -> Tensor<T> {
-        let (a, b) = (self.as_slice(), other.as_slice());
-        if let ([x], [y]) = (a, b)
+        if let ([x], [y]) = (self.as_slice(), other.as_slice())
             && same_dims(self.shape(), other.shape())
         {
             // One element each, same shape (a scalar chain): the result holds
-            // it inline, with no broadcast analysis.
+            // it inline, with no broadcast analysis; inlined into the caller.
             return Tensor::one_element(self.shape(), f(*x, *y));
         }
+        self.zip_map_buffer(other, op, f)
+    }
+
+    /// [`zip_map`](Tensor::zip_map) into a buffer, broadcasting (kept out
+    /// of line).
+    fn zip_map_buffer(
+        &self,
+        other: &Tensor<T>,
+        op: &str,
+        f: impl Fn(T, T) -> T + Sync + Copy,
+    ) -> Tensor<T> {
+        let (a, b) = (self.as_slice(), other.as_slice());
         let out_shape = broadcast_shapes(op, self.shape(), other.shape());
         let n = super::shape::numel(&out_shape);
         let mut result = Tensor::pooled_zeros(out_shape.clone());

@@ -97,6 +97,7 @@ enum Storage<T> {
 impl<T: Float> Clone for Tensor<T> {
     /// Shares the storage. The shape is copied with [`shape::shape_of`],
     /// cheaper than `SmallVec`'s generic `clone`.
+    #[inline]
     fn clone(&self) -> Self {
         Tensor {
             shape: shape::shape_of(&self.shape),
