@@ -261,7 +261,7 @@ impl<T: Float> Tape<T> {
 
     /// Appends a node whose `requires_grad` is already known, noting
     /// `forward_nanos` for the profiler.
-    #[inline]
+    #[inline(always)]
     fn push_timed(
         &self,
         op: Op,
@@ -296,8 +296,12 @@ impl<T: Float> Tape<T> {
     /// Records `op` applied to `inputs`: runs `forward` on borrowed input
     /// values (no copies, no reference-count traffic) and pushes the result.
     ///
+    /// Inlined: each call site passes its own closure and a fixed number
+    /// of inputs, so the loops over them unroll.
+    ///
     /// # Panics
     /// If the inputs come from different tapes.
+    #[inline]
     pub(crate) fn apply(
         &self,
         op: Op,
