@@ -138,6 +138,14 @@ mod tests {
     }
 
     #[test]
+    fn shape_of_copies_every_rank() {
+        for n in 0..7 {
+            let dims: Vec<usize> = (2..2 + n).collect();
+            assert_eq!(shape_of(&dims).as_slice(), dims.as_slice());
+        }
+    }
+
+    #[test]
     #[should_panic(expected = "add: shapes do not broadcast: [2, 3] and [4]")]
     fn broadcast_mismatch_panics_with_shapes() {
         broadcast_shapes("add", &[2, 3], &[4]);
