@@ -296,12 +296,13 @@ impl<T: Float> Tape<T> {
     /// Records `op` applied to `inputs`: runs `forward` on borrowed input
     /// values (no copies, no reference-count traffic) and pushes the result.
     ///
-    /// Inlined: each call site passes its own closure and a fixed number
-    /// of inputs, so the loops over them unroll.
+    /// Always inlined: each call site passes its own closure, so it has its
+    /// own copy anyway, and inlined, its fixed number of inputs unrolls the
+    /// loops over them.
     ///
     /// # Panics
     /// If the inputs come from different tapes.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn apply(
         &self,
         op: Op,

@@ -185,6 +185,7 @@ macro_rules! binary_operator {
         }
         impl<T: Float> $trait<T> for &Tensor<T> {
             type Output = Tensor<T>;
+            #[inline]
             fn $method(self, rhs: T) -> Tensor<T> {
                 self.map(|a| a $op rhs)
             }
