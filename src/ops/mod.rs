@@ -79,6 +79,7 @@ pub enum Op {
 
 impl Op {
     /// Runs the backward rule of a non-leaf op.
+    #[inline]
     pub(crate) fn backward<T: Float>(self, ctx: &mut BackwardCtx<'_, T>) {
         match self {
             Op::Var | Op::Constant | Op::Param(_) | Op::Detach => {}

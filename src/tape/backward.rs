@@ -60,6 +60,7 @@ impl<'a, T: Float> BackwardCtx<'a, T> {
     /// Adds `g` into input `i`'s gradient, first summing it back to the
     /// input's shape if it was broadcast. This is the one place the engine
     /// un-broadcasts.
+    #[inline]
     pub fn add(&mut self, i: usize, g: Tensor<T>) {
         let p = self.node.parents[i] as usize;
         if !self.nodes[p].requires_grad {
@@ -231,14 +232,23 @@ impl<'t, T: Float> Var<'t, T> {
             nodes[root].value.shape(),
         );
         let retain_all = tape.retain_all.get();
+        // The slots are empty after a complete sweep, so they need clearing
+        // only after one cut short; they grow when the tape has.
         let mut grads = tape.grad_slots.borrow_mut();
-        grads.clear();
-        grads.resize(root + 1, None);
+        if tape.sweeping.replace(true) {
+            grads.clear();
+        }
+        if grads.len() <= root {
+            grads.resize(root + 1, None);
+        }
         // The tape's own buffer is reused, so steady-state steps do not
-        // allocate it again.
+        // allocate it again. Without `retain_all` only var leaves are kept:
+        // it grows when the first (the highest) is met.
         let mut retained = tape.retained.borrow_mut();
         retained.clear();
-        retained.resize(root + 1, None);
+        if retain_all {
+            retained.resize(root + 1, None);
+        }
         if nodes[root].requires_grad {
             grads[root] = Some(seed);
         }
@@ -263,6 +273,9 @@ impl<'t, T: Float> Var<'t, T> {
                 None => continue,
             };
             if retain_all || matches!(node.op, Op::Var) {
+                if retained.len() <= i {
+                    retained.resize(i + 1, None);
+                }
                 retained[i] = Some(g.clone());
             }
             match node.op {
@@ -287,10 +300,14 @@ impl<'t, T: Float> Var<'t, T> {
                     } else {
                         op.backward(&mut ctx);
                     }
-                    crate::tensor::recycle(g);
+                    // A one-element gradient is inline: nothing to recycle.
+                    if g.has_buffer() {
+                        crate::tensor::recycle(g);
+                    }
                 }
             }
         }
+        tape.sweeping.set(false);
         // The sweep met vars last-first: store them in recording order, and
         // parameters by id, so that lookups can binary-search.
         out.vars.reverse();

@@ -74,8 +74,12 @@ pub struct Tape<T: Float = f32> {
     /// Gradients kept from the last backward pass, for printing: leaves
     /// always, every node when `retain_grads` is on.
     retained: RefCell<Vec<Option<Tensor<T>>>>,
-    /// The backward sweep's gradient slots, kept between passes.
+    /// The backward sweep's gradient slots, kept between passes. A complete
+    /// sweep takes every slot it visits, so they are all empty afterwards.
     grad_slots: RefCell<Vec<Option<Tensor<T>>>>,
+    /// Whether a sweep is running (or was cut short by a panic, which may
+    /// have left gradients in the slots).
+    sweeping: Cell<bool>,
     retain_all: Cell<bool>,
     training: Cell<bool>,
     rng: RefCell<StdRng>,
@@ -110,6 +114,7 @@ impl<T: Float> Tape<T> {
             aux: RefCell::new(Vec::new()),
             retained: RefCell::new(Vec::new()),
             grad_slots: RefCell::new(Vec::new()),
+            sweeping: Cell::new(false),
             retain_all: Cell::new(false),
             training: Cell::new(true),
             rng: RefCell::new(StdRng::seed_from_u64(0)),
@@ -216,7 +221,12 @@ impl<T: Float> Tape<T> {
     /// Hands the storage of every value and kept gradient that nothing else
     /// shares to the buffer pool, for the next step's ops to reuse.
     fn recycle_buffers(&mut self) {
-        crate::tensor::recycle_all(self.nodes.get_mut().drain(..).map(|n| n.value));
+        // Values with a buffer are taken out for the pool; the nodes
+        // themselves are dropped in place (cheaper than moving each out).
+        let nodes = self.nodes.get_mut();
+        let with_buffer = nodes.iter_mut().filter(|n| n.value.has_buffer());
+        crate::tensor::recycle_all(with_buffer.map(|n| n.value.take()));
+        nodes.clear();
         crate::tensor::recycle_all(self.retained.get_mut().drain(..).flatten());
     }
 
@@ -251,6 +261,7 @@ impl<T: Float> Tape<T> {
 
     /// Appends a node whose `requires_grad` is already known, noting
     /// `forward_nanos` for the profiler.
+    #[inline(always)]
     fn push_timed(
         &self,
         op: Op,
@@ -285,8 +296,13 @@ impl<T: Float> Tape<T> {
     /// Records `op` applied to `inputs`: runs `forward` on borrowed input
     /// values (no copies, no reference-count traffic) and pushes the result.
     ///
+    /// Always inlined: each call site passes its own closure, so it has its
+    /// own copy anyway, and inlined, its fixed number of inputs unrolls the
+    /// loops over them.
+    ///
     /// # Panics
     /// If the inputs come from different tapes.
+    #[inline(always)]
     pub(crate) fn apply(
         &self,
         op: Op,

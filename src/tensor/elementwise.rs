@@ -3,7 +3,7 @@
 //! The arithmetic operators on `&Tensor` (`&a + &b`, `&a * 2.0`) are defined
 //! here too, so that backward rules read like the maths they implement.
 
-use super::shape::{Shape, broadcast_shapes};
+use super::shape::{broadcast_shapes, same_dims, shape_of};
 use super::simd::vectorize;
 use super::strided::{broadcast_strides, for_each_row};
 use super::{Float, Tensor, worth_parallel};
@@ -54,9 +54,20 @@ fn zip_into<T: Float, F: Fn(T, T) -> T + Copy>(out: &mut [T], a: &[T], b: &[T], 
 
 impl<T: Float> Tensor<T> {
     /// A new tensor with `f` applied to every element.
+    #[inline]
     pub fn map(&self, f: impl Fn(T) -> T + Sync + Copy) -> Tensor<T> {
+        if let [x] = self.as_slice() {
+            // One element (a scalar chain): the result holds it inline, with
+            // no buffer and no loop; inlined into the caller.
+            return Tensor::one_element(self.shape(), f(*x));
+        }
+        self.map_buffer(f)
+    }
+
+    /// [`map`](Tensor::map) into a buffer (kept out of line).
+    fn map_buffer(&self, f: impl Fn(T) -> T + Sync + Copy) -> Tensor<T> {
         let src = self.as_slice();
-        let mut result = Tensor::pooled_zeros(Shape::from_slice(self.shape()));
+        let mut result = Tensor::pooled_zeros(shape_of(self.shape()));
         let out = result.as_mut_slice();
         if worth_parallel(src.len()) {
             out.par_chunks_mut(CHUNK)
@@ -83,20 +94,32 @@ impl<T: Float> Tensor<T> {
     ///
     /// # Panics
     /// If the shapes do not broadcast; the message names `op`.
+    #[inline]
     pub fn zip_map(
         &self,
         other: &Tensor<T>,
         op: &str,
         f: impl Fn(T, T) -> T + Sync + Copy,
     ) -> Tensor<T> {
-        let (a, b) = (self.as_slice(), other.as_slice());
-        if a.len() == 1 && b.len() == 1 && self.shape() == other.shape() {
-            // One element each, same shape (a scalar chain): one call, and no
-            // broadcast analysis.
-            let mut result = Tensor::pooled_zeros(Shape::from_slice(self.shape()));
-            result.as_mut_slice()[0] = f(a[0], b[0]);
-            return result;
+        if let ([x], [y]) = (self.as_slice(), other.as_slice())
+            && same_dims(self.shape(), other.shape())
+        {
+            // One element each, same shape (a scalar chain): the result holds
+            // it inline, with no broadcast analysis; inlined into the caller.
+            return Tensor::one_element(self.shape(), f(*x, *y));
         }
+        self.zip_map_buffer(other, op, f)
+    }
+
+    /// [`zip_map`](Tensor::zip_map) into a buffer, broadcasting (kept out
+    /// of line).
+    fn zip_map_buffer(
+        &self,
+        other: &Tensor<T>,
+        op: &str,
+        f: impl Fn(T, T) -> T + Sync + Copy,
+    ) -> Tensor<T> {
+        let (a, b) = (self.as_slice(), other.as_slice());
         let out_shape = broadcast_shapes(op, self.shape(), other.shape());
         let n = super::shape::numel(&out_shape);
         let mut result = Tensor::pooled_zeros(out_shape.clone());
@@ -162,6 +185,7 @@ macro_rules! binary_operator {
         }
         impl<T: Float> $trait<T> for &Tensor<T> {
             type Output = Tensor<T>;
+            #[inline]
             fn $method(self, rhs: T) -> Tensor<T> {
                 self.map(|a| a $op rhs)
             }

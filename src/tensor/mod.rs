@@ -98,6 +98,7 @@ enum Storage<T> {
 impl<T: Float> Clone for Tensor<T> {
     /// Shares the storage. The shape is copied with [`shape::shape_of`],
     /// cheaper than `SmallVec`'s generic `clone`.
+    #[inline]
     fn clone(&self) -> Self {
         Tensor {
             shape: shape::shape_of(&self.shape),
@@ -118,6 +119,30 @@ impl<T: Float> Tensor<T> {
             shape,
             data: Storage::Shared(Arc::new(data)),
         }
+    }
+
+    /// A one-element tensor of shape `dims` holding `x` inline: what a
+    /// kernel returns for one-element inputs (no buffer, no pool lookup).
+    #[inline]
+    pub(crate) fn one_element(dims: &[usize], x: T) -> Self {
+        debug_assert_eq!(shape::numel(dims), 1, "tapegrad bug: {dims:?}");
+        Tensor {
+            shape: shape::shape_of(dims),
+            data: Storage::One(x),
+        }
+    }
+
+    /// Whether the elements live in a buffer (which the pool could reuse)
+    /// rather than inline.
+    #[inline]
+    pub(crate) fn has_buffer(&self) -> bool {
+        matches!(self.data, Storage::Shared(_))
+    }
+
+    /// Moves the value out, leaving a 0-d zero in its place.
+    #[inline]
+    pub(crate) fn take(&mut self) -> Self {
+        std::mem::replace(self, Tensor::one_element(&[], T::ZERO))
     }
 
     /// The size along each axis.

@@ -13,18 +13,19 @@ pub type Shape = SmallVec<[usize; 4]>;
 
 /// Makes a [`Shape`] from anything that lists dimensions.
 ///
-/// Up to four axes are copied one by one into the inline buffer, which for
-/// so few is cheaper than the call to `memcpy` that `Shape::from_slice`
-/// makes.
+/// Up to four axes are written straight into the inline buffer: cheaper
+/// than `Shape::from_slice`, and than a copy loop, which the compiler turns
+/// into a call to `memcpy` (the tape makes a shape on every op).
 #[inline]
 pub fn shape_of(dims: &[usize]) -> Shape {
-    if dims.len() > 4 {
-        return Shape::from_slice(dims);
-    }
-    let mut buf = [0; 4];
-    for (b, &d) in buf.iter_mut().zip(dims) {
-        *b = d;
-    }
+    let buf = match *dims {
+        [] => [0; 4],
+        [a] => [a, 0, 0, 0],
+        [a, b] => [a, b, 0, 0],
+        [a, b, c] => [a, b, c, 0],
+        [a, b, c, d] => [a, b, c, d],
+        _ => return Shape::from_slice(dims),
+    };
     Shape::from_buf_and_len(buf, dims.len())
 }
 
@@ -134,6 +135,14 @@ mod tests {
         );
         assert_eq!(broadcast_shapes("add", &[], &[5]).as_slice(), &[5]);
         assert_eq!(strides(&[2, 3, 4]).as_slice(), &[12, 4, 1]);
+    }
+
+    #[test]
+    fn shape_of_copies_every_rank() {
+        for n in 0..7 {
+            let dims: Vec<usize> = (2..2 + n).collect();
+            assert_eq!(shape_of(&dims).as_slice(), dims.as_slice());
+        }
     }
 
     #[test]
