@@ -11,6 +11,7 @@
 
 use super::Op;
 use super::conv::{self, Conv2dArgs, Pool2dArgs};
+use super::heads;
 use super::norm;
 use crate::tape::{BackwardCtx, Var};
 use crate::tensor::shape::{Shape, resolve_axis};
@@ -49,6 +50,18 @@ pub enum NnOp {
         weight: bool,
         /// Whether a bias input follows (after the weight, if any).
         bias: bool,
+    },
+    /// `head_scores`: per-head `q k^T` of `[N, L, E]` queries and keys;
+    /// inputs `[q, k]`.
+    HeadScores {
+        /// Heads the features split into.
+        heads: u32,
+    },
+    /// `head_mix`: per-head attention weights times values, heads merged;
+    /// inputs `[p, v]`.
+    HeadMix {
+        /// Heads the features split into.
+        heads: u32,
     },
     /// `batch_norm` with batch statistics (training mode); inputs `[x]`,
     /// then the weight and the bias if present.
@@ -90,6 +103,8 @@ impl NnOp {
             NnOp::BatchNorm { eps, weight, bias } => {
                 norm::batch_norm_backward(eps, weight, bias, ctx)
             }
+            NnOp::HeadScores { heads } => heads::head_scores_backward(heads as usize, ctx),
+            NnOp::HeadMix { heads } => heads::head_mix_backward(heads as usize, ctx),
         }
     }
 }
@@ -104,6 +119,8 @@ impl fmt::Display for NnOp {
             NnOp::AvgPool2d(a) => write!(f, "avg_pool2d[{a}]"),
             NnOp::LayerNorm { dims, eps, .. } => write!(f, "layer_norm[dims={dims}, eps={eps}]"),
             NnOp::BatchNorm { eps, .. } => write!(f, "batch_norm[eps={eps}]"),
+            NnOp::HeadScores { heads } => write!(f, "head_scores[heads={heads}]"),
+            NnOp::HeadMix { heads } => write!(f, "head_mix[heads={heads}]"),
         }
     }
 }

@@ -25,6 +25,7 @@ mod elementwise;
 pub(crate) mod fastmath;
 mod float;
 mod gather;
+pub(crate) mod heads;
 pub(crate) mod layout;
 mod linalg;
 pub(crate) mod norm;
