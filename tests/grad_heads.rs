@@ -85,3 +85,33 @@ fn head_scores_panics_when_heads_do_not_divide() {
     let q = tape.var(Tensor::zeros(&[1, 2, 4]));
     let _ = q.head_scores(q, 3);
 }
+
+#[test]
+fn causal_softmax_matches_softmax_of_masked_scores() {
+    // [2, 3, 4]: 3 queries over 4 keys; query i sees keys 0..=i.
+    let (lq, lk) = (3, 4);
+    let x0 = randn(&[2, lq, lk], 9);
+    let w = randn(&[2, lq, lk], 10);
+    let mask: Vec<f64> = (0..lq)
+        .flat_map(|i| (0..lk).map(move |j| if j > i { f64::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    let mask = Tensor::from_vec(mask, &[lq, lk]).unwrap();
+    let run = |fused: bool| {
+        let tape = Tape::<f64>::new();
+        let x = tape.var(x0.clone());
+        let y = if fused {
+            x.causal_softmax()
+        } else {
+            (x + tape.constant(mask.clone())).softmax(-1)
+        };
+        let value = y.value().to_vec();
+        let g = (y * tape.constant(w.clone())).sum().backward();
+        (value, g.wrt(x).to_vec())
+    };
+    let ((fy, fg), (gy, gg)) = (run(true), run(false));
+    assert_close(&fy, &gy, 1e-15);
+    assert_close(&fg, &gg, 1e-15);
+    // Hidden keys get exactly zero weight.
+    assert_eq!(fy[1..4], [0.0, 0.0, 0.0]);
+    gradcheck(|v| v[0].causal_softmax(), &[x0]).unwrap();
+}

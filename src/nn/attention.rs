@@ -6,7 +6,7 @@ use super::{Forward, LayerNorm, Linear, Param, init};
 use crate::Module;
 use crate::ops::GeluApprox;
 use crate::tape::{Tape, Var};
-use crate::tensor::{Float, Tensor};
+use crate::tensor::Float;
 use rand::Rng;
 
 /// Multi-head attention (Vaswani et al. 2017), batch-first:
@@ -196,30 +196,20 @@ impl<T: Float> MultiHeadAttention<T> {
     /// 1/sqrt(d)) over `k`, `v` `[N, Lk, E]`, heads merged back: `[N, Lq, E]`.
     fn heads<'t>(&self, q: Var<'t, T>, k: Var<'t, T>, v: Var<'t, T>) -> Var<'t, T> {
         let h = self.num_heads;
-        let (lq, lk) = (q.shape()[1], k.shape()[1]);
         // Each head reads its features in place: no [N, L, h, d] copies.
         let scores = q.head_scores(k, h);
         let tape = q.tape();
-        let scores = if self.causal {
-            scores + tape.constant(causal_mask(lq, lk))
+        let mut weights = if self.causal {
+            // The mask is applied inside the softmax, not added.
+            scores.causal_softmax()
         } else {
-            scores
+            scores.softmax(-1)
         };
-        let mut weights = scores.softmax(-1);
         if self.dropout > 0.0 && tape.is_training() {
             weights = weights.dropout(self.dropout, &mut *tape.rng());
         }
         weights.head_mix(v, h)
     }
-}
-
-/// `[lq, lk]`: 0 where key `j <= i`, `-inf` after, so that softmax gives
-/// the later keys exactly zero weight.
-fn causal_mask<T: Float>(lq: usize, lk: usize) -> Tensor<T> {
-    let data = (0..lq)
-        .flat_map(|i| (0..lk).map(move |j| if j > i { T::NEG_INFINITY } else { T::ZERO }))
-        .collect();
-    Tensor::from_parts(crate::tensor::shape::shape_of(&[lq, lk]), data)
 }
 
 impl<T: Float> Forward<T> for MultiHeadAttention<T> {
