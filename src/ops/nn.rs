@@ -95,8 +95,7 @@ impl NnOp {
             }
             // as softmax's: the hidden keys have y = 0, hence dx = 0
             NnOp::CausalSoftmax => {
-                let axis = ctx.output().ndim() - 1;
-                let dx = kernels::softmax_backward(ctx.output(), ctx.grad_out(), axis, false);
+                let dx = kernels::causal_softmax_backward(ctx.output(), ctx.grad_out());
                 ctx.add(0, dx);
             }
             NnOp::Conv2d(args) => conv::conv2d_backward(args, ctx),

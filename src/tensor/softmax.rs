@@ -300,19 +300,38 @@ pub(crate) fn softmax_backward<T: Float>(
     axis: usize,
     log: bool,
 ) -> Tensor<T> {
-    each_block(&[y, g], axis, Backward { log })
+    each_block(&[y, g], axis, Backward { log, causal: 0 })
 }
 
-/// The backward kernel; see [`softmax_backward`].
+/// The input gradient of [`causal_softmax`] (softmax's rule, the hidden
+/// keys, whose weight is 0, getting 0 without being visited).
+pub(crate) fn causal_softmax_backward<T: Float>(y: &Tensor<T>, g: &Tensor<T>) -> Tensor<T> {
+    let nd = y.ndim();
+    let causal = y.shape()[nd - 2];
+    if causal == 0 {
+        return Tensor::pooled_zeros(Shape::from_slice(y.shape()));
+    }
+    each_block(&[y, g], nd - 1, Backward { log: false, causal })
+}
+
+/// The backward kernel; see [`softmax_backward`]. `causal` as in
+/// [`Forward`].
 #[derive(Clone, Copy)]
 struct Backward {
     log: bool,
+    causal: usize,
 }
 
 impl<T: Float> BlockKernel<T> for Backward {
     #[inline(always)]
-    fn block(self, (s, _): &mut Scratch<T>, _: usize, src: &[&[T]], dx: &mut [T], inner: usize) {
+    fn block(self, (s, _): &mut Scratch<T>, o: usize, src: &[&[T]], dx: &mut [T], inner: usize) {
         let (y, g, log) = (src[0], src[1], self.log);
+        if self.causal > 0 {
+            let seen = (o % self.causal + 1).min(y.len());
+            softmax_backward_row(&y[..seen], &g[..seen], &mut dx[..seen], log);
+            dx[seen..].fill(T::ZERO);
+            return;
+        }
         if inner == 1 {
             return softmax_backward_row(y, g, dx, log);
         }
