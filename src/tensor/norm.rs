@@ -10,6 +10,11 @@
 //! passes go over `inner`-long runs (whose group is their index modulo
 //! `groups`), each batch inside [`vectorize`]; sums keep several partial
 //! sums so that they vectorise, in an order fixed by the shape alone.
+//!
+//! Layer norm (groups that are contiguous rows) has its own fused kernels,
+//! [`layer_norm_rows`] and [`layer_norm_rows_backward`]: one pass per block
+//! of rows computes the statistics and the result (or all three
+//! gradients), inside pulp's wide function.
 
 use super::parallel::for_each_chunk;
 use super::simd::vectorize;
@@ -253,7 +258,11 @@ fn each_row_block<T: Float>(
             .enumerate()
             .for_each(|(i, (o, p))| f(i, o, p));
     } else {
-        for (i, (o, p)) in out.chunks_mut(chunk).zip(parts.chunks_mut(part)).enumerate() {
+        for (i, (o, p)) in out
+            .chunks_mut(chunk)
+            .zip(parts.chunks_mut(part))
+            .enumerate()
+        {
             f(i, o, p);
         }
     }
@@ -321,10 +330,16 @@ pub(crate) fn layer_norm_rows<T: Float>(
         return;
     }
     let parallel = worth_parallel(y.len());
-    for_each_chunk(y, ROW_BLOCK * d, parallel, || (), |_, i, y| {
-        let x = &x[i * ROW_BLOCK * d..][..y.len()];
-        pulp::Arch::new().dispatch(LayerNormRows { x, y, d, eps, w, b });
-    });
+    for_each_chunk(
+        y,
+        ROW_BLOCK * d,
+        parallel,
+        || (),
+        |_, i, y| {
+            let x = &x[i * ROW_BLOCK * d..][..y.len()];
+            pulp::Arch::new().dispatch(LayerNormRows { x, y, d, eps, w, b });
+        },
+    );
 }
 
 /// The backward pass of layer norm over one block of rows; see
@@ -355,7 +370,11 @@ impl<T: Float> pulp::WithSimd for LayerNormBack<'_, T> {
             // mean(g w) and mean(g w xhat), xhat = (x - mu) r
             let a = lane_sum(g, w, |g, w| g * w) / n;
             let mut acc = [T::ZERO; LANES];
-            let (cg, cx, cw) = (g.chunks_exact(LANES), x.chunks_exact(LANES), w.chunks_exact(LANES));
+            let (cg, cx, cw) = (
+                g.chunks_exact(LANES),
+                x.chunks_exact(LANES),
+                w.chunks_exact(LANES),
+            );
             let (rg, rx, rw) = (cg.remainder(), cx.remainder(), cw.remainder());
             for ((cg, cx), cw) in cg.zip(cx).zip(cw) {
                 for i in 0..LANES {
@@ -407,7 +426,14 @@ pub(crate) fn layer_norm_rows_backward<T: Float>(
     each_row_block(dx, d, &mut parts, 2 * d, |i, dx, part| {
         let at = i * ROW_BLOCK * d;
         let (x, g) = (&x[at..at + dx.len()], &g[at..at + dx.len()]);
-        pulp::Arch::new().dispatch(LayerNormBack { x, g, w, eps, dx, part });
+        pulp::Arch::new().dispatch(LayerNormBack {
+            x,
+            g,
+            w,
+            eps,
+            dx,
+            part,
+        });
     });
     let (mut dw, mut db) = (vec![T::ZERO; d], vec![T::ZERO; d]);
     for p in parts.chunks_exact(2 * d.max(1)) {
