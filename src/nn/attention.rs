@@ -6,7 +6,7 @@ use super::{Forward, LayerNorm, Linear, Param, init};
 use crate::Module;
 use crate::ops::GeluApprox;
 use crate::tape::{Tape, Var};
-use crate::tensor::{Float, Tensor};
+use crate::tensor::Float;
 use rand::Rng;
 
 /// Multi-head attention (Vaswani et al. 2017), batch-first:
@@ -20,7 +20,8 @@ use rand::Rng;
 /// where `Q_i` is the `i`-th block of `d` features and `M` is 0, or with a
 /// causal mask `-inf` wherever a key comes after the query (`j > i`), so
 /// that position `t` sees only positions `0..=t`. All heads run in one
-/// batched product over `[N, heads, L, d]`.
+/// node per product ([`Var::head_scores`], [`Var::head_mix`]), which read
+/// each head in place in the `[N, L, E]` projections.
 ///
 /// Parameters: `qkv` is one fused `Linear(E, 3E)` whose weight rows are
 /// `W_q; W_k; W_v` (PyTorch's `in_proj_weight`, and `qkv.bias` its
@@ -194,38 +195,21 @@ impl<T: Float> MultiHeadAttention<T> {
     /// Attention of the projected `q [N, Lq, E]` (already scaled by
     /// 1/sqrt(d)) over `k`, `v` `[N, Lk, E]`, heads merged back: `[N, Lq, E]`.
     fn heads<'t>(&self, q: Var<'t, T>, k: Var<'t, T>, v: Var<'t, T>) -> Var<'t, T> {
-        let (h, d) = (self.num_heads, self.head_dim());
-        let (n, lq, lk) = (q.shape()[0], q.shape()[1], k.shape()[1]);
-        // [N, L, E] -> [N, L, h, d] -> [N, h, L, d]; K straight to [N, h, d, L].
-        let q = q.reshape(&[n, lq, h, d]).permute(&[0, 2, 1, 3]);
-        let kt = k.reshape(&[n, lk, h, d]).permute(&[0, 2, 3, 1]);
-        let v = v.reshape(&[n, lk, h, d]).permute(&[0, 2, 1, 3]);
-        let scores = q.matmul(kt);
+        let h = self.num_heads;
+        // Each head reads its features in place: no [N, L, h, d] copies.
+        let scores = q.head_scores(k, h);
         let tape = q.tape();
-        let scores = if self.causal {
-            scores + tape.constant(causal_mask(lq, lk))
+        let mut weights = if self.causal {
+            // The mask is applied inside the softmax, not added.
+            scores.causal_softmax()
         } else {
-            scores
+            scores.softmax(-1)
         };
-        let mut weights = scores.softmax(-1);
         if self.dropout > 0.0 && tape.is_training() {
             weights = weights.dropout(self.dropout, &mut *tape.rng());
         }
-        // [N, h, Lq, d] -> [N, Lq, h, d] -> [N, Lq, E]
-        weights
-            .matmul(v)
-            .permute(&[0, 2, 1, 3])
-            .reshape(&[n, lq, h * d])
+        weights.head_mix(v, h)
     }
-}
-
-/// `[lq, lk]`: 0 where key `j <= i`, `-inf` after, so that softmax gives
-/// the later keys exactly zero weight.
-fn causal_mask<T: Float>(lq: usize, lk: usize) -> Tensor<T> {
-    let data = (0..lq)
-        .flat_map(|i| (0..lk).map(move |j| if j > i { T::NEG_INFINITY } else { T::ZERO }))
-        .collect();
-    Tensor::from_parts(crate::tensor::shape::shape_of(&[lq, lk]), data)
 }
 
 impl<T: Float> Forward<T> for MultiHeadAttention<T> {

@@ -26,6 +26,7 @@
 
 mod binary;
 mod conv;
+mod heads;
 mod loss;
 mod matmul;
 mod nn;

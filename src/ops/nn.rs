@@ -11,6 +11,7 @@
 
 use super::Op;
 use super::conv::{self, Conv2dArgs, Pool2dArgs};
+use super::heads;
 use super::norm;
 use crate::tape::{BackwardCtx, Var};
 use crate::tensor::shape::{Shape, resolve_axis};
@@ -32,6 +33,8 @@ pub enum NnOp {
         /// The axis normalised over.
         axis: u32,
     },
+    /// `causal_softmax` over the last axis of `[.., Lq, Lk]`.
+    CausalSoftmax,
     /// `conv2d`; inputs `[x, weight]` or `[x, weight, bias]`.
     Conv2d(Conv2dArgs),
     /// `max_pool2d`; input `[x]`.
@@ -49,6 +52,18 @@ pub enum NnOp {
         weight: bool,
         /// Whether a bias input follows (after the weight, if any).
         bias: bool,
+    },
+    /// `head_scores`: per-head `q k^T` of `[N, L, E]` queries and keys;
+    /// inputs `[q, k]`.
+    HeadScores {
+        /// Heads the features split into.
+        heads: u32,
+    },
+    /// `head_mix`: per-head attention weights times values, heads merged;
+    /// inputs `[p, v]`.
+    HeadMix {
+        /// Heads the features split into.
+        heads: u32,
     },
     /// `batch_norm` with batch statistics (training mode); inputs `[x]`,
     /// then the weight and the bias if present.
@@ -78,6 +93,11 @@ impl NnOp {
                     kernels::softmax_backward(ctx.output(), ctx.grad_out(), axis as usize, true);
                 ctx.add(0, dx);
             }
+            // as softmax's: the hidden keys have y = 0, hence dx = 0
+            NnOp::CausalSoftmax => {
+                let dx = kernels::causal_softmax_backward(ctx.output(), ctx.grad_out());
+                ctx.add(0, dx);
+            }
             NnOp::Conv2d(args) => conv::conv2d_backward(args, ctx),
             NnOp::MaxPool2d(args) => conv::max_pool2d_backward(args, ctx),
             NnOp::AvgPool2d(args) => conv::avg_pool2d_backward(args, ctx),
@@ -90,6 +110,8 @@ impl NnOp {
             NnOp::BatchNorm { eps, weight, bias } => {
                 norm::batch_norm_backward(eps, weight, bias, ctx)
             }
+            NnOp::HeadScores { heads } => heads::head_scores_backward(heads as usize, ctx),
+            NnOp::HeadMix { heads } => heads::head_mix_backward(heads as usize, ctx),
         }
     }
 }
@@ -99,11 +121,14 @@ impl fmt::Display for NnOp {
         match self {
             NnOp::Softmax { axis } => write!(f, "softmax[axis={axis}]"),
             NnOp::LogSoftmax { axis } => write!(f, "log_softmax[axis={axis}]"),
+            NnOp::CausalSoftmax => f.write_str("causal_softmax"),
             NnOp::Conv2d(a) => write!(f, "conv2d[{a}]"),
             NnOp::MaxPool2d(a) => write!(f, "max_pool2d[{a}]"),
             NnOp::AvgPool2d(a) => write!(f, "avg_pool2d[{a}]"),
             NnOp::LayerNorm { dims, eps, .. } => write!(f, "layer_norm[dims={dims}, eps={eps}]"),
             NnOp::BatchNorm { eps, .. } => write!(f, "batch_norm[eps={eps}]"),
+            NnOp::HeadScores { heads } => write!(f, "head_scores[heads={heads}]"),
+            NnOp::HeadMix { heads } => write!(f, "head_mix[heads={heads}]"),
         }
     }
 }
@@ -145,6 +170,36 @@ impl<'t, T: Float> Var<'t, T> {
             .apply(Op::Nn(NnOp::Softmax { axis }), &[self], |v| {
                 kernels::softmax(v[0], axis as usize, false)
             })
+    }
+
+    /// Softmax over the last axis of `[.., Lq, Lk]` scores with a causal
+    /// mask: query `i` (axis -2) sees keys `j <= i` only, and the later keys
+    /// get weight exactly 0. The same values as adding `-inf` above the
+    /// diagonal and taking [`softmax`](Var::softmax)`(-1)`, without building
+    /// or adding the mask.
+    ///
+    /// Derivative: softmax's, `dx = y * (g - sum(g * y))` (0 for hidden keys).
+    ///
+    /// # Panics
+    /// If the input has fewer than 2 axes.
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(tensor![[1.0, 5.0], [0.0, 0.0]]);
+    /// let y = x.causal_softmax().value();
+    /// // row 0 sees key 0 only; row 1 shares evenly
+    /// assert_eq!(y.to_vec(), vec![1.0, 0.0, 0.5, 0.5]);
+    /// ```
+    pub fn causal_softmax(self) -> Var<'t, T> {
+        let dims = self.shape();
+        assert!(
+            dims.len() >= 2,
+            "causal_softmax: expects [.., Lq, Lk] scores: got {dims:?}"
+        );
+        self.tape.apply(Op::Nn(NnOp::CausalSoftmax), &[self], |v| {
+            kernels::causal_softmax(v[0])
+        })
     }
 
     /// Log-softmax along `axis`: `y_i = (x_i - m) - ln sum_j e^(x_j - m)`,

@@ -140,18 +140,20 @@ impl<'t, T: Float> Var<'t, T> {
             weight: weight.is_some(),
             bias: bias.is_some(),
         };
-        let groups = layer_groups(&xs, k);
+        let d = layer_groups(&xs, k).inner;
         self.tape.apply(Op::Nn(op), &inputs, |v| {
             // The affine map is fused into the normalising pass.
             let (w, b) = params(v, weight.is_some(), bias.is_some());
-            let y = kernels::normalize_affine(
+            let mut y = Tensor::pooled_zeros(xs.clone());
+            kernels::layer_norm_rows(
                 v[0].as_slice(),
-                groups,
+                d,
                 T::from_f64(eps),
                 w.map(Tensor::as_slice),
                 b.map(Tensor::as_slice),
+                y.as_mut_slice(),
             );
-            Tensor::from_parts(xs.clone(), y)
+            y
         })
     }
 
@@ -264,7 +266,7 @@ fn params<'a, T: Float>(
     (w, b)
 }
 
-/// The rule both norms share, for `y = xhat * w + b` over `groups`, the
+/// The batch-norm rule, for `y = xhat * w + b` over `groups`, the
 /// parameters broadcasting as `param_shape`. `xhat` is recomputed from the
 /// input (one pass for the statistics, one to normalise) rather than kept
 /// from the forward pass.
@@ -297,7 +299,8 @@ fn norm_backward<T: Float>(
     }
 }
 
-/// `layer_norm`'s rule.
+/// `layer_norm`'s rule: one fused pass per block of rows
+/// ([`kernels::layer_norm_rows_backward`]) gives all three gradients.
 pub(super) fn layer_norm_backward<T: Float>(
     dims: usize,
     eps: f64,
@@ -305,9 +308,30 @@ pub(super) fn layer_norm_backward<T: Float>(
     bias: bool,
     ctx: &mut BackwardCtx<'_, T>,
 ) {
-    let xs = ctx.input(0).shape();
-    let param_shape = &xs[xs.len() - dims..];
-    norm_backward(ctx, layer_groups(xs, dims), param_shape, eps, weight, bias);
+    let (x, g) = (ctx.input(0), ctx.grad_out());
+    let xs = Shape::from_slice(x.shape());
+    let param_shape = Shape::from_slice(&xs[xs.len() - dims..]);
+    let d = layer_groups(&xs, dims).inner;
+    let w = weight.then(|| ctx.input(1).as_slice());
+    let mut dx = Tensor::pooled_zeros(xs);
+    let (dw, db) = kernels::layer_norm_rows_backward(
+        x.as_slice(),
+        g.as_slice(),
+        d,
+        T::from_f64(eps),
+        w,
+        dx.as_mut_slice(),
+    );
+    let b_idx = 1 + weight as usize;
+    if weight && ctx.needs(1) {
+        ctx.add(1, Tensor::from_parts(param_shape.clone(), dw));
+    }
+    if bias && ctx.needs(b_idx) {
+        ctx.add(b_idx, Tensor::from_parts(param_shape, db));
+    }
+    if ctx.needs(0) {
+        ctx.add(0, dx);
+    }
 }
 
 /// `batch_norm`'s rule.

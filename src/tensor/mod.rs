@@ -26,6 +26,7 @@ pub(crate) mod fastmath;
 mod float;
 mod gather;
 mod geom;
+pub(crate) mod heads;
 pub(crate) mod layout;
 mod linalg;
 pub(crate) mod norm;

@@ -10,6 +10,11 @@
 //! passes go over `inner`-long runs (whose group is their index modulo
 //! `groups`), each batch inside [`vectorize`]; sums keep several partial
 //! sums so that they vectorise, in an order fixed by the shape alone.
+//!
+//! Layer norm (groups that are contiguous rows) has its own fused kernels,
+//! [`layer_norm_rows`] and [`layer_norm_rows_backward`]: one pass per block
+//! of rows computes the statistics and the result (or all three
+//! gradients), inside pulp's wide function.
 
 use super::parallel::for_each_chunk;
 use super::simd::vectorize;
@@ -170,49 +175,6 @@ fn statistics<T: Float>(x: &[T], l: Groups, eps: T) -> (Vec<T>, Vec<T>, Vec<T>) 
     (mean, var, rstd)
 }
 
-/// [`normalize`] then `xhat * w + b` in the same pass, for parameters that
-/// run along each `inner`-long run (layer norm's): `w` and `b` (each
-/// optional) hold `inner` values. The same roundings as normalising, then
-/// multiplying, then adding.
-pub(crate) fn normalize_affine<T: Float>(
-    x: &[T],
-    l: Groups,
-    eps: T,
-    w: Option<&[T]>,
-    b: Option<&[T]>,
-) -> Vec<T> {
-    let (mean, _, rstd) = statistics(x, l, eps);
-    let inner = l.inner;
-    let mut y = vec![T::ZERO; x.len()];
-    l.map_runs(&mut y, |g, start, dst| {
-        let (mu, r) = (mean[g], rstd[g]);
-        let src = x[start..start + inner].iter().zip(dst.iter_mut());
-        match (w, b) {
-            (Some(w), Some(b)) => {
-                for ((&v, d), (&w, &b)) in src.zip(w[..inner].iter().zip(&b[..inner])) {
-                    *d = (v - mu) * r * w + b;
-                }
-            }
-            (Some(w), None) => {
-                for ((&v, d), &w) in src.zip(&w[..inner]) {
-                    *d = (v - mu) * r * w;
-                }
-            }
-            (None, Some(b)) => {
-                for ((&v, d), &b) in src.zip(&b[..inner]) {
-                    *d = (v - mu) * r + b;
-                }
-            }
-            (None, None) => {
-                for (&v, d) in src {
-                    *d = (v - mu) * r;
-                }
-            }
-        }
-    });
-    y
-}
-
 /// The gradient with respect to `x` of `xhat = (x - mean) * rstd`, given
 /// `dxhat`, the gradient with respect to `xhat`:
 ///
@@ -242,6 +204,246 @@ pub(crate) fn normalize_backward<T: Float>(
     dx
 }
 
+/// Rows per block of the layer-norm kernels: one task's work, and the unit
+/// whose parameter gradients are summed before the blocks are added in
+/// order (so the sums do not depend on the thread count).
+const ROW_BLOCK: usize = 32;
+
+/// `sum f(a[i], b[i])` over two rows with [`LANES`] partial sums.
+#[inline(always)]
+fn lane_sum<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [T::ZERO; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (ca, cb) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += f(ca[i], cb[i]);
+        }
+    }
+    for (i, (&x, &y)) in ra.iter().zip(rb).enumerate() {
+        acc[i] += f(x, y);
+    }
+    acc.iter().fold(T::ZERO, |s, &v| s + v)
+}
+
+/// Mean and `1 / sqrt(var + eps)` of one row (the variance in a second
+/// pass over `x - mean`, as [`statistics`]).
+#[inline(always)]
+fn row_stats<T: Float>(x: &[T], eps: T) -> (T, T) {
+    let n = T::from_usize(x.len());
+    let mean = lane_sum(x, x, |v, _| v) / n;
+    let var = lane_sum(x, x, |v, _| (v - mean) * (v - mean)) / n;
+    (mean, T::ONE / (var + eps).sqrt())
+}
+
+/// Runs `f(block_index, block, piece)` over `ROW_BLOCK`-row blocks of `out`
+/// (rows of `d`), each with its `part`-long piece of `parts` (one per block).
+fn each_row_block<T: Float>(
+    out: &mut [T],
+    d: usize,
+    parts: &mut [T],
+    part: usize,
+    f: impl Fn(usize, &mut [T], &mut [T]) + Sync + Send,
+) {
+    let chunk = ROW_BLOCK * d;
+    if out.is_empty() || d == 0 || part == 0 {
+        return;
+    }
+    if worth_parallel(out.len()) {
+        use rayon::prelude::*;
+        out.par_chunks_mut(chunk)
+            .zip(parts.par_chunks_mut(part))
+            .enumerate()
+            .for_each(|(i, (o, p))| f(i, o, p));
+    } else {
+        for (i, (o, p)) in out
+            .chunks_mut(chunk)
+            .zip(parts.chunks_mut(part))
+            .enumerate()
+        {
+            f(i, o, p);
+        }
+    }
+}
+
+/// Layer norm of the `d`-long rows of `x` into `y`, fused: statistics and
+/// `xhat * w + b` in one pass per row.
+struct LayerNormRows<'a, T> {
+    x: &'a [T],
+    y: &'a mut [T],
+    d: usize,
+    eps: T,
+    w: Option<&'a [T]>,
+    b: Option<&'a [T]>,
+}
+
+impl<T: Float> pulp::WithSimd for LayerNormRows<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let d = self.d;
+        for (x, y) in self.x.chunks_exact(d).zip(self.y.chunks_exact_mut(d)) {
+            let (mu, r) = row_stats(x, self.eps);
+            let xy = x.iter().zip(y.iter_mut());
+            match (self.w, self.b) {
+                (Some(w), Some(b)) => {
+                    for ((&v, y), (&w, &b)) in xy.zip(w[..d].iter().zip(&b[..d])) {
+                        *y = (v - mu) * r * w + b;
+                    }
+                }
+                (Some(w), None) => {
+                    for ((&v, y), &w) in xy.zip(&w[..d]) {
+                        *y = (v - mu) * r * w;
+                    }
+                }
+                (None, Some(b)) => {
+                    for ((&v, y), &b) in xy.zip(&b[..d]) {
+                        *y = (v - mu) * r + b;
+                    }
+                }
+                (None, None) => {
+                    for (&v, y) in xy {
+                        *y = (v - mu) * r;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Layer norm over rows of `d` (`x` holds whole rows), with the affine
+/// map `xhat * w + b` (each optional, `d` values) fused in: one pass per
+/// block of rows. The same values as [`normalize`] with
+/// `Groups { outer: 1, groups: rows, inner: d }`, then the affine map.
+pub(crate) fn layer_norm_rows<T: Float>(
+    x: &[T],
+    d: usize,
+    eps: T,
+    w: Option<&[T]>,
+    b: Option<&[T]>,
+    y: &mut [T],
+) {
+    if d == 0 {
+        return;
+    }
+    let parallel = worth_parallel(y.len());
+    for_each_chunk(
+        y,
+        ROW_BLOCK * d,
+        parallel,
+        || (),
+        |_, i, y| {
+            let x = &x[i * ROW_BLOCK * d..][..y.len()];
+            pulp::Arch::new().dispatch(LayerNormRows { x, y, d, eps, w, b });
+        },
+    );
+}
+
+/// The backward pass of layer norm over one block of rows; see
+/// [`layer_norm_rows_backward`].
+struct LayerNormBack<'a, T> {
+    x: &'a [T],
+    g: &'a [T],
+    w: &'a [T],
+    eps: T,
+    dx: &'a mut [T],
+    /// `[dw (d values), db (d values)]` of this block, zeroed.
+    part: &'a mut [T],
+}
+
+impl<T: Float> pulp::WithSimd for LayerNormBack<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let d = self.w.len();
+        let n = T::from_usize(d);
+        let w = self.w;
+        let (pw, pb) = self.part.split_at_mut(d);
+        let (pw, pb) = (&mut pw[..d], &mut pb[..d]);
+        let rows = self.x.chunks_exact(d).zip(self.g.chunks_exact(d));
+        for ((x, g), dx) in rows.zip(self.dx.chunks_exact_mut(d)) {
+            let (mu, r) = row_stats(x, self.eps);
+            // mean(g w) and mean(g w xhat), xhat = (x - mu) r
+            let a = lane_sum(g, w, |g, w| g * w) / n;
+            let mut acc = [T::ZERO; LANES];
+            let (cg, cx, cw) = (
+                g.chunks_exact(LANES),
+                x.chunks_exact(LANES),
+                w.chunks_exact(LANES),
+            );
+            let (rg, rx, rw) = (cg.remainder(), cx.remainder(), cw.remainder());
+            for ((cg, cx), cw) in cg.zip(cx).zip(cw) {
+                for i in 0..LANES {
+                    acc[i] += cg[i] * cw[i] * ((cx[i] - mu) * r);
+                }
+            }
+            for (i, ((&g, &x), &w)) in rg.iter().zip(rx).zip(rw).enumerate() {
+                acc[i] += g * w * ((x - mu) * r);
+            }
+            let b = acc.iter().fold(T::ZERO, |s, &v| s + v) / n;
+            for i in 0..d {
+                let xh = (x[i] - mu) * r;
+                dx[i] = r * (g[i] * w[i] - a - xh * b);
+                pw[i] += g[i] * xh;
+                pb[i] += g[i];
+            }
+        }
+    }
+}
+
+/// Gradients of layer norm over rows of `d`, `y = xhat * w + b` with
+/// `xhat = (x - mean) * rstd` per row, given `g = dL/dy`; `w` is the weight
+/// (`None`: all ones). Returns `(dx, dw, db)`, `dx` written into `dx`:
+///
+/// - `dx = rstd * (g w - mean(g w) - xhat * mean(g w xhat))` per row;
+/// - `dw = sum over rows of g * xhat`, `db = sum over rows of g`.
+///
+/// One pass per block of rows, the statistics recomputed from `x` (two
+/// reads of a row that is in cache anyway); the parameter sums are formed
+/// per block and the blocks added in order.
+pub(crate) fn layer_norm_rows_backward<T: Float>(
+    x: &[T],
+    g: &[T],
+    d: usize,
+    eps: T,
+    w: Option<&[T]>,
+    dx: &mut [T],
+) -> (Vec<T>, Vec<T>) {
+    let ones;
+    let w = match w {
+        Some(w) => &w[..d],
+        None => {
+            ones = vec![T::ONE; d];
+            &ones[..]
+        }
+    };
+    let blocks = (x.len() / d.max(1)).div_ceil(ROW_BLOCK);
+    let mut parts = vec![T::ZERO; blocks * 2 * d];
+    each_row_block(dx, d, &mut parts, 2 * d, |i, dx, part| {
+        let at = i * ROW_BLOCK * d;
+        let (x, g) = (&x[at..at + dx.len()], &g[at..at + dx.len()]);
+        pulp::Arch::new().dispatch(LayerNormBack {
+            x,
+            g,
+            w,
+            eps,
+            dx,
+            part,
+        });
+    });
+    let (mut dw, mut db) = (vec![T::ZERO; d], vec![T::ZERO; d]);
+    for p in parts.chunks_exact(2 * d.max(1)) {
+        let (pw, pb) = p.split_at(d);
+        dw.iter_mut().zip(pw).for_each(|(s, &v)| *s += v);
+        db.iter_mut().zip(pb).for_each(|(s, &v)| *s += v);
+    }
+    (dw, db)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +463,51 @@ mod tests {
         assert_eq!(nz.var, vec![1.0, 0.0]);
         assert_eq!(nz.xhat[0], -1.0);
         assert_eq!(nz.xhat[2], 1.0);
+    }
+    /// Rows of `d` from a fixed pseudo-random sequence (no rng needed).
+    fn wave(n: usize, k: f64) -> Vec<f64> {
+        (0..n).map(|i| (i as f64 * k).sin() * 3.0 + 0.5).collect()
+    }
+
+    #[test]
+    fn fused_layer_norm_matches_the_general_path() {
+        // 70 rows of 13: three blocks (the last partial), odd row length.
+        let (rows, d) = (70, 13);
+        let (x, g) = (wave(rows * d, 0.7), wave(rows * d, 1.3));
+        let (w, b) = (wave(d, 2.1), wave(d, 0.3));
+        let l = Groups {
+            outer: 1,
+            groups: rows,
+            inner: d,
+        };
+        let eps = 1e-5;
+        // General path: normalise, affine, then the shared backward rule.
+        let nz = normalize(&x, l, eps);
+        let mut y = vec![0.0; x.len()];
+        layer_norm_rows(&x, d, eps, Some(&w), Some(&b), &mut y);
+        for (i, (&y, &xh)) in y.iter().zip(&nz.xhat).enumerate() {
+            let want = xh * w[i % d] + b[i % d];
+            assert!((y - want).abs() < 1e-12, "y[{i}] {y} vs {want}");
+        }
+        let dxhat: Vec<f64> = g.iter().enumerate().map(|(i, g)| g * w[i % d]).collect();
+        let want_dx = normalize_backward(&nz.xhat, &dxhat, &nz.rstd, l);
+        let mut dx = vec![0.0; x.len()];
+        let (dw, db) = layer_norm_rows_backward(&x, &g, d, eps, Some(&w), &mut dx);
+        for (i, (a, b)) in dx.iter().zip(&want_dx).enumerate() {
+            assert!((a - b).abs() < 1e-12, "dx[{i}] {a} vs {b}");
+        }
+        for j in 0..d {
+            let sw: f64 = (0..rows).map(|r| g[r * d + j] * nz.xhat[r * d + j]).sum();
+            let sb: f64 = (0..rows).map(|r| g[r * d + j]).sum();
+            assert!((dw[j] - sw).abs() < 1e-12, "dw[{j}] {} vs {sw}", dw[j]);
+            assert!((db[j] - sb).abs() < 1e-12, "db[{j}] {} vs {sb}", db[j]);
+        }
+        // Without a weight, the rule is the same with w = 1.
+        let mut dx1 = vec![0.0; x.len()];
+        layer_norm_rows_backward(&x, &g, d, eps, None, &mut dx1);
+        let want1 = normalize_backward(&nz.xhat, &g, &nz.rstd, l);
+        for (a, b) in dx1.iter().zip(&want1) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
     }
 }

@@ -34,15 +34,51 @@ pub(crate) fn axis_layout(dims: &[usize], axis: usize) -> (usize, usize, usize) 
 /// Scratch rows reused across the blocks one worker handles.
 type Scratch<T> = (Vec<T>, Vec<T>);
 
-/// Runs `f(scratch, block_in..., block_out, inner)` over the `[len, inner]`
-/// blocks of the output; `inputs` are tensors of the same shape as the
-/// output. Blocks are handed out several at a time, each batch inside
-/// [`vectorize`], so `f` must be inlinable (it calls `#[inline(always)]`
-/// row functions).
-fn each_block<T: Float>(
+/// The work on one `[len, inner]` block: `block(scratch, o, inputs, out,
+/// inner)` for block `o`, its slices of the inputs and of the output.
+/// Implementations are `#[inline(always)]`, so that the whole loop lands
+/// inside pulp's wide function (a closure this large would not be inlined
+/// there and would run as baseline SSE code).
+trait BlockKernel<T: Float>: Copy + Sync + Send {
+    fn block(self, s: &mut Scratch<T>, o: usize, src: &[&[T]], dst: &mut [T], inner: usize);
+}
+
+/// Consecutive blocks from `first` on, as one unit of work for `pulp`.
+struct Blocks<'a, T: Float, K> {
+    kernel: K,
+    inputs: &'a [&'a Tensor<T>],
+    scratch: &'a mut Scratch<T>,
+    dst: &'a mut [T],
+    first: usize,
+    block: usize,
+    inner: usize,
+}
+
+impl<T: Float, K: BlockKernel<T>> pulp::WithSimd for Blocks<'_, T, K> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let block = self.block;
+        for (k, dst) in self.dst.chunks_mut(block).enumerate() {
+            let o = self.first + k;
+            let srcs: smallvec::SmallVec<[&[T]; 2]> = self
+                .inputs
+                .iter()
+                .map(|t| &t.as_slice()[o * block..(o + 1) * block])
+                .collect();
+            self.kernel.block(self.scratch, o, &srcs, dst, self.inner);
+        }
+    }
+}
+
+/// Runs `kernel` over the `[len, inner]` blocks of the output; `inputs`
+/// are tensors of the same shape as the output. Blocks are handed out
+/// several at a time, each batch through pulp's dispatch.
+fn each_block<T: Float, K: BlockKernel<T>>(
     inputs: &[&Tensor<T>],
     axis: usize,
-    f: impl Fn(&mut Scratch<T>, &[&[T]], &mut [T], usize) + Sync + Send,
+    kernel: K,
 ) -> Tensor<T> {
     let x = inputs[0];
     let (_, len, inner) = axis_layout(x.shape(), axis);
@@ -55,16 +91,15 @@ fn each_block<T: Float>(
         block * per_task,
         parallel,
         || (Vec::with_capacity(inner), Vec::with_capacity(inner)),
-        |s, c, dst| {
-            vectorize(|| {
-                for (k, dst) in dst.chunks_mut(block).enumerate() {
-                    let o = c * per_task + k;
-                    let srcs: smallvec::SmallVec<[&[T]; 2]> = inputs
-                        .iter()
-                        .map(|t| &t.as_slice()[o * block..(o + 1) * block])
-                        .collect();
-                    f(s, &srcs, dst, inner);
-                }
+        |scratch, c, dst| {
+            pulp::Arch::new().dispatch(Blocks {
+                kernel,
+                inputs,
+                scratch,
+                dst,
+                first: c * per_task,
+                block,
+                inner,
             })
         },
     );
@@ -138,6 +173,7 @@ fn exp_row<T: Float>(x: &[T], m: T, y: &mut [T]) -> T {
 }
 
 /// The maximum of each column of `x [len, inner]` into `m`.
+#[inline(always)]
 fn column_max<T: Float>(x: &[T], inner: usize, m: &mut Vec<T>) {
     m.clear();
     m.extend_from_slice(&x[..inner]);
@@ -165,10 +201,26 @@ fn softmax_row<T: Float>(x: &[T], y: &mut [T], log: bool) {
     }
 }
 
-/// `softmax` (or `log_softmax` when `log`) of `x` along `axis` (resolved).
-pub(crate) fn softmax<T: Float>(x: &Tensor<T>, axis: usize, log: bool) -> Tensor<T> {
-    each_block(&[x], axis, |(m, s), src, y, inner| {
-        let x = src[0];
+/// The forward kernel: softmax (or log-softmax when `log`) of each block;
+/// with `causal > 0` (the last axis only, blocks being rows of `[.., Lq,
+/// Lk]` with `Lq = causal`), row `i` covers keys `0..=i` and the later
+/// ones get weight exactly 0.
+#[derive(Clone, Copy)]
+struct Forward {
+    log: bool,
+    causal: usize,
+}
+
+impl<T: Float> BlockKernel<T> for Forward {
+    #[inline(always)]
+    fn block(self, (m, s): &mut Scratch<T>, o: usize, src: &[&[T]], y: &mut [T], inner: usize) {
+        let (x, log) = (src[0], self.log);
+        if self.causal > 0 {
+            let seen = (o % self.causal + 1).min(x.len());
+            softmax_row(&x[..seen], &mut y[..seen], log);
+            y[seen..].fill(T::ZERO);
+            return;
+        }
         if inner == 1 {
             return softmax_row(x, y, log);
         }
@@ -200,7 +252,24 @@ pub(crate) fn softmax<T: Float>(x: &Tensor<T>, axis: usize, log: bool) -> Tensor
                 yr.iter_mut().zip(s.iter()).for_each(|(y, &r)| *y *= r);
             }
         }
-    })
+    }
+}
+
+/// `softmax` (or `log_softmax` when `log`) of `x` along `axis` (resolved).
+pub(crate) fn softmax<T: Float>(x: &Tensor<T>, axis: usize, log: bool) -> Tensor<T> {
+    each_block(&[x], axis, Forward { log, causal: 0 })
+}
+
+/// Softmax over the last axis of `x [.., Lq, Lk]` (at least 2 axes) where
+/// query `i` sees keys `0..=i` only: the same as adding `-inf` after the
+/// diagonal first, without the addition.
+pub(crate) fn causal_softmax<T: Float>(x: &Tensor<T>) -> Tensor<T> {
+    let nd = x.ndim();
+    let causal = x.shape()[nd - 2];
+    if causal == 0 {
+        return Tensor::pooled_zeros(Shape::from_slice(x.shape()));
+    }
+    each_block(&[x], nd - 1, Forward { log: false, causal })
 }
 
 /// The input gradient of one contiguous row; see [`softmax_backward`].
@@ -231,8 +300,38 @@ pub(crate) fn softmax_backward<T: Float>(
     axis: usize,
     log: bool,
 ) -> Tensor<T> {
-    each_block(&[y, g], axis, |(s, _), src, dx, inner| {
-        let (y, g) = (src[0], src[1]);
+    each_block(&[y, g], axis, Backward { log, causal: 0 })
+}
+
+/// The input gradient of [`causal_softmax`] (softmax's rule, the hidden
+/// keys, whose weight is 0, getting 0 without being visited).
+pub(crate) fn causal_softmax_backward<T: Float>(y: &Tensor<T>, g: &Tensor<T>) -> Tensor<T> {
+    let nd = y.ndim();
+    let causal = y.shape()[nd - 2];
+    if causal == 0 {
+        return Tensor::pooled_zeros(Shape::from_slice(y.shape()));
+    }
+    each_block(&[y, g], nd - 1, Backward { log: false, causal })
+}
+
+/// The backward kernel; see [`softmax_backward`]. `causal` as in
+/// [`Forward`].
+#[derive(Clone, Copy)]
+struct Backward {
+    log: bool,
+    causal: usize,
+}
+
+impl<T: Float> BlockKernel<T> for Backward {
+    #[inline(always)]
+    fn block(self, (s, _): &mut Scratch<T>, o: usize, src: &[&[T]], dx: &mut [T], inner: usize) {
+        let (y, g, log) = (src[0], src[1], self.log);
+        if self.causal > 0 {
+            let seen = (o % self.causal + 1).min(y.len());
+            softmax_backward_row(&y[..seen], &g[..seen], &mut dx[..seen], log);
+            dx[seen..].fill(T::ZERO);
+            return;
+        }
         if inner == 1 {
             return softmax_backward_row(y, g, dx, log);
         }
@@ -255,7 +354,7 @@ pub(crate) fn softmax_backward<T: Float>(
                 };
             }
         }
-    })
+    }
 }
 
 /// `max` and `ln sum exp(x - max)` of one row.
