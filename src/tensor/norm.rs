@@ -18,6 +18,7 @@
 
 use super::parallel::for_each_chunk;
 use super::simd::vectorize;
+use super::softmax::row_sum;
 use super::{Float, worth_parallel};
 
 /// Elements one task handles at least (whole runs or groups), so that the
@@ -209,32 +210,13 @@ pub(crate) fn normalize_backward<T: Float>(
 /// order (so the sums do not depend on the thread count).
 const ROW_BLOCK: usize = 32;
 
-/// `sum f(a[i], b[i])` over two rows with [`LANES`] partial sums.
-#[inline(always)]
-fn lane_sum<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [T::ZERO; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (ca, cb) in ca.zip(cb) {
-        for i in 0..LANES {
-            acc[i] += f(ca[i], cb[i]);
-        }
-    }
-    for (i, (&x, &y)) in ra.iter().zip(rb).enumerate() {
-        acc[i] += f(x, y);
-    }
-    acc.iter().fold(T::ZERO, |s, &v| s + v)
-}
-
 /// Mean and `1 / sqrt(var + eps)` of one row (the variance in a second
 /// pass over `x - mean`, as [`statistics`]).
 #[inline(always)]
 fn row_stats<T: Float>(x: &[T], eps: T) -> (T, T) {
     let n = T::from_usize(x.len());
-    let mean = lane_sum(x, x, |v, _| v) / n;
-    let var = lane_sum(x, x, |v, _| (v - mean) * (v - mean)) / n;
+    let mean = row_sum(x, x, |v, _| v) / n;
+    let var = row_sum(x, x, |v, _| (v - mean) * (v - mean)) / n;
     (mean, T::ONE / (var + eps).sqrt())
 }
 
@@ -368,7 +350,7 @@ impl<T: Float> pulp::WithSimd for LayerNormBack<'_, T> {
         for ((x, g), dx) in rows.zip(self.dx.chunks_exact_mut(d)) {
             let (mu, r) = row_stats(x, self.eps);
             // mean(g w) and mean(g w xhat), xhat = (x - mu) r
-            let a = lane_sum(g, w, |g, w| g * w) / n;
+            let a = row_sum(g, w, |g, w| g * w) / n;
             let mut acc = [T::ZERO; LANES];
             let (cg, cx, cw) = (
                 g.chunks_exact(LANES),

@@ -131,7 +131,7 @@ fn row_max<T: Float>(row: &[T]) -> T {
 /// `sum_i f(a[i], b[i])` over two rows of the same length, with
 /// [`LANES`] partial sums combined at the end.
 #[inline(always)]
-fn row_sum<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
+pub(super) fn row_sum<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [T::ZERO; LANES];
