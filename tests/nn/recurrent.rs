@@ -7,7 +7,7 @@ use tapegrad::check::{gradcheck, gradcheck_params};
 use tapegrad::nn::{Forward, Gru, GruCell, Lstm, LstmCell};
 use tapegrad::{Module, Param, Tape, Tensor, Var};
 
-mod common;
+use crate::common;
 use common::{assert_close, randn, rng};
 
 fn sigmoid(x: f64) -> f64 {

@@ -15,7 +15,7 @@ use tapegrad::nn::{
 use tapegrad::ops::Conv2dOptions;
 use tapegrad::{Module, Tape, Tensor, tensor};
 
-mod common;
+use crate::common;
 use common::{assert_close, conv_reference};
 
 fn rng(seed: u64) -> StdRng {

@@ -3,7 +3,7 @@
 //! and gradients of the general (buffer) path, against hand computations
 //! in plain `f64` and against the same ops on two-element tensors.
 
-mod common;
+use crate::common;
 
 use common::assert_close;
 use tapegrad::ops::GeluApprox;

@@ -6,7 +6,7 @@ use rand::RngExt;
 use tapegrad::check::gradcheck;
 use tapegrad::{Tape, Tensor, tensor};
 
-mod common;
+use crate::common;
 use common::{assert_close, randn, rng};
 
 // ---------------------------------------------------------------- softmax

@@ -4,7 +4,7 @@
 //! (bit-exact round trip, a PyTorch state dict with `num_batches_tracked`,
 //! every damaged case leaving them unchanged); optimisers never touch them.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, randn, rng};
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 use tapegrad::check::gradcheck;
 use tapegrad::{Tape, Tensor, Var};
 
-mod common;
+use crate::common;
 use common::{assert_close, randn};
 
 /// `[N, L, E] -> [N, H, L, d]` by reshape and permute.

@@ -1,23 +1,23 @@
 //! Smoke tests: shortened runs of the examples, so that none can rot.
 
 #[allow(dead_code)]
-#[path = "../examples/digits.rs"]
+#[path = "../../examples/digits.rs"]
 mod digits;
 
 #[allow(dead_code)]
-#[path = "../examples/moons.rs"]
+#[path = "../../examples/moons.rs"]
 mod moons;
 
 #[allow(dead_code)]
-#[path = "../examples/mnist.rs"]
+#[path = "../../examples/mnist.rs"]
 mod mnist;
 
 #[allow(dead_code)]
-#[path = "../examples/iris.rs"]
+#[path = "../../examples/iris.rs"]
 mod iris;
 
 #[allow(dead_code)]
-#[path = "../examples/lr_find.rs"]
+#[path = "../../examples/lr_find.rs"]
 mod lr_find;
 
 #[test]

@@ -2,19 +2,19 @@
 //! lr_sweep): each runs a shortened version and checks that it learns.
 
 #[allow(dead_code)]
-#[path = "../examples/lasso.rs"]
+#[path = "../../examples/lasso.rs"]
 mod lasso;
 
 #[allow(dead_code)]
-#[path = "../examples/forecast.rs"]
+#[path = "../../examples/forecast.rs"]
 mod forecast;
 
 #[allow(dead_code)]
-#[path = "../examples/char_lm.rs"]
+#[path = "../../examples/char_lm.rs"]
 mod char_lm;
 
 #[allow(dead_code)]
-#[path = "../examples/lr_sweep.rs"]
+#[path = "../../examples/lr_sweep.rs"]
 mod lr_sweep;
 
 /// Solves `a x = b` (`a` is `n x n`, row-major) by Gaussian elimination

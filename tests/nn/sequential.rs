@@ -12,7 +12,7 @@ use tapegrad::nn::{
 use tapegrad::ops::Conv2dOptions;
 use tapegrad::{Float, Module, Tape, Tensor, Var};
 
-mod common;
+use crate::common;
 use common::{assert_close, conv_reference};
 
 fn rng(seed: u64) -> StdRng {

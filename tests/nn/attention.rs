@@ -8,7 +8,7 @@ use tapegrad::nn::{Embedding, Forward, LayerNorm, Linear, MultiHeadAttention, Tr
 use tapegrad::ops::GeluApprox;
 use tapegrad::{Module, Param, Tape, Tensor, Var, tensor};
 
-mod common;
+use crate::common;
 use common::{assert_close, randn, rng};
 
 type Rows = Vec<Vec<f64>>;
