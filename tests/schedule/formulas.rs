@@ -305,4 +305,3 @@ fn sequential_restarts_each_schedule_at_its_milestone() {
     let single = Sequential::new(vec![Box::new(Constant::new(0.4).unwrap())], vec![]).unwrap();
     assert_lrs(&single, &[(0, 0.4), (99, 0.4)]);
 }
-

@@ -36,7 +36,6 @@ fn temp_dir(test: &str) -> PathBuf {
     dir
 }
 
-
 mod formulas;
 mod lr_finder;
 mod plateau;

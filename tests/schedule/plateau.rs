@@ -151,4 +151,3 @@ fn wrappers_route_metrics_to_the_schedule_in_charge() {
     s.observe(9, 2.0); // its step 4: cut from there
     assert_lrs(&s, &[(4, 1.0), (5, 0.5), (8, 0.5), (9, 0.25)]);
 }
-

@@ -225,4 +225,3 @@ fn nll_loss_rejects_a_target_count_mismatch() {
         Reduction::Mean,
     );
 }
-

@@ -32,7 +32,6 @@ fn assert_all_close(got: &[f64], want: &[f64]) {
 /// Shapes for elementwise losses: 0-d, size-1 axes, and ordinary ones.
 const SHAPES: [&[usize]; 5] = [&[], &[1], &[5], &[3, 1], &[2, 3]];
 
-
 mod classification;
 mod penalty;
 mod regression;

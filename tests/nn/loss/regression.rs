@@ -278,4 +278,3 @@ fn kl_div_matches_hand_values_and_ignores_zero_targets() {
     let same = loss::kl_div(p.ln(), p, KlReduction::Sum).item();
     assert_eq!(same, 0.0);
 }
-
