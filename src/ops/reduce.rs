@@ -156,16 +156,24 @@ impl ReduceOp {
             }
             // With m the mean and d = N - correction,
             // d/dx_i sum_j (x_j - m)^2 / d = 2 (x_i - m) / d - (2 / (N d)) sum_j (x_j - m),
-            // and the last sum is 0.
+            // and the last sum is 0. The deviations are those the forward
+            // pass used (around a pivot), accurate when the mean is large.
             ReduceOp::Var { correction, .. } => {
                 let d = T::from_usize(reduced_count(dims, axes).saturating_sub(correction));
-                let dev = x - &x.mean_over(axes, true);
+                let dev = x.deviations(&x.centered_over(axes));
                 let two = T::from_f64(2.0);
                 &dev * &gk.map(|g| two * g / d)
             }
             // d/dx_i ln sum_j e^x_j = e^x_i / sum_j e^x_j = e^(x_i - out): the
             // softmax, read off the output so nothing overflows. A -inf
             // input gets 0 even where the output is -inf too.
+            //
+            // The output is rounded to its own magnitude: near 1e4 in f32 it
+            // is off by up to 5e-4, which would scale every e^(x_i - out) by
+            // up to 1 +- 5e-4. That error is one factor per output (each
+            // x_i - out is exact there, Sterbenz), so dividing by the sum of
+            // the e^(x_i - out), ideally 1, removes it: one more pass, in a
+            // backward rule that is not a hot one.
             ReduceOp::LogSumExp { .. } => {
                 let out_k = out.reshape(&keep);
                 let p = x.zip_map(&out_k, "logsumexp", |x, l| {
@@ -175,7 +183,16 @@ impl ReduceOp {
                         (x - l).exp()
                     }
                 });
-                &p * &gk
+                let total = p.sum_over(axes, true);
+                // An all -inf group has p = 0 and total 0: it keeps 0.
+                let scale = gk.zip_map(
+                    &total,
+                    "logsumexp",
+                    |g, s| {
+                        if s > T::ZERO { g / s } else { g }
+                    },
+                );
+                &p * &scale
             }
             ReduceOp::ArgMax { .. } | ReduceOp::ArgMin { .. } => return,
         };

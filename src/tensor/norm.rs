@@ -141,39 +141,67 @@ pub(crate) struct Normalized<T> {
     pub rstd: Vec<T>,
 }
 
-/// Normalises each group of `x`. The variance is computed in a second pass
-/// over `x - mean`, which loses no precision when the mean is large.
+/// Normalises each group of `x`, as `xhat = ((x - p) - m) * rstd` with the
+/// statistics of [`statistics`].
 pub(crate) fn normalize<T: Float>(x: &[T], l: Groups, eps: T) -> Normalized<T> {
-    let (mean, var, rstd) = statistics(x, l, eps);
+    let stats = statistics(x, l);
+    let rstd: Vec<T> = stats
+        .iter()
+        .map(|s| T::ONE / (s.var + eps).sqrt())
+        .collect();
     let mut xhat = vec![T::ZERO; x.len()];
     l.map_runs(&mut xhat, |g, start, dst| {
-        let (mu, r) = (mean[g], rstd[g]);
+        let (s, r) = (stats[g], rstd[g]);
         for (d, &v) in dst.iter_mut().zip(&x[start..]) {
-            *d = (v - mu) * r;
+            *d = ((v - s.pivot) - s.shifted_mean) * r;
         }
     });
     Normalized {
         xhat,
-        mean,
-        var,
+        mean: stats.iter().map(|s| s.pivot + s.shifted_mean).collect(),
+        var: stats.iter().map(|s| s.var).collect(),
         rstd,
     }
 }
 
-/// Per-group mean, biased variance and `1 / sqrt(var + eps)`.
-fn statistics<T: Float>(x: &[T], l: Groups, eps: T) -> (Vec<T>, Vec<T>, Vec<T>) {
+/// A group's statistics, with the mean kept as `pivot + shifted_mean`.
+///
+/// The pivot is one of the group's own elements, so `x - pivot` is exact
+/// for values close together (Sterbenz) and the sums run over small
+/// numbers: the mean of values around 1e4 with spread 1e-2 keeps its
+/// digits in f32, where summing the values themselves would lose them
+/// (the sum's rounding error, ~1e-3 per add at 1e6, is spread's size).
+/// Deviations are then formed as `(x - pivot) - shifted_mean`, never as
+/// `x - mean`: the mean rounded to f32 near 1e4 is off by up to 5e-4, which
+/// would shift every deviation by that much. A group of equal values gets
+/// exactly mean = the value and variance 0.
+#[derive(Clone, Copy, Default)]
+struct Stats<T> {
+    pivot: T,
+    shifted_mean: T,
+    /// Biased variance (divided by the group size).
+    var: T,
+}
+
+/// Per-group statistics: two passes (the shifted mean, then the squared
+/// deviations), as before the pivot; the pivot costs one subtraction per
+/// element and no pass.
+fn statistics<T: Float>(x: &[T], l: Groups) -> Vec<Stats<T>> {
     let n = T::from_usize(l.size());
-    let stats = l.map_groups(|g| {
-        let mean = l.sums(x, x, g, |v| v, |_, _| T::ZERO).0 / n;
-        let var = l
-            .sums(x, x, g, |v| (v - mean) * (v - mean), |_, _| T::ZERO)
-            .0
-            / n;
-        (mean, var)
-    });
-    let (mean, var): (Vec<T>, Vec<T>) = stats.into_iter().unzip();
-    let rstd: Vec<T> = var.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
-    (mean, var, rstd)
+    l.map_groups(|g| {
+        let pivot = l
+            .runs(x, g)
+            .next()
+            .map_or(T::ZERO, |r| r.first().copied().unwrap_or(T::ZERO));
+        let shifted_mean = l.sums(x, x, g, |v| v - pivot, |_, _| T::ZERO).0 / n;
+        let dev = |v: T| (v - pivot) - shifted_mean;
+        let var = l.sums(x, x, g, |v| dev(v) * dev(v), |_, _| T::ZERO).0 / n;
+        Stats {
+            pivot,
+            shifted_mean,
+            var,
+        }
+    })
 }
 
 /// The gradient with respect to `x` of `xhat = (x - mean) * rstd`, given
@@ -210,14 +238,16 @@ pub(crate) fn normalize_backward<T: Float>(
 /// order (so the sums do not depend on the thread count).
 const ROW_BLOCK: usize = 32;
 
-/// Mean and `1 / sqrt(var + eps)` of one row (the variance in a second
-/// pass over `x - mean`, as [`statistics`]).
+/// Pivot, shifted mean and `1 / sqrt(var + eps)` of one row, as
+/// [`statistics`] (the row's first element as the pivot): deviations are
+/// `(x - pivot) - shifted_mean`.
 #[inline(always)]
-fn row_stats<T: Float>(x: &[T], eps: T) -> (T, T) {
+fn row_stats<T: Float>(x: &[T], eps: T) -> (T, T, T) {
     let n = T::from_usize(x.len());
-    let mean = row_sum(x, x, |v, _| v) / n;
-    let var = row_sum(x, x, |v, _| (v - mean) * (v - mean)) / n;
-    (mean, T::ONE / (var + eps).sqrt())
+    let pivot = x.first().copied().unwrap_or(T::ZERO);
+    let m = row_sum(x, x, |v, _| v - pivot) / n;
+    let var = row_sum(x, x, |v, _| ((v - pivot) - m) * ((v - pivot) - m)) / n;
+    (pivot, m, T::ONE / (var + eps).sqrt())
 }
 
 /// Runs `f(block_index, block, piece)` over `ROW_BLOCK`-row blocks of `out`
@@ -268,27 +298,27 @@ impl<T: Float> pulp::WithSimd for LayerNormRows<'_, T> {
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
         let d = self.d;
         for (x, y) in self.x.chunks_exact(d).zip(self.y.chunks_exact_mut(d)) {
-            let (mu, r) = row_stats(x, self.eps);
+            let (p, mu, r) = row_stats(x, self.eps);
             let xy = x.iter().zip(y.iter_mut());
             match (self.w, self.b) {
                 (Some(w), Some(b)) => {
                     for ((&v, y), (&w, &b)) in xy.zip(w[..d].iter().zip(&b[..d])) {
-                        *y = (v - mu) * r * w + b;
+                        *y = ((v - p) - mu) * r * w + b;
                     }
                 }
                 (Some(w), None) => {
                     for ((&v, y), &w) in xy.zip(&w[..d]) {
-                        *y = (v - mu) * r * w;
+                        *y = ((v - p) - mu) * r * w;
                     }
                 }
                 (None, Some(b)) => {
                     for ((&v, y), &b) in xy.zip(&b[..d]) {
-                        *y = (v - mu) * r + b;
+                        *y = ((v - p) - mu) * r + b;
                     }
                 }
                 (None, None) => {
                     for (&v, y) in xy {
-                        *y = (v - mu) * r;
+                        *y = ((v - p) - mu) * r;
                     }
                 }
             }
@@ -348,8 +378,8 @@ impl<T: Float> pulp::WithSimd for LayerNormBack<'_, T> {
         let (pw, pb) = (&mut pw[..d], &mut pb[..d]);
         let rows = self.x.chunks_exact(d).zip(self.g.chunks_exact(d));
         for ((x, g), dx) in rows.zip(self.dx.chunks_exact_mut(d)) {
-            let (mu, r) = row_stats(x, self.eps);
-            // mean(g w) and mean(g w xhat), xhat = (x - mu) r
+            let (p, mu, r) = row_stats(x, self.eps);
+            // mean(g w) and mean(g w xhat), xhat = ((x - p) - mu) r
             let a = row_sum(g, w, |g, w| g * w) / n;
             let mut acc = [T::ZERO; LANES];
             let (cg, cx, cw) = (
@@ -360,15 +390,15 @@ impl<T: Float> pulp::WithSimd for LayerNormBack<'_, T> {
             let (rg, rx, rw) = (cg.remainder(), cx.remainder(), cw.remainder());
             for ((cg, cx), cw) in cg.zip(cx).zip(cw) {
                 for i in 0..LANES {
-                    acc[i] += cg[i] * cw[i] * ((cx[i] - mu) * r);
+                    acc[i] += cg[i] * cw[i] * (((cx[i] - p) - mu) * r);
                 }
             }
             for (i, ((&g, &x), &w)) in rg.iter().zip(rx).zip(rw).enumerate() {
-                acc[i] += g * w * ((x - mu) * r);
+                acc[i] += g * w * (((x - p) - mu) * r);
             }
             let b = acc.iter().fold(T::ZERO, |s, &v| s + v) / n;
             for i in 0..d {
-                let xh = (x[i] - mu) * r;
+                let xh = ((x[i] - p) - mu) * r;
                 dx[i] = r * (g[i] * w[i] - a - xh * b);
                 pw[i] += g[i] * xh;
                 pb[i] += g[i];

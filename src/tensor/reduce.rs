@@ -38,6 +38,16 @@ fn reduced_dims(dims: &[usize], axes: &[usize], keepdim: bool) -> Shape {
     s
 }
 
+/// The mean of each group of a reduction, as `pivot + shifted_mean`, both
+/// of the keepdim shape: the pivot is the group's first element and
+/// `shifted_mean` the mean of `x - pivot`, so that the sum runs over small
+/// numbers and deviations `(x - pivot) - shifted_mean` keep their digits
+/// when the mean is large against the spread.
+pub(crate) struct Centered<T: Float> {
+    pub pivot: Tensor<T>,
+    pub shifted_mean: Tensor<T>,
+}
+
 fn max_step<T: Float>(a: T, x: T) -> T {
     // NaN wins, so that a NaN anywhere shows in the result.
     if x > a || x.is_nan() { x } else { a }
@@ -172,15 +182,94 @@ impl<T: Float> Tensor<T> {
     }
 
     /// Variance over resolved `axes`, dividing by `N - correction` (at
-    /// least 0). Two passes (mean, then squared deviations), which keeps
-    /// the precision that the one-pass `E[x^2] - E[x]^2` loses.
+    /// least 0). Two passes (the shifted mean of [`Centered`], then the
+    /// squared deviations `((x - pivot) - shifted_mean)^2`), which keeps
+    /// the precision that the one-pass `E[x^2] - E[x]^2` loses, and, thanks
+    /// to the pivot, also the precision that `x - mean` loses when the mean
+    /// is large against the spread (in f32, values near 1e4 with spread
+    /// 1e-2: the rounded mean alone is off by a twentieth of the spread).
     pub(crate) fn var_over(&self, axes: &[usize], correction: usize, keepdim: bool) -> Tensor<T> {
         let n = reduced_count(self.shape(), axes);
-        let mean = self.mean_over(axes, true);
-        let sq = self.zip_map(&mean, "var", |x, m| (x - m) * (x - m));
+        let c = self.centered_over(axes);
+        let (p, m) = (c.pivot.as_slice(), c.shifted_mean.as_slice());
+        let keep = keepdim_shape(self.shape(), axes);
         let d = T::from_usize(n.saturating_sub(correction));
-        sq.fold_over(axes, keepdim, T::ZERO, |a, x| a + x)
-            .map(|s| s / d)
+        self.fold_indexed(&keep, |a, x, b| {
+            let dev = (x - p[b]) - m[b];
+            a + dev * dev
+        })
+        .map(|s| s / d)
+        .reshape(&self.reduced_shape(axes, keepdim))
+    }
+
+    /// The mean over resolved `axes` as a pivot and a shifted mean; see
+    /// [`Centered`]. One pass over `self`.
+    pub(crate) fn centered_over(&self, axes: &[usize]) -> Centered<T> {
+        let keep = keepdim_shape(self.shape(), axes);
+        let mut pivot = Tensor::pooled_zeros(keep.clone());
+        if self.numel() > 0 {
+            // The element at index 0 along every reduced axis: walk the
+            // kept shape (reduced axes have size 1 there) with the input's
+            // strides.
+            let (src, dst) = (self.as_slice(), pivot.as_mut_slice());
+            for_each_row(&keep, &strides(&keep), &strides(self.shape()), |r| {
+                for j in 0..r.len {
+                    dst[r.a + j * r.sa] = src[r.b + j * r.sb];
+                }
+            });
+        }
+        let n = T::from_usize(reduced_count(self.shape(), axes));
+        let p = pivot.as_slice();
+        let shifted_mean = self
+            .fold_indexed(&keep, |a, x, b| a + (x - p[b]))
+            .map(|s| s / n);
+        Centered {
+            pivot,
+            shifted_mean,
+        }
+    }
+
+    /// `(x - pivot) - shifted_mean` for every element: the deviations from
+    /// the mean of [`centered_over`](Tensor::centered_over), in one pass.
+    pub(crate) fn deviations(&self, c: &Centered<T>) -> Tensor<T> {
+        let (p, m) = (c.pivot.as_slice(), c.shifted_mean.as_slice());
+        let mut result = Tensor::pooled_zeros(Shape::from_slice(self.shape()));
+        let (src, out) = (self.as_slice(), result.as_mut_slice());
+        let ss = strides(self.shape());
+        let sk = broadcast_strides(c.pivot.shape(), self.shape());
+        for_each_row(self.shape(), &ss, &sk, |r| {
+            for j in 0..r.len {
+                let (i, b) = (r.a + j * r.sa, r.b + j * r.sb);
+                out[i] = (src[i] - p[b]) - m[b];
+            }
+        });
+        result
+    }
+
+    /// Folds `f(acc, x, b)` into `target` (a keepdim shape of `self`),
+    /// `b` the output's flat index (so that `f` can read per-output
+    /// values), starting from 0.
+    fn fold_indexed(&self, target: &[usize], f: impl Fn(T, T, usize) -> T) -> Tensor<T> {
+        let mut result = Tensor::pooled_zeros(Shape::from_slice(target));
+        let out = result.as_mut_slice();
+        let src = self.as_slice();
+        let ss = strides(self.shape());
+        let sd = broadcast_strides(target, self.shape());
+        for_each_row(self.shape(), &ss, &sd, |r| {
+            if r.sb == 0 {
+                let mut acc = out[r.b];
+                for j in 0..r.len {
+                    acc = f(acc, src[r.a + j * r.sa], r.b);
+                }
+                out[r.b] = acc;
+            } else {
+                for j in 0..r.len {
+                    let d = r.b + j * r.sb;
+                    out[d] = f(out[d], src[r.a + j * r.sa], d);
+                }
+            }
+        });
+        result
     }
 
     /// `ln sum exp` over resolved `axes`, computed as `m + ln sum exp(x - m)`
