@@ -12,5 +12,6 @@ mod heads;
 mod loss;
 mod matmul;
 mod nn;
+mod numerics;
 mod reduce;
 mod shape;
