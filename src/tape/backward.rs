@@ -311,6 +311,20 @@ impl<'t, T: Float> Var<'t, T> {
         // The sweep met vars last-first: store them in recording order, and
         // parameters by id, so that lookups can binary-search.
         out.vars.reverse();
+        // Wanted leaves recorded after the root cannot reach it: they get
+        // zeros too, as the sweep's own unreached leaves do (vars stay in
+        // recording order). Usually the root is the last node and this
+        // loop is empty.
+        for (i, node) in nodes.iter().enumerate().skip(root + 1) {
+            if !node.requires_grad {
+                continue;
+            }
+            match node.op {
+                Op::Var => out.vars.push((i as u32, Tensor::zeros(node.value.shape()))),
+                Op::Param(id) => out.params.push((id, Tensor::zeros(node.value.shape()))),
+                _ => {}
+            }
+        }
         // Unstable sort: the stable one allocates a buffer for long lists.
         out.params.sort_unstable_by_key(|(id, _)| *id);
         merge_repeated_params(&mut out.params);
