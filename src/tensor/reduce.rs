@@ -73,29 +73,7 @@ impl<T: Float> Tensor<T> {
     /// Folds `self` into `target`, a shape `self` broadcasts from
     /// (right-aligned, with 1 or a missing axis wherever it is reduced).
     fn fold_into_shape(&self, target: &[usize], init: T, f: impl Fn(T, T) -> T) -> Tensor<T> {
-        let mut result = Tensor::pooled_zeros(Shape::from_slice(target));
-        let out = result.as_mut_slice();
-        if init != T::ZERO {
-            out.fill(init);
-        }
-        let src = self.as_slice();
-        let ss = strides(self.shape());
-        let sd = broadcast_strides(target, self.shape());
-        for_each_row(self.shape(), &ss, &sd, |r| {
-            if r.sb == 0 {
-                let mut acc = out[r.b];
-                for j in 0..r.len {
-                    acc = f(acc, src[r.a + j * r.sa]);
-                }
-                out[r.b] = acc;
-            } else {
-                for j in 0..r.len {
-                    let d = r.b + j * r.sb;
-                    out[d] = f(out[d], src[r.a + j * r.sa]);
-                }
-            }
-        });
-        result
+        self.fold_indexed(target, init, |acc, x, _| f(acc, x))
     }
 
     /// Sums a gradient of a broadcast result back to `target`, the shape the
@@ -194,7 +172,7 @@ impl<T: Float> Tensor<T> {
         let (p, m) = (c.pivot.as_slice(), c.shifted_mean.as_slice());
         let keep = keepdim_shape(self.shape(), axes);
         let d = T::from_usize(n.saturating_sub(correction));
-        self.fold_indexed(&keep, |a, x, b| {
+        self.fold_indexed(&keep, T::ZERO, |a, x, b| {
             let dev = (x - p[b]) - m[b];
             a + dev * dev
         })
@@ -221,7 +199,7 @@ impl<T: Float> Tensor<T> {
         let n = T::from_usize(reduced_count(self.shape(), axes));
         let p = pivot.as_slice();
         let shifted_mean = self
-            .fold_indexed(&keep, |a, x, b| a + (x - p[b]))
+            .fold_indexed(&keep, T::ZERO, |a, x, b| a + (x - p[b]))
             .map(|s| s / n);
         Centered {
             pivot,
@@ -246,12 +224,16 @@ impl<T: Float> Tensor<T> {
         result
     }
 
-    /// Folds `f(acc, x, b)` into `target` (a keepdim shape of `self`),
-    /// `b` the output's flat index (so that `f` can read per-output
-    /// values), starting from 0.
-    fn fold_indexed(&self, target: &[usize], f: impl Fn(T, T, usize) -> T) -> Tensor<T> {
+    /// Folds `f(acc, x, b)` into `target` (a shape `self` broadcasts from,
+    /// as for [`fold_into_shape`](Tensor::fold_into_shape)), `b` the
+    /// output's flat index (so that `f` can read per-output values),
+    /// starting from `init`.
+    fn fold_indexed(&self, target: &[usize], init: T, f: impl Fn(T, T, usize) -> T) -> Tensor<T> {
         let mut result = Tensor::pooled_zeros(Shape::from_slice(target));
         let out = result.as_mut_slice();
+        if init != T::ZERO {
+            out.fill(init);
+        }
         let src = self.as_slice();
         let ss = strides(self.shape());
         let sd = broadcast_strides(target, self.shape());
