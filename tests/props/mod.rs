@@ -51,7 +51,7 @@
 //! cases comes from `PROPTEST_CASES` (default 4000, about two seconds in
 //! release). Long run:
 //!
-//! `PROPTEST_CASES=200000 cargo test --release --test props -- --nocapture`
+//! `PROPTEST_CASES=200000 cargo test --release --test suite props:: -- --nocapture`
 //!
 //! (about a minute; `PROPTEST_RNG_SEED=<u64>` explores other programs).
 //!

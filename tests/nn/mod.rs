@@ -1,10 +1,4 @@
 //! Tests of `src/nn/`: modules, layers, losses, initialisers and `#[derive(Module)]`.
-//!
-//! One test binary per `src` folder, so that a clean `cargo test` links a
-//! dozen binaries rather than forty (see the README's testing section).
-
-#[path = "../common/mod.rs"]
-mod common;
 
 mod attention;
 mod batch_norm;

@@ -3,9 +3,6 @@
 //! constructor's refusals, the schedule plot (the chart itself is tested in
 //! tests/train/plot.rs), and the LR range test.
 //!
-//! One test binary per `src` folder, so that a clean `cargo test` links a
-//! dozen binaries rather than forty (see the README's testing section).
-//!
 //! Expected values are worked out here from the documented formulas (by hand
 //! in the comments, or with an independent loop), never copied from output.
 

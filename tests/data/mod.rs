@@ -1,0 +1,3 @@
+//! Tests of `src/data/`: datasets, CSV and IDX loading, the DataLoader.
+
+mod loader;

@@ -1,0 +1,4 @@
+//! Tests of `src/io/`: safetensors weights and checkpoints.
+
+mod checkpoint;
+mod safetensors;

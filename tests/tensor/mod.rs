@@ -1,0 +1,4 @@
+//! Tests of `src/tensor/`: kernels without autodiff.
+
+mod fastmath;
+mod scalar_path;

@@ -1,0 +1,4 @@
+//! Tests of `src/train/` and `src/plot.rs`: the Trainer end to end, and the charts.
+
+mod plot;
+mod trainer;
