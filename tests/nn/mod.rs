@@ -3,7 +3,6 @@
 mod attention;
 mod batch_norm;
 mod buffers;
-mod derive;
 mod init;
 mod layers;
 mod loss;

@@ -1,6 +1,6 @@
 //! `#[derive(Module)]` rejects what it cannot support with errors that point
 //! at the cause (checked against tests/ui/*.stderr; regenerate them with
-//! `TRYBUILD=overwrite cargo test --release --test suite derive` and read the diff).
+//! `TRYBUILD=overwrite cargo test --release -p autograd-macros --test derive` and read the diff).
 
 #[test]
 fn derive_errors() {
