@@ -62,8 +62,8 @@ pub mod train;
 pub mod tutorial;
 
 pub use error::{Error, Result};
-pub use nn::{Module, Param, ParamId};
-pub use tape::{Grads, Tape, Var};
+pub use nn::Module;
+pub use tape::{Grads, Param, ParamId, Tape, Var};
 pub use tensor::{Float, Shape, Tensor};
 
 // The README's code blocks run as doctests, so it cannot drift from the API.

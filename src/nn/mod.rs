@@ -18,12 +18,14 @@ mod layer_norm;
 mod linear;
 pub mod loss;
 mod module;
-mod param;
 mod pool;
 mod recurrent;
 mod sequential;
 mod summary;
 
+// Parameters live beside the tape (which binds them); re-exported here,
+// where models are built.
+pub use crate::tape::{Param, ParamId};
 pub use activation::{Elu, Gelu, GeluTanh, LeakyRelu, Relu, Sigmoid, Silu, Softplus, Tanh};
 pub use attention::{MultiHeadAttention, TransformerBlock};
 pub use batch_norm::{BatchNorm1d, BatchNorm2d, RunningStats};
@@ -35,7 +37,6 @@ pub use layer::{Forward, Layer};
 pub use layer_norm::LayerNorm;
 pub use linear::Linear;
 pub use module::{Module, child_name, with_child_name};
-pub use param::{Param, ParamId};
 pub use pool::{AvgPool2d, MaxPool2d};
 pub use recurrent::{Gru, GruCell, Lstm, LstmCell};
 pub use sequential::Sequential;

@@ -45,8 +45,7 @@ pub use reduce::ReduceOp;
 pub use shape::ShapeOp;
 pub use unary::{GeluApprox, UnaryOp};
 
-use crate::nn::ParamId;
-use crate::tape::BackwardCtx;
+use crate::tape::{BackwardCtx, ParamId};
 use crate::tensor::Float;
 use std::fmt;
 

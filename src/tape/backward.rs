@@ -2,7 +2,7 @@
 
 use super::anomaly::{self, Anomaly, Phase};
 use super::{AuxRange, Node, Tape, Var};
-use crate::nn::{Param, ParamId};
+use super::{Param, ParamId};
 use crate::ops::Op;
 use crate::tensor::shape::same_dims;
 use crate::tensor::{Float, Tensor};

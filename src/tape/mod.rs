@@ -14,14 +14,15 @@
 
 mod anomaly;
 mod backward;
+mod param;
 mod print;
 mod profile;
 
 pub use anomaly::{Anomaly, NonFinite, Phase};
 pub use backward::{BackwardCtx, Grads};
+pub use param::{Param, ParamId};
 pub use profile::{Profile, ProfileRow};
 
-use crate::nn::Param;
 use crate::ops::Op;
 use crate::tensor::{Float, Shape, Tensor};
 use rand::SeedableRng;
