@@ -36,48 +36,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// What [`load_safetensors_with`] tolerates; `default()` is strict (the
-/// file must hold exactly the model's parameters and buffers, in the
-/// model's dtype). Each option applies to buffers as to parameters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LoadOptions {
-    /// Leave parameters the file lacks as they are (e.g. a new head on a
-    /// pretrained body) instead of failing.
-    pub allow_missing: bool,
-    /// Ignore tensors in the file the model has no parameter for (e.g. a
-    /// pretrained head you replaced) instead of failing.
-    pub allow_unexpected: bool,
-    /// Convert between `F32` and `F64` (rounding to nearest when narrowing)
-    /// instead of failing on a dtype that differs from the model's. Other
-    /// dtypes are always refused.
-    pub convert_dtype: bool,
-}
-
-/// What a load did: parameters and buffers set from the file, those left
-/// as they were, and tensors of the file left unused.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LoadReport {
-    /// Dotted names of the parameters set from the file, in visiting order,
-    /// then of the buffers, in theirs.
-    pub loaded: Vec<String>,
-    /// Parameters, then buffers, the file lacks (left unchanged), in
-    /// visiting order.
-    pub missing: Vec<String>,
-    /// Keys of the file the model has nothing for, sorted.
-    pub unexpected: Vec<String>,
-    /// Keys of the file that are known and deliberately not loaded, sorted:
-    /// PyTorch's batch-norm counters `PREFIX.num_batches_tracked` (see
-    /// [`load_safetensors`]). Not a mismatch: they do not affect
-    /// [`is_exact`](LoadReport::is_exact).
-    pub ignored: Vec<String>,
-}
-
-impl LoadReport {
-    /// Whether the file and the model matched key for key.
-    pub fn is_exact(&self) -> bool {
-        self.missing.is_empty() && self.unexpected.is_empty()
-    }
-}
+// The options and the report are the model's own (`nn`'s state map);
+// re-exported here, where files are loaded.
+pub use crate::nn::{LoadOptions, LoadReport};
 
 /// What is wrong with a weights file, in an [`Error::Weights`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,16 +77,7 @@ pub enum WeightsProblem {
     DuplicateName,
 }
 
-/// Up to five names, then how many more.
-fn list(keys: &[String]) -> String {
-    let shown: Vec<&str> = keys.iter().take(5).map(String::as_str).collect();
-    let more = keys.len().saturating_sub(shown.len());
-    if more == 0 {
-        shown.join(", ")
-    } else {
-        format!("{}, and {more} more", shown.join(", "))
-    }
-}
+use crate::nn::state::list;
 
 impl fmt::Display for WeightsProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

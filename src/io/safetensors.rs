@@ -4,6 +4,7 @@
 use super::{LoadOptions, LoadReport, WeightsProblem, weights_error, write_atomic};
 use crate::error::{Error, Result};
 use crate::nn::Module;
+use crate::nn::state::{Refusal, stage};
 use crate::tensor::{Float, Tensor};
 use ::safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::{HashMap, HashSet};
@@ -201,82 +202,43 @@ pub fn load_safetensors_with<T: Float, M: Module<T> + ?Sized>(
     let file = SafeTensors::deserialize(&bytes)
         .map_err(|e| weights_error(path, None, WeightsProblem::Format(e.to_string())))?;
 
-    // Stage every value first; the model is written only once all passed.
-    let mut report = LoadReport::default();
-    let mut staged: HashMap<String, Tensor<T>> = HashMap::new();
-    let mut first_mismatch: Option<(String, WeightsProblem)> = None;
-    let mut names = HashSet::new();
-    let mut buffers = HashSet::new();
-    let mut stage = |name: &str, shape: &[usize]| {
-        names.insert(name.to_owned());
-        let Ok(view) = file.tensor(name) else {
-            report.missing.push(name.to_owned());
-            return;
-        };
-        match decode(&view, shape, opts) {
-            Ok(t) => {
-                report.loaded.push(name.to_owned());
-                staged.insert(name.to_owned(), t);
-            }
-            Err(problem) => {
-                first_mismatch.get_or_insert_with(|| (name.to_owned(), problem));
-            }
-        }
-    };
-    model.visit("", &mut |name, p| stage(name, p.shape()));
-    model.visit_buffers("", &mut |name, b| {
-        stage(name, b.shape());
-        buffers.insert(name.to_owned());
+    // Stage every value (the model's shared staging: nothing is written
+    // until every check has passed), then set aside PyTorch's batch-norm
+    // counters, which are checked but not loaded.
+    let mut staged = stage(model, file.names(), |name, shape| {
+        let view = file.tensor(name).ok()?;
+        Some(decode(&view, shape, opts))
     });
-
-    for key in file.names() {
-        if names.contains(key) {
+    let unexpected = std::mem::take(&mut staged.report.unexpected);
+    let mut counter_problem = None;
+    for key in unexpected {
+        if !is_batch_counter(&key, &staged.buffers) {
+            staged.report.unexpected.push(key);
             continue;
         }
-        if !is_batch_counter(key, &buffers) {
-            report.unexpected.push(key.to_owned());
-            continue;
-        }
-        let view = file.tensor(key).expect("a name the file listed");
+        let view = file.tensor(&key).expect("a name the file listed");
         if let Err(problem) = check_batch_counter(&view) {
-            first_mismatch.get_or_insert_with(|| (key.to_owned(), problem));
+            counter_problem.get_or_insert_with(|| (key.clone(), problem));
         }
-        report.ignored.push(key.to_owned());
+        staged.report.ignored.push(key);
     }
-    report.unexpected.sort();
-    report.ignored.sort();
-
-    if !report.missing.is_empty() && !opts.allow_missing {
-        let keys = report.missing;
-        return Err(weights_error(
+    staged.check(opts).map_err(|refusal| match refusal {
+        Refusal::Missing(keys) => weights_error(
             path,
             Some(&keys[0]),
             WeightsProblem::Missing { keys: keys.clone() },
-        ));
-    }
-    if !report.unexpected.is_empty() && !opts.allow_unexpected {
-        let keys = report.unexpected;
-        return Err(weights_error(
+        ),
+        Refusal::Unexpected(keys) => weights_error(
             path,
             Some(&keys[0]),
             WeightsProblem::Unexpected { keys: keys.clone() },
-        ));
-    }
-    if let Some((key, problem)) = first_mismatch {
+        ),
+        Refusal::Mismatch(key, problem) => weights_error(path, Some(&key), problem),
+    })?;
+    if let Some((key, problem)) = counter_problem {
         return Err(weights_error(path, Some(&key), problem));
     }
-
-    model.visit_mut("", &mut |name, p| {
-        if let Some(t) = staged.get(name) {
-            *p.value_mut() = t.clone();
-        }
-    });
-    model.visit_buffers_mut("", &mut |name, b| {
-        if let Some(t) = staged.get(name) {
-            *b = t.clone();
-        }
-    });
-    Ok(report)
+    Ok(staged.commit(model))
 }
 
 /// Whether `key` is PyTorch's batch-norm counter `PREFIX.num_batches_tracked`

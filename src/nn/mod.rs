@@ -21,6 +21,7 @@ mod module;
 mod pool;
 mod recurrent;
 mod sequential;
+pub(crate) mod state;
 mod summary;
 
 // Parameters live beside the tape (which binds them); re-exported here,
@@ -40,4 +41,5 @@ pub use module::{Module, child_name, with_child_name};
 pub use pool::{AvgPool2d, MaxPool2d};
 pub use recurrent::{Gru, GruCell, Lstm, LstmCell};
 pub use sequential::Sequential;
+pub use state::{LoadOptions, LoadReport, LoadStateError, StateMap};
 pub use summary::{BufferRow, ModuleSummary, ParamRow};

@@ -276,6 +276,59 @@ pub trait Module<T: Float = f32> {
         self.visit_mut("", &mut |name, p| p.set_name(name));
     }
 
+    /// Every parameter and buffer by dotted name (PyTorch's
+    /// `state_dict`). The tensors share storage with the model's, so this
+    /// copies no data, and they keep the values of the moment they were
+    /// taken: a snapshot to put back later with
+    /// [`load_state`](Module::load_state).
+    ///
+    /// # Panics
+    /// If two parameters or buffers share a dotted name (a hand-written
+    /// impl's mistake; derived impls cannot make one).
+    ///
+    /// ```
+    /// use tapegrad::nn::{LoadOptions, Linear};
+    /// use tapegrad::{Module, Tensor};
+    /// use rand::SeedableRng;
+    ///
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let mut fc = Linear::new(3, 2, &mut rng);
+    /// let before = fc.state();
+    /// assert_eq!(before.keys().collect::<Vec<_>>(), ["bias", "weight"]);
+    ///
+    /// *fc.weight.value_mut() = Tensor::zeros(&[2, 3]);
+    /// let report = fc.load_state(&before, LoadOptions::default())?;
+    /// assert!(report.is_exact());
+    /// assert_eq!(fc.weight.value(), &before["weight"]);
+    /// # Ok::<(), tapegrad::nn::LoadStateError>(())
+    /// ```
+    fn state(&self) -> super::StateMap<T> {
+        super::state::state_of(self)
+    }
+
+    /// Sets parameters and buffers from `state` by dotted name, checking
+    /// everything before writing anything: under the default (strict)
+    /// options the map must hold exactly the model's names, and every
+    /// tensor must have its parameter's or buffer's shape. With
+    /// `allow_missing` names the map lacks keep their values; with
+    /// `allow_unexpected` keys the model lacks are skipped. Values replace
+    /// the tensors (sharing the map's storage); ids, names and `trainable`
+    /// flags stay. This is the in-memory counterpart of
+    /// [`load_safetensors_with`](crate::io::load_safetensors_with), and the
+    /// one routine the loaders build on.
+    ///
+    /// # Errors
+    /// [`LoadStateError`](super::LoadStateError) `Missing`, then
+    /// `Unexpected`, then the first `Shape` mismatch in visiting order; the
+    /// model is then unchanged, bit for bit.
+    fn load_state(
+        &mut self,
+        state: &super::StateMap<T>,
+        opts: super::LoadOptions,
+    ) -> Result<super::LoadReport, super::LoadStateError> {
+        super::state::load_state(self, state, opts)
+    }
+
     /// A table of every parameter (dotted path, shape, scalar count,
     /// trainable) with the totals, then every buffer; print it with `{}`.
     fn summary(&self) -> ModuleSummary {

@@ -294,43 +294,32 @@ pub trait Callback<T: Float = f32> {
 }
 
 /// A model's parameter and buffer values at one moment, to put back later
-/// (the divergence guard's last good state, the LR range test's restore).
-/// Taking one copies no data: tensors share storage until written.
+/// (the divergence guard's last good state, the LR range test's restore):
+/// the model's [`state`](Module::state) map, put back with
+/// [`load_state`](Module::load_state). Taking one copies no data: tensors
+/// share storage until written.
 #[derive(Clone, Debug)]
 pub(crate) struct ModelSnapshot<T: Float> {
-    params: Vec<crate::tensor::Tensor<T>>,
-    buffers: Vec<crate::tensor::Tensor<T>>,
+    state: crate::nn::StateMap<T>,
 }
 
 impl<T: Float> ModelSnapshot<T> {
     /// The values of `model` now.
     pub(crate) fn take(model: &dyn Module<T>) -> Self {
-        let (mut params, mut buffers) = (Vec::new(), Vec::new());
-        model.visit("", &mut |_, p| params.push(p.value().clone()));
-        model.visit_buffers("", &mut |_, b| buffers.push(b.clone()));
-        ModelSnapshot { params, buffers }
+        ModelSnapshot {
+            state: model.state(),
+        }
     }
 
-    /// Writes the values back into `model` (the same model, in the same
-    /// visiting order).
+    /// Writes the values back into `model` (the same model).
     ///
     /// # Panics
-    /// If the model gained or lost parameters or buffers since.
+    /// If the model gained or lost parameters or buffers, or changed a
+    /// shape, since (then nothing is written).
     pub(crate) fn restore(&self, model: &mut dyn Module<T>) {
-        let mut params = self.params.iter();
-        model.visit_mut("", &mut |name, p| {
-            let v = params.next();
-            *p.value_mut() = v
-                .unwrap_or_else(|| panic!("snapshot: parameter `{name}` is new"))
-                .clone();
-        });
-        let mut buffers = self.buffers.iter();
-        model.visit_buffers_mut("", &mut |name, b| {
-            let v = buffers.next();
-            *b = v
-                .unwrap_or_else(|| panic!("snapshot: buffer `{name}` is new"))
-                .clone();
-        });
+        if let Err(e) = model.load_state(&self.state, crate::nn::LoadOptions::default()) {
+            panic!("snapshot: the model changed since it was taken: {e}");
+        }
     }
 }
 

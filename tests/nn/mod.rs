@@ -9,3 +9,4 @@ mod loss;
 mod module;
 mod recurrent;
 mod sequential;
+mod state;

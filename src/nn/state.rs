@@ -1,0 +1,299 @@
+//! A model's named state: every parameter and [buffer](Module#buffers) by
+//! dotted name, taken with [`Module::state`] and put back with
+//! [`Module::load_state`].
+//!
+//! Loading is "stage everything, check, then commit": each tensor the model
+//! needs is looked up and checked first, and the model is written only
+//! once nothing can fail any more. The same staging serves every loader of
+//! the crate: an in-memory [`StateMap`], a safetensors file
+//! ([`load_safetensors_with`](crate::io::load_safetensors_with)), a
+//! checkpoint ([`load_checkpoint`](crate::io::load_checkpoint)), and the
+//! snapshots that the divergence guard and the LR range test put back.
+//! Each source says how to fetch and check one tensor ([`stage`]); the
+//! rules for what is missing, what is unexpected and what is written are
+//! here, once.
+
+use super::Module;
+use crate::tensor::{Float, Tensor};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+/// A model's tensors by dotted name: its parameters and its buffers, as
+/// [`Module::state`] returns them and [`Module::load_state`] takes them.
+/// The tensors share storage with the model's until either is written, so
+/// taking one copies no data.
+pub type StateMap<T = f32> = BTreeMap<String, Tensor<T>>;
+
+/// What a load tolerates; `default()` is strict (the source must hold
+/// exactly the model's parameters and buffers, in the model's dtype). Each
+/// option applies to buffers as to parameters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Leave parameters the source lacks as they are (e.g. a new head on a
+    /// pretrained body) instead of failing.
+    pub allow_missing: bool,
+    /// Ignore tensors of the source the model has no parameter for (e.g. a
+    /// pretrained head you replaced) instead of failing.
+    pub allow_unexpected: bool,
+    /// Files only: convert between `F32` and `F64` (rounding to nearest
+    /// when narrowing) instead of failing on a dtype that differs from the
+    /// model's. Other dtypes are always refused. An in-memory
+    /// [`StateMap`] is already of the model's type, so it ignores this.
+    pub convert_dtype: bool,
+}
+
+/// What a load did: parameters and buffers set from the source, those left
+/// as they were, and tensors of the source left unused.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Dotted names of the parameters set from the source, in visiting
+    /// order, then of the buffers, in theirs.
+    pub loaded: Vec<String>,
+    /// Parameters, then buffers, the source lacks (left unchanged), in
+    /// visiting order.
+    pub missing: Vec<String>,
+    /// Keys of the source the model has nothing for, sorted.
+    pub unexpected: Vec<String>,
+    /// Keys of the source that are known and deliberately not loaded,
+    /// sorted: PyTorch's batch-norm counters `PREFIX.num_batches_tracked`
+    /// (see [`load_safetensors`](crate::io::load_safetensors)). Not a
+    /// mismatch: they do not affect [`is_exact`](LoadReport::is_exact).
+    pub ignored: Vec<String>,
+}
+
+impl LoadReport {
+    /// Whether the source and the model matched key for key.
+    pub fn is_exact(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty()
+    }
+}
+
+/// Why [`Module::load_state`] refused a [`StateMap`]; the model is then
+/// unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoadStateError {
+    /// The map lacks parameters or buffers of the model (every one listed,
+    /// in visiting order).
+    Missing {
+        /// The missing dotted names.
+        keys: Vec<String>,
+    },
+    /// The map has tensors the model has no parameter or buffer for.
+    Unexpected {
+        /// The unexpected keys, sorted.
+        keys: Vec<String>,
+    },
+    /// A tensor's shape differs from its parameter's or buffer's (the
+    /// first such in visiting order).
+    Shape {
+        /// The dotted name.
+        key: String,
+        /// The model's shape.
+        expected: Vec<usize>,
+        /// The map's shape.
+        found: Vec<usize>,
+    },
+}
+
+impl fmt::Display for LoadStateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadStateError::Missing { keys } => write!(
+                f,
+                "the state lacks {} of the model: {} (LoadOptions::allow_missing leaves them as they are)",
+                count(keys.len(), "tensor"),
+                list(keys)
+            ),
+            LoadStateError::Unexpected { keys } => write!(
+                f,
+                "the state has {} the model lacks: {} (LoadOptions::allow_unexpected ignores them)",
+                count(keys.len(), "tensor"),
+                list(keys)
+            ),
+            LoadStateError::Shape {
+                key,
+                expected,
+                found,
+            } => write!(
+                f,
+                "`{key}` has the wrong shape: the model expects {expected:?}, the state has {found:?}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LoadStateError {}
+
+/// `n` and `noun`, plural when `n != 1`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Up to five names, then how many more.
+pub(crate) fn list(keys: &[String]) -> String {
+    let shown: Vec<&str> = keys.iter().take(5).map(String::as_str).collect();
+    let more = keys.len().saturating_sub(shown.len());
+    if more == 0 {
+        shown.join(", ")
+    } else {
+        format!("{}, and {more} more", shown.join(", "))
+    }
+}
+
+/// Every parameter, then every buffer, of `model` by dotted name.
+///
+/// # Panics
+/// If two of them share a name (no derived module does this).
+pub(crate) fn state_of<T: Float, M: Module<T> + ?Sized>(model: &M) -> StateMap<T> {
+    let mut out = StateMap::new();
+    let mut add = |name: &str, t: &Tensor<T>| {
+        if out.insert(name.to_owned(), t.clone()).is_some() {
+            panic!("Module::state: two tensors of the model are named `{name}`");
+        }
+    };
+    model.visit("", &mut |name, p| add(name, p.value()));
+    model.visit_buffers("", &mut |name, b| add(name, b));
+    out
+}
+
+/// Why a staged load cannot be committed, in the order it is checked:
+/// missing keys, then unexpected keys, then the first tensor (in visiting
+/// order) the source refused, with the source's own kind of problem `P`.
+#[derive(Debug)]
+pub(crate) enum Refusal<P> {
+    /// The source lacks these model names (visiting order).
+    Missing(Vec<String>),
+    /// The source has these keys the model lacks (sorted).
+    Unexpected(Vec<String>),
+    /// The source's tensor for this name did not fit.
+    Mismatch(String, P),
+}
+
+/// A load checked and ready to write: the values by name, what the report
+/// will say, and the first tensor that did not fit.
+pub(crate) struct Staged<T: Float, P> {
+    /// What was found, missing and unexpected (so far: a caller may move
+    /// keys from `unexpected` to `ignored` before [`check`](Staged::check)).
+    pub(crate) report: LoadReport,
+    /// The dotted names of the model's buffers.
+    pub(crate) buffers: HashSet<String>,
+    mismatch: Option<(String, P)>,
+    values: HashMap<String, Tensor<T>>,
+}
+
+/// Stages a load into `model` from a source with these `keys`: for each
+/// parameter and then each buffer, in visiting order, `fetch(name, shape)`
+/// returns `None` if the source lacks it, else the tensor checked against
+/// the model's `shape`, or the source's problem with it. Keys that name no
+/// parameter or buffer are reported as unexpected. Nothing is written.
+pub(crate) fn stage<'k, T, M, P>(
+    model: &M,
+    keys: impl IntoIterator<Item = &'k str>,
+    mut fetch: impl FnMut(&str, &[usize]) -> Option<Result<Tensor<T>, P>>,
+) -> Staged<T, P>
+where
+    T: Float,
+    M: Module<T> + ?Sized,
+{
+    let mut report = LoadReport::default();
+    let mut mismatch = None;
+    let mut values = HashMap::new();
+    let mut names = HashSet::new();
+    let mut one = |name: &str, shape: &[usize]| {
+        names.insert(name.to_owned());
+        match fetch(name, shape) {
+            None => report.missing.push(name.to_owned()),
+            Some(Ok(t)) => {
+                report.loaded.push(name.to_owned());
+                values.insert(name.to_owned(), t);
+            }
+            Some(Err(problem)) => {
+                mismatch.get_or_insert_with(|| (name.to_owned(), problem));
+            }
+        }
+    };
+    model.visit("", &mut |name, p| one(name, p.shape()));
+    let mut buffers = HashSet::new();
+    model.visit_buffers("", &mut |name, b| {
+        one(name, b.shape());
+        buffers.insert(name.to_owned());
+    });
+    report.unexpected = keys
+        .into_iter()
+        .filter(|k| !names.contains(*k))
+        .map(str::to_owned)
+        .collect();
+    report.unexpected.sort();
+    Staged {
+        report,
+        buffers,
+        mismatch,
+        values,
+    }
+}
+
+impl<T: Float, P> Staged<T, P> {
+    /// Whether the staged load may be committed under `opts`; the first
+    /// reason it may not.
+    pub(crate) fn check(&mut self, opts: LoadOptions) -> Result<(), Refusal<P>> {
+        if !self.report.missing.is_empty() && !opts.allow_missing {
+            return Err(Refusal::Missing(self.report.missing.clone()));
+        }
+        if !self.report.unexpected.is_empty() && !opts.allow_unexpected {
+            return Err(Refusal::Unexpected(self.report.unexpected.clone()));
+        }
+        match self.mismatch.take() {
+            Some((name, problem)) => Err(Refusal::Mismatch(name, problem)),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the staged values into `model` (the one it was staged
+    /// against) and returns the report. Cannot fail: call it only after
+    /// [`check`](Staged::check) and any other check of the load passed.
+    /// Values replace the tensors; ids, names and `trainable` flags stay.
+    pub(crate) fn commit<M: Module<T> + ?Sized>(mut self, model: &mut M) -> LoadReport {
+        model.visit_mut("", &mut |name, p| {
+            if let Some(t) = self.values.remove(name) {
+                *p.value_mut() = t;
+            }
+        });
+        model.visit_buffers_mut("", &mut |name, b| {
+            if let Some(t) = self.values.remove(name) {
+                *b = t;
+            }
+        });
+        self.report
+    }
+}
+
+/// [`Module::load_state`]: stages from the map, checks, commits.
+pub(crate) fn load_state<T: Float, M: Module<T> + ?Sized>(
+    model: &mut M,
+    state: &StateMap<T>,
+    opts: LoadOptions,
+) -> Result<LoadReport, LoadStateError> {
+    let mut staged = stage(model, state.keys().map(String::as_str), |name, shape| {
+        let t = state.get(name)?;
+        Some(if t.shape() == shape {
+            Ok(t.clone())
+        } else {
+            Err((shape.to_vec(), t.shape().to_vec()))
+        })
+    });
+    staged.check(opts).map_err(|refusal| match refusal {
+        Refusal::Missing(keys) => LoadStateError::Missing { keys },
+        Refusal::Unexpected(keys) => LoadStateError::Unexpected { keys },
+        Refusal::Mismatch(key, (expected, found)) => LoadStateError::Shape {
+            key,
+            expected,
+            found,
+        },
+    })?;
+    Ok(staged.commit(model))
+}
