@@ -292,7 +292,7 @@ pub trait Module<T: Float = f32> {
     /// use rand::SeedableRng;
     ///
     /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    /// let mut fc = Linear::new(3, 2, &mut rng);
+    /// let mut fc: Linear = Linear::new(3, 2, &mut rng);
     /// let before = fc.state();
     /// assert_eq!(before.keys().collect::<Vec<_>>(), ["bias", "weight"]);
     ///
