@@ -4,13 +4,24 @@ use std::fmt::{Debug, Display};
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
+/// The seal: a public trait in a private module, so that `Float` can be
+/// named and used everywhere but implemented only here.
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
 /// A floating-point element type a [`Tensor`](crate::Tensor) can hold: `f32` or `f64`.
 ///
-/// The trait is sealed in spirit (only `f32` and `f64` implement it) and lists
-/// exactly the maths the kernels need, so that no numeric-traits crate is
-/// required. Conversions go through `f64`, which holds every `f32` exactly.
+/// The trait is sealed (only `f32` and `f64` implement it, and no other
+/// crate can: the kernels, the GEMM dispatch and the file formats know
+/// exactly these two) and lists exactly the maths the kernels need, so that
+/// no numeric-traits crate is required. Conversions go through `f64`, which
+/// holds every `f32` exactly.
 pub trait Float:
-    Copy
+    sealed::Sealed
+    + Copy
     + Send
     + Sync
     + Default

@@ -4,8 +4,6 @@
 //! Operands are described by strides, which is how matmul's backward pass
 //! multiplies by a transposed matrix without ever copying it.
 
-#![allow(unsafe_code)]
-
 use super::shape::{Shape, broadcast_shapes, numel};
 use super::strided::broadcast_strides;
 use super::{Float, Tensor};
@@ -112,6 +110,7 @@ pub fn gemm_into<T: Float>(
     // `dst` is borrowed mutably, so it cannot alias `a` or `b`. T is f32 or
     // f64, which the gemm crate supports (it dispatches on the type id).
     // With `read_dst == false`, alpha is ignored and dst is overwritten.
+    #[allow(unsafe_code)] // the crate's one unsafe call; see SAFETY above
     unsafe {
         gemm::gemm(
             m,

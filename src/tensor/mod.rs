@@ -18,6 +18,7 @@
 //! rayon; small ones stay on the calling thread, because a tiny op must cost
 //! nanoseconds, not a thread hand-off.
 
+mod buffer_pool;
 pub(crate) mod conv;
 mod create;
 mod display;
@@ -31,7 +32,6 @@ pub(crate) mod layout;
 mod linalg;
 pub(crate) mod norm;
 mod parallel;
-mod pool;
 mod pooling;
 mod reduce;
 pub mod shape;
@@ -39,11 +39,11 @@ pub(crate) mod simd;
 pub(crate) mod softmax;
 mod strided;
 
+pub use buffer_pool::{POOL_LIMIT_BYTES, pooled_bytes, release_pool};
+pub(crate) use buffer_pool::{recycle, recycle_all};
 pub use float::Float;
 pub(crate) use linalg::worth_parallel_gemm;
 pub use linalg::{MatLayout, gemm_into};
-pub use pool::{POOL_LIMIT_BYTES, pooled_bytes, release_pool};
-pub(crate) use pool::{recycle, recycle_all};
 pub(crate) use reduce::{keepdim_shape, reduced_count};
 pub use shape::Shape;
 
