@@ -268,6 +268,10 @@ impl<'t, T: Float> Var<'t, T> {
     /// Derivatives: `d/da a^b = b a^(b-1)`, `d/db a^b = a^b ln a` (NaN for
     /// `a <= 0`, as in PyTorch). A constant exponent records the cheaper
     /// scalar op.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast (the message names the op and both
+    /// shapes), or if the vars are on two different tapes.
     pub fn pow(self, e: impl Into<Operand<'t, T>>) -> Var<'t, T> {
         match e.into() {
             Operand::Scalar(p) => self.powf(p),
@@ -277,6 +281,10 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// Elementwise maximum. The gradient goes to the larger input; ties
     /// share it evenly.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast (the message names the op and both
+    /// shapes), or if the vars are on two different tapes.
     pub fn maximum(self, other: impl Into<Operand<'t, T>>) -> Var<'t, T> {
         let o = self.operand(other.into());
         self.binary(BinaryOp::Maximum, o)
@@ -284,6 +292,10 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// Elementwise minimum. The gradient goes to the smaller input; ties
     /// share it evenly.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast (the message names the op and both
+    /// shapes), or if the vars are on two different tapes.
     pub fn minimum(self, other: impl Into<Operand<'t, T>>) -> Var<'t, T> {
         let o = self.operand(other.into());
         self.binary(BinaryOp::Minimum, o)
@@ -295,26 +307,50 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// 1 where `self == other`, else 0. No gradient.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast (the message names the op and both
+    /// shapes), or if the vars are on two different tapes.
     pub fn eq(self, other: impl Into<Operand<'t, T>>) -> Var<'t, T> {
         self.compare(CmpOp::Eq, other.into())
     }
     /// 1 where `self != other`, else 0. No gradient.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast (the message names the op and both
+    /// shapes), or if the vars are on two different tapes.
     pub fn ne(self, other: impl Into<Operand<'t, T>>) -> Var<'t, T> {
         self.compare(CmpOp::Ne, other.into())
     }
     /// 1 where `self < other`, else 0. No gradient.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast (the message names the op and both
+    /// shapes), or if the vars are on two different tapes.
     pub fn lt(self, other: impl Into<Operand<'t, T>>) -> Var<'t, T> {
         self.compare(CmpOp::Lt, other.into())
     }
     /// 1 where `self <= other`, else 0. No gradient.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast (the message names the op and both
+    /// shapes), or if the vars are on two different tapes.
     pub fn le(self, other: impl Into<Operand<'t, T>>) -> Var<'t, T> {
         self.compare(CmpOp::Le, other.into())
     }
     /// 1 where `self > other`, else 0. No gradient.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast (the message names the op and both
+    /// shapes), or if the vars are on two different tapes.
     pub fn gt(self, other: impl Into<Operand<'t, T>>) -> Var<'t, T> {
         self.compare(CmpOp::Gt, other.into())
     }
     /// 1 where `self >= other`, else 0. No gradient.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast (the message names the op and both
+    /// shapes), or if the vars are on two different tapes.
     pub fn ge(self, other: impl Into<Operand<'t, T>>) -> Var<'t, T> {
         self.compare(CmpOp::Ge, other.into())
     }
@@ -331,6 +367,10 @@ impl<'t, T: Float> Var<'t, T> {
     /// assert_eq!(y.value().to_vec(), vec![-3.0, 2.0]);
     /// assert_eq!(y.sum().backward().wrt(x).to_vec(), vec![3.0, 1.0]);
     /// ```
+    ///
+    /// # Panics
+    /// If the three shapes do not broadcast together (naming `where` and
+    /// the shapes), or if the vars are on different tapes.
     pub fn where_(self, on_true: Var<'t, T>, on_false: Var<'t, T>) -> Var<'t, T> {
         self.tape.apply(
             Op::Binary(BinaryOp::Where),
@@ -344,6 +384,11 @@ macro_rules! var_operator {
     ($trait:ident, $method:ident, $op:ident, $scalar_rhs:expr, $scalar_lhs:expr) => {
         impl<'t, T: Float> $trait<Var<'t, T>> for Var<'t, T> {
             type Output = Var<'t, T>;
+            /// The elementwise op, with NumPy broadcasting.
+            ///
+            /// # Panics
+            /// If the shapes do not broadcast (the message names the op and
+            /// both shapes), or if the vars are on two different tapes.
             fn $method(self, rhs: Var<'t, T>) -> Var<'t, T> {
                 self.binary(BinaryOp::$op, rhs)
             }
