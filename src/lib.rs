@@ -22,11 +22,12 @@
 //!
 //! ## Map
 //! - [`tensor`]: n-d arrays and kernels, no autodiff;
-//! - [`tape`]: the tape, vars, backward and gradients;
+//! - [`tape`]: the tape, vars, parameters, backward and gradients;
 //! - [`ops`]: every differentiable op, forward and backward side by side;
 //! - [`check`]: gradient checking by finite differences;
-//! - [`data`]: datasets, CSV loading and batching;
-//! - [`nn`]: parameters (and, as they arrive, layers and losses);
+//! - [`data`]: datasets, CSV and IDX (MNIST) loading, seeded batching;
+//! - [`nn`]: modules and their named state, layers, initialisers, losses
+//!   and penalties;
 //! - [`optim`]: optimisers (SGD to Lion), parameter groups, gradient clipping;
 //! - [`schedule`]: learning-rate schedules and the LR range test;
 //! - [`train`]: the `Trainer`, callbacks, metrics and history;
