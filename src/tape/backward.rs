@@ -126,6 +126,8 @@ impl<T: Float> BackwardCtx<'_, T> {
 #[derive(Clone, Debug)]
 pub struct Grads<T: Float = f32> {
     tape_id: u64,
+    /// The tape's generation (resets before) at the backward pass.
+    generation: u32,
     vars: Vec<(u32, Tensor<T>)>,
     params: Vec<(ParamId, Tensor<T>)>,
 }
@@ -140,6 +142,13 @@ impl<T: Float> Grads<T> {
             x.tape.id == self.tape_id,
             "grads.wrt: the var is on tape #{} but these gradients come from tape #{}",
             x.tape.id,
+            self.tape_id
+        );
+        assert!(
+            x.generation == self.generation,
+            "grads.wrt: %{} and these gradients come from different recordings of tape #{} \
+             (the tape was reset in between)",
+            x.idx,
             self.tape_id
         );
         match self.vars.binary_search_by_key(&x.idx, |(i, _)| *i) {
@@ -198,6 +207,41 @@ impl<T: Float> Grads<T> {
 }
 
 impl<'t, T: Float> Var<'t, T> {
+    /// Backpropagates from this scalar, as [`backward`](Var::backward),
+    /// then resets its tape ([`Tape::reset`]), even though other vars of it
+    /// may still be in scope: any of them used afterwards panics, naming
+    /// the reset, rather than reading a node of the next recording.
+    ///
+    /// This is the one place the ordering rule of a training step lives:
+    /// the tape shares the parameters' storage (binding copies nothing),
+    /// so an optimiser step taken while it is alive would copy every
+    /// parameter it writes instead of updating in place. After this call
+    /// the tape holds nothing of the parameters, and its buffers are back
+    /// in the pool for the next step. [`train::step`](crate::train::step)
+    /// is built on it.
+    ///
+    /// ```
+    /// use tapegrad::optim::{Optimizer, Sgd};
+    /// use tapegrad::{Param, Tape, tensor};
+    ///
+    /// let mut w = Param::new("w", tensor![1.0f64, -2.0]);
+    /// let mut opt = Sgd::new(0.5);
+    /// let tape = Tape::new();
+    /// let loss = (tape.param(&w) * tape.param(&w)).sum(); // |w|^2, gradient 2w
+    /// let grads = loss.backward_and_reset();
+    /// assert!(tape.is_empty());
+    /// opt.step(&mut w, &grads); // w - 0.5 * 2w = 0, in place
+    /// assert_eq!(w.value().to_vec(), [0.0, 0.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// As [`backward`](Var::backward).
+    pub fn backward_and_reset(self) -> Grads<T> {
+        let grads = self.backward();
+        self.tape.clear();
+        grads
+    }
+
     /// Backpropagates from this scalar: the gradient of this value with
     /// respect to every wanted leaf.
     ///
@@ -225,7 +269,7 @@ impl<'t, T: Float> Var<'t, T> {
         let tape: &Tape<T> = self.tape;
         let nodes = tape.nodes.borrow();
         let aux = tape.aux.borrow();
-        let root = self.idx as usize;
+        let root = self.live() as usize;
         crate::tensor::shape::assert_same_shape(
             "backward_with",
             seed.shape(),
@@ -255,6 +299,7 @@ impl<'t, T: Float> Var<'t, T> {
         let (vars, params) = spare_lists::<T>();
         let mut out = Grads {
             tape_id: tape.id,
+            generation: tape.generation.get(),
             vars,
             params,
         };

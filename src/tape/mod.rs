@@ -70,6 +70,10 @@ static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
 /// ```
 pub struct Tape<T: Float = f32> {
     id: u64,
+    /// How many times the tape was reset: a var remembers the generation
+    /// it was recorded in, so that one kept past a reset panics when used
+    /// instead of naming a node of the next recording.
+    generation: Cell<u32>,
     nodes: RefCell<Vec<Node<T>>>,
     aux: RefCell<Vec<usize>>,
     /// Gradients kept from the last backward pass, for printing: leaves
@@ -111,6 +115,7 @@ impl<T: Float> Tape<T> {
     pub fn new() -> Self {
         Tape {
             id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
+            generation: Cell::new(0),
             nodes: RefCell::new(Vec::new()),
             aux: RefCell::new(Vec::new()),
             retained: RefCell::new(Vec::new()),
@@ -213,22 +218,46 @@ impl<T: Float> Tape<T> {
     /// Profiler times are kept (see [`profile`](Tape::profile)); an
     /// [`anomaly`](Tape::anomaly) is forgotten with the nodes it names.
     pub fn reset(&mut self) {
+        self.clear();
+    }
+
+    /// [`reset`](Tape::reset) through a shared reference, for the code that
+    /// owns the ordering rule ([`Var::backward_and_reset`]): vars of this
+    /// tape may still exist, so the generation moves on and any of them
+    /// used afterwards panics, naming the reset.
+    ///
+    /// # Panics
+    /// During a backward sweep of this tape (the nodes are borrowed).
+    pub(crate) fn clear(&self) {
         self.fold_profile();
-        *self.anomaly.get_mut() = None;
+        *self.anomaly.borrow_mut() = None;
         self.recycle_buffers();
-        self.aux.get_mut().clear();
+        self.aux.borrow_mut().clear();
+        self.generation.set(self.generation.get().wrapping_add(1));
     }
 
     /// Hands the storage of every value and kept gradient that nothing else
     /// shares to the buffer pool, for the next step's ops to reuse.
-    fn recycle_buffers(&mut self) {
+    fn recycle_buffers(&self) {
         // Values with a buffer are taken out for the pool; the nodes
         // themselves are dropped in place (cheaper than moving each out).
-        let nodes = self.nodes.get_mut();
+        let mut nodes = self.nodes.borrow_mut();
         let with_buffer = nodes.iter_mut().filter(|n| n.value.has_buffer());
         crate::tensor::recycle_all(with_buffer.map(|n| n.value.take()));
         nodes.clear();
-        crate::tensor::recycle_all(self.retained.get_mut().drain(..).flatten());
+        crate::tensor::recycle_all(self.retained.borrow_mut().drain(..).flatten());
+    }
+
+    /// The panic for a var recorded before the tape's last reset (kept out
+    /// of line, off the recording path).
+    #[cold]
+    #[inline(never)]
+    fn stale(&self, v: &Var<'_, T>) -> ! {
+        panic!(
+            "%{} of tape #{} was recorded before the tape was reset: a var cannot be used \
+             after its tape's reset (or after `backward_and_reset`)",
+            v.idx, self.id
+        );
     }
 
     /// Stores integer arguments of an op and returns where they are.
@@ -291,7 +320,11 @@ impl<T: Float> Tape<T> {
                 self.check_forward(idx as usize);
             }
         }
-        Var { tape: self, idx }
+        Var {
+            tape: self,
+            idx,
+            generation: self.generation.get(),
+        }
     }
 
     /// Records `op` applied to `inputs`: runs `forward` on borrowed input
@@ -312,9 +345,13 @@ impl<T: Float> Tape<T> {
     ) -> Var<'_, T> {
         // Plain pushes: cheaper per op than `collect`'s generic extend.
         let mut parents = Parents::new();
+        let generation = self.generation.get();
         for v in inputs {
             if !std::ptr::eq(v.tape, self) {
                 self.foreign_input(op, v.tape);
+            }
+            if v.generation != generation {
+                self.stale(v);
             }
             parents.push(v.idx);
         }
@@ -370,6 +407,8 @@ impl<T: Float> Tape<T> {
 pub struct Var<'t, T: Float = f32> {
     pub(crate) tape: &'t Tape<T>,
     pub(crate) idx: u32,
+    /// The tape's generation when this var was recorded.
+    pub(crate) generation: u32,
 }
 
 impl<T: Float> Clone for Var<'_, T> {
@@ -390,20 +429,33 @@ impl<'t, T: Float> Var<'t, T> {
         self.idx as usize
     }
 
+    /// The node index, after checking that the tape was not reset since
+    /// this var was recorded.
+    ///
+    /// # Panics
+    /// If it was.
+    #[inline]
+    pub(crate) fn live(&self) -> u32 {
+        if self.generation != self.tape.generation.get() {
+            self.tape.stale(self);
+        }
+        self.idx
+    }
+
     /// The value (shares storage; no copy).
     pub fn value(&self) -> Tensor<T> {
-        self.tape.value_of(self.idx)
+        self.tape.value_of(self.live())
     }
 
     /// The shape of the value.
     pub fn shape(&self) -> Shape {
         self.tape
-            .with_value(self.idx, |v| Shape::from_slice(v.shape()))
+            .with_value(self.live(), |v| Shape::from_slice(v.shape()))
     }
 
     /// Number of axes.
     pub fn ndim(&self) -> usize {
-        self.tape.with_value(self.idx, |v| v.ndim())
+        self.tape.with_value(self.live(), |v| v.ndim())
     }
 
     /// The single element of a one-element var.
@@ -411,19 +463,19 @@ impl<'t, T: Float> Var<'t, T> {
     /// # Panics
     /// If the var holds more than one element.
     pub fn item(&self) -> T {
-        self.tape.with_value(self.idx, |v| v.item())
+        self.tape.with_value(self.live(), |v| v.item())
     }
 
     /// Whether gradients flow through this var.
     pub fn requires_grad(&self) -> bool {
-        self.tape.nodes.borrow()[self.idx as usize].requires_grad
+        self.tape.nodes.borrow()[self.live() as usize].requires_grad
     }
 
     /// The same value, cut from the graph: no gradient flows back through it.
     pub fn detach(self) -> Var<'t, T> {
         let value = self.value();
         self.tape
-            .push(Op::Detach, &[self.idx], value, false)
+            .push(Op::Detach, &[self.live()], value, false)
             .without_grad()
     }
 

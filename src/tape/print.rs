@@ -150,7 +150,7 @@ impl<T: Float> Var<'_, T> {
         self.tape
             .retained
             .borrow()
-            .get(self.idx as usize)
+            .get(self.live() as usize)
             .cloned()
             .flatten()
     }

@@ -227,13 +227,13 @@ impl<T: Float> Tape<T> {
 
     /// Moves the current nodes' times into the running totals (before a
     /// reset forgets the nodes).
-    pub(crate) fn fold_profile(&mut self) {
-        if self.node_times.get_mut().is_empty() {
+    pub(crate) fn fold_profile(&self) {
+        if self.node_times.borrow().is_empty() {
             return;
         }
         let current = self.current_profile();
-        self.profile_done.get_mut().merge(&current);
-        self.node_times.get_mut().clear();
+        self.profile_done.borrow_mut().merge(&current);
+        self.node_times.borrow_mut().clear();
     }
 
     /// Notes the forward time of node `idx`, just recorded.

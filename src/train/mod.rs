@@ -54,11 +54,13 @@
 mod callbacks;
 mod history;
 mod progress;
+mod step;
 mod trainer;
 
 pub use callbacks::{Checkpoint, DivergenceGuard, EarlyStopping};
 pub use history::{Event, History, Record};
 pub use progress::Progress;
+pub use step::step;
 pub use trainer::{Clip, Trainer};
 
 use crate::error::Result;

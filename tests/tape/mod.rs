@@ -5,3 +5,4 @@ mod check;
 mod print;
 mod profile;
 mod recording;
+mod reset;

@@ -1,0 +1,66 @@
+//! [`step`]: one training step, written once: the loss, its gradients, the
+//! tape reset, then the optimiser's update, in the only order that updates
+//! the parameters in place.
+//!
+//! Every loop in the crate that trains takes its steps through the same
+//! rule ([`Var::backward_and_reset`]): the [`Trainer`](super::Trainer), the
+//! LR range test, and a loop written by hand with this function.
+
+use crate::nn::Module;
+use crate::optim::Optimizer;
+use crate::tape::Var;
+use crate::tensor::Float;
+
+/// One training step: runs `loss` on the model, backpropagates from the
+/// scalar it returns, resets that var's tape, then lets `optimizer` update
+/// the model in place. Returns the loss value (before the update).
+///
+/// The closure records on a tape it captures, so it can be kept in a `let`
+/// binding and reused across steps (a closure that takes the tape as an
+/// argument would need its signature spelled out). After the step the
+/// tape is empty and ready for the next one; a var kept from it panics if
+/// used.
+///
+/// ```
+/// use tapegrad::optim::Adam;
+/// use tapegrad::{Module, Param, Tape, Tensor, tensor, train};
+///
+/// #[derive(Module)]
+/// struct Line { w: Param, b: Param }
+///
+/// // Fit y = 2x + 1 from four points.
+/// let mut model = Line {
+///     w: Param::new("w", Tensor::scalar(0.0)),
+///     b: Param::new("b", Tensor::scalar(0.0)),
+/// };
+/// let mut opt = Adam::new(0.1);
+/// let tape = Tape::new();
+/// let (x, y) = (tensor![0.0f32, 1.0, 2.0, 3.0], tensor![1.0f32, 3.0, 5.0, 7.0]);
+/// let mse = |m: &Line| {
+///     let pred = tape.constant(x.clone()) * tape.param(&m.w) + tape.param(&m.b);
+///     (pred - tape.constant(y.clone())).square().mean()
+/// };
+/// let first = train::step(&mut model, &mut opt, mse);
+/// let mut last = first;
+/// for _ in 0..500 {
+///     last = train::step(&mut model, &mut opt, mse);
+/// }
+/// assert!(last < 1e-4 * first);
+/// assert!((model.w.value().item() - 2.0).abs() < 1e-2);
+/// assert!(tape.is_empty());
+/// ```
+///
+/// # Panics
+/// If the var `loss` returns is not a scalar (as [`Var::backward`]).
+pub fn step<'t, T, M, O>(model: &mut M, optimizer: &mut O, loss: impl FnOnce(&M) -> Var<'t, T>) -> T
+where
+    T: Float,
+    M: Module<T>,
+    O: Optimizer<T> + ?Sized,
+{
+    let loss = loss(model);
+    let value = loss.item();
+    let grads = loss.backward_and_reset();
+    optimizer.step(model, &grads);
+    value
+}
