@@ -11,7 +11,8 @@ use std::path::Path;
 use tapegrad::data::{Batch, CsvOptions, DataLoader, Dataset, TensorDataset, read_csv};
 use tapegrad::nn::{Forward, Linear, Relu, Sequential};
 use tapegrad::optim::Adam;
-use tapegrad::schedule::{CosineAnnealing, LrFinder};
+use tapegrad::schedule::CosineAnnealing;
+use tapegrad::train::LrFinder;
 use tapegrad::train::{Checkpoint, DivergenceGuard, EarlyStopping, Progress, StepOutput, Trainer};
 use tapegrad::{Tape, Tensor};
 

@@ -19,7 +19,7 @@ use tapegrad::data::{Batch, CsvOptions, DataLoader, TensorDataset, read_csv};
 use tapegrad::nn::{Forward, Linear, Relu, Sequential};
 use tapegrad::optim::Sgd;
 use tapegrad::plot::LineChart;
-use tapegrad::schedule::LrFinder;
+use tapegrad::train::LrFinder;
 use tapegrad::train::{Progress, StepOutput, Trainer};
 
 /// One training run at a fixed rate.

@@ -53,15 +53,15 @@
 //! - [`Sequential`] to join schedules at milestones;
 //! - [`ReduceOnPlateau`], driven by a metric through `observe`.
 //!
-//! Not a schedule but its companion: [`LrFinder`], the LR range test, finds
-//! the rate to start from.
+//! Not a schedule but its companion: `train::LrFinder`, the LR range test,
+//! finds the rate to start from. It trains, so it lives with the training
+//! loop; this module needs nothing but the plots.
 
 mod constant;
 mod cosine;
 mod cyclic;
 mod exponential;
 mod lambda;
-mod lr_finder;
 mod multi_step;
 mod one_cycle;
 mod plateau;
@@ -98,8 +98,6 @@ pub use one_cycle::{Anneal, OneCycle, OneCycleOptions};
 pub use sequential::Sequential;
 
 pub use plateau::{PlateauMode, PlateauOptions, ReduceOnPlateau, ThresholdMode};
-
-pub use lr_finder::{LrFinder, LrFinderReport};
 
 use crate::error::Result;
 use crate::plot::LineChart;

@@ -53,12 +53,14 @@
 
 mod callbacks;
 mod history;
+mod lr_finder;
 mod progress;
 mod step;
 mod trainer;
 
 pub use callbacks::{Checkpoint, DivergenceGuard, EarlyStopping};
 pub use history::{Event, History, Record};
+pub use lr_finder::{LrFinder, LrFinderReport};
 pub use progress::Progress;
 pub use step::step;
 pub use trainer::{Clip, Trainer};

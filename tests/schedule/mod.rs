@@ -1,7 +1,7 @@
 //! Tests of `src/schedule/`: each schedule against its formula at chosen
 //! steps (boundaries included), ReduceOnPlateau driven step by step, every
 //! constructor's refusals, the schedule plot (the chart itself is tested in
-//! tests/train/plot.rs), and the LR range test.
+//! tests/train/plot.rs). The LR range test is in tests/train/lr_finder.rs.
 //!
 //! Expected values are worked out here from the documented formulas (by hand
 //! in the comments, or with an independent loop), never copied from output.
@@ -34,6 +34,5 @@ fn temp_dir(test: &str) -> PathBuf {
 }
 
 mod formulas;
-mod lr_finder;
 mod plateau;
 mod refusals;

@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use tapegrad::data::{Batch, DataLoader, TensorDataset};
 use tapegrad::nn::{Forward, Linear, Relu, Sequential};
 use tapegrad::optim::{Adam, Optimizer, Sgd};
-use tapegrad::schedule::LrFinder;
+use tapegrad::train::LrFinder;
 use tapegrad::{Module, Param, Tape, Tensor, Var};
 
 /// Regression data: y = x . (1, -2, 0.5) + noise, x standard normal with

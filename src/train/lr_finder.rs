@@ -1,14 +1,14 @@
 //! [`LrFinder`]: Leslie Smith's learning-rate range test.
 
-use super::{ScheduleError, check};
+use super::ModelSnapshot;
 use crate::data::{Batch, DataLoader, Dataset};
 use crate::error::{Error, Result};
 use crate::nn::Module;
 use crate::optim::Optimizer;
 use crate::plot::LineChart;
+use crate::schedule::{ScheduleError, check};
 use crate::tape::{Tape, Var};
 use crate::tensor::Float;
-use crate::train::ModelSnapshot;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::path::Path;
@@ -42,7 +42,7 @@ use std::path::Path;
 /// use tapegrad::data::{DataLoader, TensorDataset};
 /// use tapegrad::nn::{Forward, Linear};
 /// use tapegrad::optim::{Optimizer, Sgd};
-/// use tapegrad::schedule::LrFinder;
+/// use tapegrad::train::LrFinder;
 /// use tapegrad::{Module, Tensor};
 /// use rand::SeedableRng;
 ///
@@ -205,8 +205,8 @@ impl LrFinder {
                     break 'passes;
                 }
                 best = best.min(smoothed);
-                let grads = l.backward();
-                drop(tape);
+                // The crate's one ordering rule: reset, then update in place.
+                let grads = l.backward_and_reset();
                 optimizer.step(model, &grads);
             }
         }
