@@ -28,6 +28,9 @@
 //!    [`optim::Sgd`](crate::optim::Sgd) takes without momentum);
 //! 4. drops the tape.
 //!
+//! (The last section shows the same loop with an optimiser and a reused
+//! tape, in one call per step.)
+//!
 //! The whole data set is one batch here, so each step sees all four points.
 //!
 //! ```
@@ -101,5 +104,48 @@
 //! - [`Tape::eval`](crate::Tape::eval) records in evaluation mode, which
 //!   matters for layers that behave differently in training (dropout,
 //!   batch norm); it makes no difference to this model.
+//!
+//! ## The same loop in one call per step
+//!
+//! A real loop reuses one tape (its buffers then come back from the pool
+//! each step instead of being allocated) and hands the update to an
+//! optimiser. One rule then matters: the tape shares every parameter's
+//! storage (binding copies nothing), so the optimiser must run *after* the
+//! tape has let go of it, or each update silently copies the parameter
+//! instead of writing it in place. [`train::step`](crate::train::step)
+//! owns that rule: it runs the loss, backpropagates, resets the tape
+//! ([`Var::backward_and_reset`](crate::Var::backward_and_reset)) and only
+//! then steps the optimiser. A var kept from before the reset panics if it
+//! is used, so the rule cannot be broken by accident.
+//!
+//! ```
+//! # use rand::SeedableRng;
+//! # use tapegrad::nn::{Forward, Linear};
+//! # use tapegrad::{Module, Tape, Tensor, Var};
+//! # #[derive(Module)]
+//! # #[module(float = f64)]
+//! # struct Mlp { hidden: Linear<f64>, out: Linear<f64> }
+//! # impl Mlp {
+//! #     fn forward<'t>(&self, x: Var<'t, f64>) -> Var<'t, f64> {
+//! #         self.out.forward(self.hidden.forward(x).tanh())
+//! #     }
+//! # }
+//! # let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+//! # let mut model = Mlp { hidden: Linear::new(2, 8, &mut rng), out: Linear::new(8, 1, &mut rng) };
+//! # let inputs = Tensor::from_vec(vec![-1.0, -1.0, -1.0, 1.0, 1.0, -1.0, 1.0, 1.0], &[4, 2]).unwrap();
+//! # let targets = Tensor::from_vec(vec![-1.0, 1.0, 1.0, -1.0], &[4, 1]).unwrap();
+//! use tapegrad::optim::Sgd;
+//! use tapegrad::train;
+//!
+//! let mut opt = Sgd::new(0.1);
+//! let tape = Tape::new();
+//! // The loss records on the tape it captures, so it can live in a `let`.
+//! let mse = |m: &Mlp| {
+//!     let err = m.forward(tape.constant(inputs.clone())) - tape.constant(targets.clone());
+//!     (err * err).mean()
+//! };
+//! let losses: Vec<f64> = (0..300).map(|_| train::step(&mut model, &mut opt, mse)).collect();
+//! assert!(losses[299] < 0.02 && losses[299] < losses[0]);
+//! ```
 //!
 //! Next: [chapter 6](super::chapter_6_learning_rate), choosing `lr`.
