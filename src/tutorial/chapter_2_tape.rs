@@ -153,8 +153,9 @@
 //! ```
 //!
 //! In a training loop a tape lives for one step: record the forward pass,
-//! run backward, update, and drop the tape (or
-//! [`reset`](crate::Tape::reset) it to reuse its memory).
+//! run backward, drop the tape (or [`reset`](crate::Tape::reset) it to
+//! reuse its memory), then update the parameters, in that order (chapter 5
+//! says why; [`train::step`](crate::train::step) does it for you).
 //!
 //! Next: [chapter 3](super::chapter_3_broadcasting), tensors instead of
 //! numbers.
