@@ -14,18 +14,23 @@
 //! // fit w so that w . x = 3 for x = (1, 2)
 //! let mut w = Param::new("w", tensor![0.0f32, 0.0]);
 //! let mut opt = Adam::new(0.1);
+//! let tape = Tape::new();
 //! for _ in 0..200 {
-//!     let grads = {
-//!         let tape = Tape::new();
-//!         let x = tape.constant(tensor![1.0, 2.0]);
-//!         let err = (tape.param(&w) * x).sum() - 3.0;
-//!         (err * err).backward()
-//!     }; // the tape is gone: the step writes in place, without a copy
+//!     let x = tape.constant(tensor![1.0, 2.0]);
+//!     let err = (tape.param(&w) * x).sum() - 3.0;
+//!     // The tape is reset before the step, so the step writes in place.
+//!     let grads = (err * err).backward_and_reset();
 //!     opt.step(&mut w, &grads);
 //! }
 //! let v = w.value();
 //! assert!((v.get(&[0]) + 2.0 * v.get(&[1]) - 3.0).abs() < 1e-3);
 //! ```
+//!
+//! The order matters: the tape shares the parameters' storage, so a step
+//! taken while it still holds them copies each parameter it writes. Reset
+//! (or drop) the tape first: [`Var::backward_and_reset`](crate::Var::backward_and_reset)
+//! does both at once, and [`train::step`](crate::train::step) takes the
+//! whole step (loss, gradients, reset, update) in one call.
 //!
 //! ## The optimisers, from simple to complex
 //! Update rules and defaults follow the algorithms in PyTorch's

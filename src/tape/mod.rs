@@ -213,7 +213,9 @@ impl<T: Float> Tape<T> {
     /// step, a training loop that resets one tape does not allocate for its
     /// tensors (see [`release_pool`](crate::tensor::release_pool)). Reset
     /// before the optimiser step: the tape then no longer shares the
-    /// parameters' storage, so the update writes them in place.
+    /// parameters' storage, so the update writes them in place
+    /// ([`Var::backward_and_reset`] and [`train::step`](crate::train::step)
+    /// keep that order for you).
     ///
     /// Profiler times are kept (see [`profile`](Tape::profile)); an
     /// [`anomaly`](Tape::anomaly) is forgotten with the nodes it names.
