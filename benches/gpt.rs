@@ -18,7 +18,7 @@ use std::hint::black_box;
 use tapegrad::nn::{Embedding, Forward, LayerNorm, Linear, TransformerBlock};
 use tapegrad::ops::GeluApprox;
 use tapegrad::optim::AdamW;
-use tapegrad::{Module, Param, Tape, Var};
+use tapegrad::{Module, Param, Tape, Var, train};
 
 const VOCAB: usize = 65;
 const CTX: usize = 64;
@@ -109,7 +109,8 @@ impl Gpt {
     }
 }
 
-/// One step (see [`common::train_step`]); returns the loss before the
+/// One step through [`train::step`] (the tape, reused, is reset before the
+/// update, so the update writes in place); returns the loss before the
 /// update.
 fn step(
     tape: &mut Tape<f32>,
@@ -118,9 +119,8 @@ fn step(
     targets: &[usize],
     opt: &mut AdamW<f32>,
 ) -> f32 {
-    common::train_step(tape, model, opt, |tape, model| {
-        model.loss(tape, ids, targets)
-    })
+    let tape = &*tape;
+    train::step(model, opt, |model| model.loss(tape, ids, targets))
 }
 
 fn gpt_step(c: &mut Criterion) {

@@ -17,13 +17,14 @@ use common::Inputs;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use tapegrad::optim::Sgd;
-use tapegrad::{Param, Tape, Tensor};
+use tapegrad::{Param, Tape, Tensor, train};
 
 const DIMS: [usize; 4] = [784, 512, 512, 10];
 const BATCH: usize = 128;
 const LR: f64 = 0.01;
 
-/// One step (see [`common::train_step`]); returns the loss before the
+/// One step through [`train::step`] (the tape, reused, is reset before the
+/// update, so the update writes in place); returns the loss before the
 /// update.
 fn step(
     tape: &mut Tape<f32>,
@@ -32,7 +33,8 @@ fn step(
     y: &[usize],
     opt: &mut Sgd<f32>,
 ) -> f32 {
-    common::train_step(tape, params, opt, |tape, params| {
+    let tape = &*tape;
+    train::step(params, opt, |params| {
         let p = |i: usize| tape.param(&params[i]);
         let h = tape.constant(x.clone()).linear(p(0), Some(p(1))).relu();
         let h = h.linear(p(2), Some(p(3))).relu();

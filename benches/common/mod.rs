@@ -186,22 +186,3 @@ pub fn profile_steps(
     tape.set_profiling(false);
     tape.clear_profile();
 }
-
-/// One training step: `loss` is recorded on `tape`, backward runs, the tape
-/// is reset (so that the update writes the parameters in place: the tape no
-/// longer shares them), and `opt` updates `model`. Returns the loss before
-/// the update.
-pub fn train_step<M: tapegrad::Module<f32>>(
-    tape: &mut tapegrad::Tape<f32>,
-    model: &mut M,
-    opt: &mut dyn tapegrad::optim::Optimizer<f32>,
-    loss: impl for<'t> FnOnce(&'t tapegrad::Tape<f32>, &M) -> tapegrad::Var<'t, f32>,
-) -> f32 {
-    let (value, grads) = {
-        let loss = loss(tape, model);
-        (loss.item(), loss.backward())
-    };
-    tape.reset();
-    opt.step(model, &grads);
-    value
-}
