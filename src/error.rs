@@ -89,6 +89,24 @@ pub enum Error {
         /// The metrics that are recorded.
         available: Vec<String>,
     },
+    /// A target cannot be a class index (negative, fractional, not finite
+    /// or beyond `usize`): [`Batch::try_labels`](crate::data::Batch::try_labels).
+    Label {
+        /// The row of the batch (0-based) that holds it.
+        row: usize,
+        /// The target's value.
+        value: f64,
+    },
+    /// A checkpoint was written in a format version this build does not
+    /// read.
+    CheckpointVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version the file records.
+        found: String,
+        /// The version this build reads and writes.
+        supported: String,
+    },
 }
 
 /// `Result` with tapegrad's [`Error`].
@@ -137,6 +155,22 @@ impl fmt::Display for Error {
                 f,
                 "no metric named `{name}` is recorded (recorded: {})",
                 available.join(", ")
+            ),
+            Error::Label { row, value } => write!(
+                f,
+                "row {row} of the batch has target {value:?}, which is not a class index \
+                 (a whole number from 0 to {})",
+                usize::MAX
+            ),
+            Error::CheckpointVersion {
+                path,
+                found,
+                supported,
+            } => write!(
+                f,
+                "{}: checkpoint format version {found} is not supported: this build reads \
+                 version {supported} only",
+                path.display()
             ),
         }
     }

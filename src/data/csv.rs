@@ -48,21 +48,32 @@ impl Default for CsvOptions {
 /// Reads a numeric CSV file: inputs `[rows, columns - 1]` and targets `[rows]`
 /// (or `[rows, 0]`-free inputs only with [`LabelColumn::None`]).
 ///
+/// Memory is the file's bytes plus the numbers (one `T` per field, and a
+/// field takes at least two bytes of text with its separator): nothing is
+/// kept per field or per line while parsing.
+///
 /// # Errors
 /// [`Error::Io`] if the file cannot be read; [`Error::Csv`] with the line
-/// number for a row with the wrong number of fields, a cell that is not a
-/// number, an unknown label column, or a file without data rows.
+/// number for text that is not UTF-8, a row with the wrong number of
+/// fields, a cell that is not a number, an unknown label column, or a file
+/// without data rows.
 pub fn read_csv<T: Float>(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<TensorDataset<T>> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_csv(&text, opts).map_err(|(line, message)| Error::Csv {
+    let csv_error = |(line, message)| Error::Csv {
         path: path.to_path_buf(),
         line,
         message,
-    })
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        csv_error((line, format!("not UTF-8 text (byte {at} of the file)")))
+    })?;
+    parse_csv(text, opts).map_err(csv_error)
 }
 
 /// Parses CSV text; errors are `(line, message)`.
@@ -74,40 +85,35 @@ pub(crate) fn parse_csv<T: Float>(
         .lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+    let d = opts.delimiter;
     let mut width: Option<usize> = None;
-    let mut names: Vec<String> = Vec::new();
+    let mut header: Option<&str> = None;
     if opts.header {
         let (_, h) = lines.next().ok_or((1, "the file is empty".to_string()))?;
-        names = h
-            .split(opts.delimiter)
-            .map(|s| s.trim().to_string())
-            .collect();
-        width = Some(names.len());
+        width = Some(h.split(d).count());
+        header = Some(h);
     }
     let mut inputs: Vec<T> = Vec::new();
     let mut targets: Vec<T> = Vec::new();
     let mut rows = 0usize;
-    let mut label: Option<usize> = None;
+    let mut label: Option<Option<usize>> = None;
     for (line_no, line) in lines {
         if line.trim().is_empty() {
             continue;
         }
-        let fields: Vec<&str> = line.split(opts.delimiter).collect();
-        let w = *width.get_or_insert(fields.len());
-        if fields.len() != w {
-            return Err((
-                line_no,
-                format!("expected {w} fields, found {}", fields.len()),
-            ));
+        let count = line.split(d).count();
+        let w = *width.get_or_insert(count);
+        if count != w {
+            return Err((line_no, format!("expected {w} fields, found {count}")));
         }
         let label_col = match label {
-            Some(c) => Some(c),
+            Some(c) => c,
             None => {
-                label = resolve_label(&opts.label, &names, w).map_err(|m| (line_no, m))?;
-                label
+                let c = resolve_label(&opts.label, header, d, w).map_err(|m| (line_no, m))?;
+                *label.insert(c)
             }
         };
-        for (c, f) in fields.iter().enumerate() {
+        for (c, f) in line.split(d).enumerate() {
             let v: f64 = f.trim().parse().map_err(|_| {
                 (
                     line_no,
@@ -126,9 +132,10 @@ pub(crate) fn parse_csv<T: Float>(
         return Err((if opts.header { 2 } else { 1 }, "no data rows".to_string()));
     }
     let w = width.unwrap_or(0);
-    let n_in = if label.is_some() { w - 1 } else { w };
+    let has_label = label.flatten().is_some();
+    let n_in = if has_label { w - 1 } else { w };
     let x = Tensor::from_vec(inputs, &[rows, n_in]).expect("tapegrad bug: csv input length");
-    let y = if label.is_some() {
+    let y = if has_label {
         Tensor::from_vec(targets, &[rows]).expect("tapegrad bug: csv target length")
     } else {
         Tensor::zeros(&[rows, 0])
@@ -136,9 +143,12 @@ pub(crate) fn parse_csv<T: Float>(
     Ok(TensorDataset::new(x, y))
 }
 
+/// The target's column, for rows of `width` fields under `header` (the
+/// header line, if the file has one).
 fn resolve_label(
     label: &LabelColumn,
-    names: &[String],
+    header: Option<&str>,
+    delimiter: char,
     width: usize,
 ) -> std::result::Result<Option<usize>, String> {
     match label {
@@ -148,11 +158,19 @@ fn resolve_label(
         LabelColumn::Index(i) => Err(format!(
             "label column {i} is out of range for {width} columns"
         )),
-        LabelColumn::Name(n) => match names.iter().position(|h| h == n) {
-            Some(i) => Ok(Some(i)),
-            None if names.is_empty() => Err(format!("label column '{n}' needs a header line")),
-            None => Err(format!("no column named '{n}' in the header {names:?}")),
-        },
+        LabelColumn::Name(n) => {
+            let Some(header) = header else {
+                return Err(format!("label column '{n}' needs a header line"));
+            };
+            let mut names = header.split(delimiter).map(str::trim);
+            match names.clone().position(|h| h == n) {
+                Some(i) => Ok(Some(i)),
+                None => Err(format!(
+                    "no column named '{n}' in the header {:?}",
+                    names.by_ref().collect::<Vec<_>>()
+                )),
+            }
+        }
     }
 }
 

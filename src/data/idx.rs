@@ -18,10 +18,15 @@ use std::path::Path;
 /// Reads one IDX array from `reader` into a tensor of the stored shape,
 /// each value converted to `T` (no scaling: a `u8` pixel stays 0..255).
 ///
-/// `path` only names the source in errors. The whole stream is read and
-/// checked before anything is returned: a bad magic number, an unknown type
-/// byte, a stream shorter or longer than its header promises, or a read
-/// failure gives [`Error::Idx`] or [`Error::Io`].
+/// `path` only names the source in errors. The header is read first, and
+/// then at most the number of bytes it promises and one more (to tell that
+/// the stream goes on), so a stream longer than its header says (a gzip
+/// file that inflates to gigabytes, say) is refused after reading one byte
+/// too many, not all of it; memory grows with the bytes actually read,
+/// never with what a header claims. A bad magic number, an unknown type
+/// byte, a shape whose size overflows, a stream shorter or longer than its
+/// header promises, or a read failure gives [`Error::Idx`] or
+/// [`Error::Io`].
 ///
 /// ```
 /// use tapegrad::data::read_idx;
@@ -40,24 +45,33 @@ pub fn read_idx<T: Float>(mut reader: impl Read, path: impl AsRef<Path>) -> Resu
         path: path.to_owned(),
         problem,
     };
-    let mut bytes = Vec::new();
-    reader.read_to_end(&mut bytes).map_err(|source| Error::Io {
+    let io = |source| Error::Io {
         path: path.to_owned(),
         source,
-    })?;
-    if bytes.len() < 4 {
+    };
+    // Up to `n` more bytes of the stream, appended to `buf`.
+    let mut read = |n: usize, buf: &mut Vec<u8>| {
+        (&mut reader)
+            .take(n as u64)
+            .read_to_end(buf)
+            .map(|_| ())
+            .map_err(io)
+    };
+    let mut head = Vec::with_capacity(4);
+    read(4, &mut head)?;
+    if head.len() < 4 {
         return Err(bad(format!(
             "{} bytes is too short for an IDX header",
-            bytes.len()
+            head.len()
         )));
     }
-    if bytes[0] != 0 || bytes[1] != 0 {
+    if head[0] != 0 || head[1] != 0 {
         return Err(bad(format!(
             "not an IDX file: it starts with {:#04x} {:#04x}, not two zero bytes",
-            bytes[0], bytes[1]
+            head[0], head[1]
         )));
     }
-    let (kind, rank) = (bytes[2], bytes[3] as usize);
+    let (kind, rank) = (head[2], head[3] as usize);
     let width = match kind {
         0x08 | 0x09 => 1,
         0x0B => 2,
@@ -65,26 +79,40 @@ pub fn read_idx<T: Float>(mut reader: impl Read, path: impl AsRef<Path>) -> Resu
         0x0E => 8,
         other => return Err(bad(format!("unknown IDX value type {other:#04x}"))),
     };
-    let header = 4 + 4 * rank;
-    if bytes.len() < header {
+    let mut dim_bytes = Vec::with_capacity(4 * rank);
+    read(4 * rank, &mut dim_bytes)?;
+    if dim_bytes.len() < 4 * rank {
         return Err(bad(format!(
             "the header promises {rank} dimensions but the file ends after {} bytes",
-            bytes.len()
+            4 + dim_bytes.len()
         )));
     }
-    let dims: Vec<usize> = bytes[4..header]
+    let dims: Vec<usize> = dim_bytes
         .chunks_exact(4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
-    let expected = dims
-        .iter()
-        .try_fold(width, |acc: usize, &d| acc.checked_mul(d))
-        .ok_or_else(|| bad(format!("shape {dims:?} is too large")))?;
-    let body = &bytes[header..];
+    // The byte count, and (so that no product of some of the dimensions
+    // overflows later, in strides or loops) that of the non-zero ones.
+    let product = |nonzero_only: bool| {
+        dims.iter()
+            .filter(|&&d| !nonzero_only || d > 0)
+            .try_fold(width, |acc: usize, &d| acc.checked_mul(d))
+    };
+    let expected = match (product(false), product(true)) {
+        (Some(bytes), Some(_)) => bytes,
+        _ => return Err(bad(format!("shape {dims:?} is too large"))),
+    };
+    // One byte past the promise, to tell a longer stream from an exact one.
+    let mut body = Vec::new();
+    read(expected.saturating_add(1), &mut body)?;
     if body.len() != expected {
+        let found = if body.len() > expected {
+            "the stream goes on past them".to_owned()
+        } else {
+            format!("found {}", body.len())
+        };
         return Err(bad(format!(
-            "shape {dims:?} of {width}-byte values needs {expected} bytes of data, found {}",
-            body.len()
+            "shape {dims:?} of {width}-byte values needs {expected} bytes of data, {found}"
         )));
     }
     let values: Vec<T> = match kind {

@@ -1,6 +1,7 @@
 //! [`DataLoader`]: batches of a dataset, optionally shuffled with a seed.
 
 use super::Dataset;
+use crate::error::{Error, Result};
 use crate::tensor::{Float, Shape, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -26,23 +27,55 @@ impl<T: Float> Batch<T> {
         self.len() == 0
     }
 
-    /// The targets as class indices (for cross-entropy).
+    /// The targets as class indices (for cross-entropy), after checking
+    /// that each is one: a whole number from 0 to `usize::MAX`.
+    ///
+    /// # Errors
+    /// [`Error::Label`] for the first target that is negative, fractional,
+    /// not finite or too large for `usize`, with its row in the batch and
+    /// its value (a target of `1e20` is refused, not saturated to
+    /// `usize::MAX`).
+    ///
+    /// ```
+    /// use tapegrad::data::Batch;
+    /// use tapegrad::{Error, Tensor, tensor};
+    ///
+    /// let batch = Batch { inputs: Tensor::<f32>::zeros(&[3, 2]), targets: tensor![2.0f32, 0.0, 1e20] };
+    /// match batch.try_labels() {
+    ///     Err(Error::Label { row, value }) => assert_eq!((row, value), (2, 1e20)),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    pub fn try_labels(&self) -> Result<Vec<usize>> {
+        let targets = self.targets.as_slice();
+        // Elements per row, for targets of shape [B, ...].
+        let per_row = targets.len().checked_div(self.len()).unwrap_or(1).max(1);
+        let mut labels = Vec::with_capacity(targets.len());
+        for (i, &t) in targets.iter().enumerate() {
+            let value = t.to_f64();
+            // `usize::MAX as f64` rounds up to 2^64 (on 64-bit targets), so
+            // `<` keeps every accepted value exactly representable.
+            if !(value >= 0.0 && value.fract() == 0.0 && value < usize::MAX as f64) {
+                return Err(Error::Label {
+                    row: i / per_row,
+                    value,
+                });
+            }
+            labels.push(value as usize);
+        }
+        Ok(labels)
+    }
+
+    /// The targets as class indices (for cross-entropy): [`try_labels`]
+    /// for data known to hold labels.
+    ///
+    /// [`try_labels`]: Batch::try_labels
     ///
     /// # Panics
-    /// If a target is negative, fractional or not finite.
+    /// If a target is negative, fractional, not finite or too large for
+    /// `usize`, with [`Error::Label`]'s message (the row and the value).
     pub fn labels(&self) -> Vec<usize> {
-        self.targets
-            .as_slice()
-            .iter()
-            .map(|&t| {
-                let v = t.to_f64();
-                assert!(
-                    v >= 0.0 && v.fract() == 0.0 && v.is_finite(),
-                    "labels: target {v} is not a class index"
-                );
-                v as usize
-            })
-            .collect()
+        self.try_labels().unwrap_or_else(|e| panic!("labels: {e}"))
     }
 }
 

@@ -1,21 +1,40 @@
 //! Checkpoints: a model, its optimiser's state and where the run was
 //! ([`TrainState`]), in one safetensors file.
 //!
-//! ## Format
+//! ## Format (version 2)
 //! One safetensors file (readable by any safetensors tool):
 //! - tensor `model.NAME` for each parameter and each buffer (batch-norm
 //!   running statistics) `NAME` of the model;
 //! - tensor `optim.NAME.TENSOR` for each state tensor of the optimiser
-//!   (`optim.fc.weight.exp_avg`);
-//! - header metadata (strings): `tapegrad.checkpoint` (format version,
-//!   `1`), `dtype`, the optimiser's name, step count, rate,
-//!   hyperparameters (`optim.hp.NAME`) and per-parameter step counts
-//!   (`optim.step.NAME`), the run's `train.epoch`, `train.batch`,
+//!   (`optim.fc.weight.exp_avg`), of its parameter's shape;
+//! - header metadata (strings): `checksum` (below), `format` (`pt`),
+//!   `tapegrad.checkpoint` (the format version, `2`), `dtype`, the
+//!   optimiser's name (`optim.optimizer`), step count (`optim.steps`), rate
+//!   (`optim.lr`), hyperparameters (`optim.hp.NAME`) and per-parameter step
+//!   counts (`optim.step.NAME`), the run's `train.epoch`, `train.batch`,
 //!   `train.step`, `train.seed`, `train.lr_scale`, `train.base_lr` and
-//!   `train.observations`, and `checksum`, an FNV-1a hash of every
-//!   tensor's name and bytes, so that damaged data (not just a damaged
-//!   header) is caught. Numbers are written in Rust's shortest exact
-//!   decimal form, so they read back bit for bit.
+//!   `train.observations` (`step:metric,...`). Numbers are written in
+//!   Rust's shortest exact decimal form, so they read back bit for bit.
+//!
+//! The header is written by hand, canonically (see `format.rs`): the
+//! checksum first, the other metadata sorted by key, the tensors sorted by
+//! name, so two saves of one state are byte-identical. The `checksum` is
+//! FNV-1a (64-bit, as 16 lowercase hex digits) over **every byte of the
+//! file but its own digits**, which are always bytes 37 to 52: the header
+//! length, the whole header (every metadata key and value, whatever keys a
+//! later version adds, and every tensor's name, dtype, shape and offsets)
+//! and all the tensor data.
+//!
+//! Loading checks, in order: the file's length against its header (before
+//! reading the rest); the format version (a version-1 file, whose checksum
+//! covered the tensors only, is refused with
+//! [`Error::CheckpointVersion`]); the checksum; then every field, parsed in
+//! exactly the form the writer gives it: counts as unsigned integers, the
+//! rates (`optim.lr`, `train.lr_scale`, `train.base_lr`) finite and `>= 0`
+//! (and `train.lr_scale * train.base_lr` finite), hyperparameters finite,
+//! `train.batch <= train.step`, observations in step order and not past
+//! `train.step`, no metadata key the loader does not read. A save checks
+//! its own metadata by the same rules, so what it writes loads.
 //!
 //! ## Random numbers
 //! No generator state is stored: the trainer seeds each epoch's shuffle
@@ -23,6 +42,11 @@
 //! [`train`](crate::train)), so the seed and the position are enough for a
 //! resumed run to continue bit-identically.
 
+mod fields;
+mod format;
+
+use self::fields::{Fields, exact_number};
+use super::file::{ReadError, read_safetensors};
 use super::safetensors::{dtype_of, encode};
 use super::write_atomic;
 use crate::error::{Error, Result};
@@ -30,11 +54,12 @@ use crate::nn::Module;
 use crate::optim::{Optimizer, OptimizerState, ParamState};
 use crate::tensor::{Float, Tensor};
 use crate::train::TrainState;
-use ::safetensors::tensor::{SafeTensors, TensorView};
+use ::safetensors::tensor::TensorInfo;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-const VERSION: &str = "1";
+/// The format version written and read.
+const VERSION: &str = "2";
 
 /// Saves `model`'s parameters and buffers, `optimizer`'s state and `state` to `path`
 /// as one safetensors file (see the [module docs](self) for the layout),
@@ -42,9 +67,14 @@ const VERSION: &str = "1";
 /// renamed over `path`, so a crash mid-write leaves the previous
 /// checkpoint whole.
 ///
+/// Two saves of one state give the same bytes.
+///
 /// # Errors
 /// [`Error::Io`] if the file cannot be written; [`Error::Checkpoint`] if
-/// two parameters share a name.
+/// two parameters share a name, or if the state is one that
+/// [`load_checkpoint`] would refuse (a rate that is not a finite number
+/// `>= 0`, observations out of step order, ...), so that every checkpoint
+/// written can be loaded.
 ///
 /// ```
 /// use tapegrad::io::{load_checkpoint, save_checkpoint};
@@ -77,7 +107,7 @@ pub fn save_checkpoint<T: Float>(
         path: path.to_path_buf(),
         message,
     };
-    let mut entries: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();
+    let mut entries: BTreeMap<String, format::Entry> = BTreeMap::new();
     let mut duplicate = None;
     model.visit("", &mut |name, p| {
         let key = format!("model.{name}");
@@ -103,7 +133,8 @@ pub fn save_checkpoint<T: Float>(
         )));
     }
     let opt = optimizer.state(model);
-    let mut meta = HashMap::new();
+    // Sorted, so that the file's bytes depend on the state only.
+    let mut meta = BTreeMap::new();
     let mut put = |k: String, v: String| meta.insert(k, v);
     put("format".into(), "pt".into());
     put("tapegrad.checkpoint".into(), VERSION.into());
@@ -135,15 +166,19 @@ pub fn save_checkpoint<T: Float>(
         .map(|(s, m)| format!("{s}:{m}"))
         .collect();
     put("train.observations".into(), observations.join(","));
-    put("checksum".into(), checksum(&entries));
 
-    let mut views = Vec::with_capacity(entries.len());
-    for (name, (shape, bytes)) in &entries {
-        let view = TensorView::new(dtype_of::<T>(), shape.clone(), bytes)
-            .map_err(|e| fail(e.to_string()))?;
-        views.push((name.as_str(), view));
+    // Refuse to write what the loader would refuse to read.
+    let written: HashMap<String, String> = meta.clone().into_iter().collect();
+    let mut fields = Fields::new(&written);
+    for key in ["format", "tapegrad.checkpoint", "dtype"] {
+        fields.take(key).expect("just written");
     }
-    let bytes = ::safetensors::serialize(views, Some(meta)).map_err(|e| fail(e.to_string()))?;
+    optimizer_meta::<T>(&mut fields)
+        .and_then(|_| train_state(&mut fields))
+        .and_then(|_| fields.finish())
+        .map_err(|m| fail(format!("cannot save this state: {m}")))?;
+
+    let bytes = format::write(&meta, &entries, &dtype_of::<T>().to_string()).map_err(fail)?;
     write_atomic(path, &bytes)
 }
 
@@ -154,10 +189,18 @@ pub fn save_checkpoint<T: Float>(
 /// Everything is checked before anything changes: on error the model and
 /// the optimiser are exactly as they were.
 ///
+/// The file's length is checked against its header before the rest is
+/// read, and its checksum (over every byte of it) before any field is
+/// trusted; then every field is parsed and checked (see the [module
+/// docs](self)).
+///
 /// # Errors
-/// [`Error::Io`] if the file cannot be read; [`Error::Checkpoint`] naming
-/// the file and the problem if it is truncated or damaged (bad header,
-/// checksum mismatch), was written for another element type, lacks a
+/// [`Error::Io`] if the file cannot be read; [`Error::CheckpointVersion`]
+/// if it was written in another format version (such as version 1, whose
+/// metadata the checksum did not cover); [`Error::Checkpoint`] naming the
+/// file and the problem if it is truncated or damaged (bad header,
+/// checksum mismatch, a field that does not parse or is out of range, an
+/// unknown field), was written for another element type, lacks a
 /// parameter of the model or has one the model lacks, has a tensor of the
 /// wrong shape, or holds an optimiser state that does not fit `optimizer`
 /// (another kind, other hyperparameters).
@@ -171,211 +214,276 @@ pub fn load_checkpoint<T: Float>(
         path: path.to_path_buf(),
         message,
     };
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+    let loaded = read_safetensors(path).map_err(|e| match e {
+        ReadError::Io(source) => Error::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        ReadError::Format(m) => fail(format!("not a valid safetensors file: {m}")),
     })?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;
-    let file = SafeTensors::deserialize(&bytes)
-        .map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;
-    let meta = header.metadata().clone().unwrap_or_default();
-    let get = |key: &str| {
-        meta.get(key)
-            .map(String::as_str)
-            .ok_or_else(|| fail(format!("metadata `{key}` is missing")))
-    };
-    let version = get("tapegrad.checkpoint")
-        .map_err(|_| fail("not a tapegrad checkpoint (no `tapegrad.checkpoint` metadata; a plain weights file loads with load_safetensors)".into()))?;
+    let meta = loaded.header.metadata().clone().unwrap_or_default();
+    let mut fields = Fields::new(&meta);
+    let version = fields.take("tapegrad.checkpoint").map_err(|_| {
+        fail("not a tapegrad checkpoint (no `tapegrad.checkpoint` metadata; a plain weights file loads with load_safetensors)".into())
+    })?;
     if version != VERSION {
-        return Err(fail(format!(
-            "format version {version}, this build reads {VERSION}"
-        )));
+        return Err(Error::CheckpointVersion {
+            path: path.to_path_buf(),
+            found: version.to_owned(),
+            supported: VERSION.to_owned(),
+        });
     }
+    check_checksum(&loaded.bytes, &mut fields).map_err(fail)?;
     let dtype = dtype_of::<T>().to_string();
-    if get("dtype")? != dtype {
-        return Err(fail(format!(
-            "saved as {}, the model is {dtype}",
-            get("dtype")?
-        )));
+    let format = fields.take("format").map_err(fail)?;
+    if format != "pt" {
+        return Err(fail(format!("metadata `format` is `{format}`, not `pt`")));
     }
+    let saved = fields.take("dtype").map_err(fail)?;
+    if saved != dtype {
+        return Err(fail(format!("saved as {saved}, the model is {dtype}")));
+    }
+    let mut opt_state = optimizer_meta::<T>(&mut fields).map_err(fail)?;
+    let state = train_state(&mut fields).map_err(fail)?;
+    fields.finish().map_err(fail)?;
 
-    // Every tensor, decoded and checked against the checksum.
-    let mut entries: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();
-    let mut tensors: BTreeMap<String, Tensor<T>> = BTreeMap::new();
-    for (name, view) in file.tensors() {
-        if view.dtype() != dtype_of::<T>() {
+    // Every tensor checked against the model (names, dtypes, shapes) before
+    // any is decoded.
+    let mut in_model: HashMap<&str, &TensorInfo> = HashMap::new();
+    let mut in_optim: Vec<(&str, &str, &TensorInfo)> = Vec::new();
+    let names = loaded.header.offset_keys();
+    for key in &names {
+        let info = loaded.header.info(key).expect("a name the header listed");
+        if info.dtype != dtype_of::<T>() {
             return Err(fail(format!(
-                "tensor `{name}` is {}, expected {dtype}",
-                view.dtype()
+                "tensor `{key}` is {}, expected {dtype}",
+                info.dtype
             )));
         }
-        let t = decode::<T>(view.shape(), view.data());
-        entries.insert(name.clone(), (view.shape().to_vec(), view.data().to_vec()));
-        tensors.insert(name, t);
+        if let Some(name) = key.strip_prefix("model.") {
+            in_model.insert(name, info);
+        } else if let Some(rest) = key.strip_prefix("optim.") {
+            // State tensor names (`exp_avg`) have no dots; parameter names may.
+            let (param, tensor) = rest
+                .rsplit_once('.')
+                .ok_or_else(|| fail(format!("optimizer tensor `{key}` names no parameter")))?;
+            if !opt_state.params.contains_key(param) {
+                return Err(fail(format!(
+                    "optimizer tensor `{key}` has no `optim.step.{param}`"
+                )));
+            }
+            in_optim.push((param, tensor, info));
+        } else {
+            return Err(fail(format!("unknown tensor `{key}`")));
+        }
     }
-    if get("checksum")? != checksum(&entries) {
-        return Err(fail("checksum mismatch: the tensor data is damaged".into()));
-    }
-
-    // The model's parameters.
-    let mut staged = Vec::new();
+    let mut staged: Vec<&TensorInfo> = Vec::new();
+    let mut staged_buffers: Vec<&TensorInfo> = Vec::new();
     let mut problem = None;
-    model.visit(
-        "",
-        &mut |name, p| match tensors.get(&format!("model.{name}")) {
-            Some(t) if t.shape() == p.shape() => staged.push(t.clone()),
+    // Shapes of the parameters under the names the optimiser keys them by
+    // (a lone `Param` passed as the model goes by its own name).
+    let mut shapes: HashMap<String, Vec<usize>> = HashMap::new();
+    model.visit("", &mut |name, p| {
+        let key = if name.is_empty() { p.name() } else { name };
+        shapes.insert(key.to_owned(), p.shape().to_vec());
+        match in_model.get(name) {
+            Some(t) if t.shape == p.shape() => staged.push(t),
             Some(t) => {
                 problem.get_or_insert(format!(
                     "parameter `{name}` has shape {:?} in the file but {:?} in the model",
-                    t.shape(),
+                    t.shape,
                     p.shape()
                 ));
             }
             None => {
                 problem.get_or_insert(format!("the file lacks the model's parameter `{name}`"));
             }
-        },
-    );
-    let mut staged_buffers = Vec::new();
-    model.visit_buffers(
-        "",
-        &mut |name, b| match tensors.get(&format!("model.{name}")) {
-            Some(t) if t.shape() == b.shape() => staged_buffers.push(t.clone()),
-            Some(t) => {
-                problem.get_or_insert(format!(
-                    "buffer `{name}` has shape {:?} in the file but {:?} in the model",
-                    t.shape(),
-                    b.shape()
-                ));
-            }
-            None => {
-                problem.get_or_insert(format!("the file lacks the model's buffer `{name}`"));
-            }
-        },
-    );
+        }
+    });
+    model.visit_buffers("", &mut |name, b| match in_model.get(name) {
+        Some(t) if t.shape == b.shape() => staged_buffers.push(t),
+        Some(t) => {
+            problem.get_or_insert(format!(
+                "buffer `{name}` has shape {:?} in the file but {:?} in the model",
+                t.shape,
+                b.shape()
+            ));
+        }
+        None => {
+            problem.get_or_insert(format!("the file lacks the model's buffer `{name}`"));
+        }
+    });
     if let Some(p) = problem {
         return Err(fail(p));
     }
-    let in_file = tensors.keys().filter(|k| k.starts_with("model.")).count();
-    if in_file != staged.len() + staged_buffers.len() {
-        let mut names = Vec::new();
-        model.visit("", &mut |name, _| names.push(format!("model.{name}")));
-        model.visit_buffers("", &mut |name, _| names.push(format!("model.{name}")));
-        let extra: Vec<&String> = tensors
+    if in_model.len() != staged.len() + staged_buffers.len() {
+        let mut known = Vec::new();
+        model.visit("", &mut |name, _| known.push(name.to_owned()));
+        model.visit_buffers("", &mut |name, _| known.push(name.to_owned()));
+        let mut extra: Vec<String> = in_model
             .keys()
-            .filter(|k| k.starts_with("model.") && !names.contains(k))
+            .filter(|k| !known.iter().any(|n| n == *k))
+            .map(|k| format!("model.{k}"))
             .collect();
+        extra.sort();
         return Err(fail(format!(
             "the file has parameters the model lacks: {extra:?}"
         )));
     }
+    for &(param, tensor, info) in &in_optim {
+        match shapes.get(param) {
+            Some(shape) if *shape == info.shape => {}
+            Some(shape) => {
+                return Err(fail(format!(
+                    "optimizer tensor `optim.{param}.{tensor}` has shape {:?}, its parameter {shape:?}",
+                    info.shape
+                )));
+            }
+            None => {
+                return Err(fail(format!(
+                    "optimizer tensor `optim.{param}.{tensor}` is for `{param}`, which the model lacks"
+                )));
+            }
+        }
+    }
 
-    let opt_state = optimizer_state(&meta, &tensors).map_err(fail)?;
-    let state = train_state(&meta).map_err(fail)?;
+    // All checked: decode each tensor once, into where it goes, and free
+    // the file before the optimiser copies its part.
+    let data = &loaded.bytes[8 + loaded.header_len..];
+    let value = |info: &TensorInfo| {
+        let (start, end) = info.data_offsets;
+        decode::<T>(&info.shape, &data[start..end])
+    };
+    let values: Vec<Tensor<T>> = staged.iter().map(|t| value(t)).collect();
+    let buffer_values: Vec<Tensor<T>> = staged_buffers.iter().map(|t| value(t)).collect();
+    for &(param, tensor, info) in &in_optim {
+        let ps = opt_state.params.get_mut(param).expect("checked above");
+        ps.tensors.insert(tensor.to_owned(), value(info));
+    }
+    drop(names);
+    drop(loaded);
 
-    // All read and checked; `load_state` checks its part before changing
-    // anything, and the model is written last, when nothing can fail.
+    // `load_state` checks its part before changing anything, and the model
+    // is written last, when nothing can fail.
     optimizer
         .load_state(&*model, &opt_state)
         .map_err(|e| fail(e.to_string()))?;
-    let mut values = staged.into_iter();
+    let mut values = values.into_iter();
     model.visit_mut("", &mut |_, p| {
         *p.value_mut() = values.next().expect("staged one value per parameter");
     });
-    let mut buffers = staged_buffers.into_iter();
+    let mut buffers = buffer_values.into_iter();
     model.visit_buffers_mut("", &mut |_, b| {
         *b = buffers.next().expect("staged one value per buffer");
     });
     Ok(state)
 }
 
-/// The optimiser's part of a checkpoint, rebuilt from metadata and the
-/// `optim.*` tensors.
-fn optimizer_state<T: Float>(
-    meta: &HashMap<String, String>,
-    tensors: &BTreeMap<String, Tensor<T>>,
+/// The stored checksum, which must be the metadata's first entry, and
+/// match the one computed over the file.
+fn check_checksum(bytes: &[u8], fields: &mut Fields<'_>) -> std::result::Result<(), String> {
+    let stored = fields.take("checksum")?;
+    if format::stored_checksum(bytes) != Some(stored) {
+        return Err(
+            "the checksum is not the header's first entry, where this format keeps it: \
+             the header is damaged"
+                .into(),
+        );
+    }
+    let computed = format!("{:016x}", format::checksum(bytes));
+    if stored != computed {
+        return Err(format!(
+            "checksum mismatch (stored {stored}, computed {computed}): the file is damaged"
+        ));
+    }
+    Ok(())
+}
+
+/// The optimiser's part of a checkpoint from its `optim.*` metadata (the
+/// state tensors are added later).
+fn optimizer_meta<T: Float>(
+    fields: &mut Fields<'_>,
 ) -> std::result::Result<OptimizerState<T>, String> {
-    let get = |key: &str| {
-        meta.get(key)
-            .ok_or_else(|| format!("metadata `{key}` is missing"))
-    };
+    let optimizer = fields.take("optim.optimizer")?;
+    if optimizer.is_empty() {
+        return Err("metadata `optim.optimizer` is empty".into());
+    }
     let mut state = OptimizerState {
-        optimizer: get("optim.optimizer")?.clone(),
-        steps: number(get("optim.steps")?, "optim.steps")?,
-        lr: number(get("optim.lr")?, "optim.lr")?,
+        optimizer: optimizer.to_owned(),
+        steps: fields.count("optim.steps")?,
+        lr: fields.rate("optim.lr")?,
         hyperparameters: BTreeMap::new(),
         params: BTreeMap::new(),
     };
-    for (key, value) in meta {
-        if let Some(name) = key.strip_prefix("optim.hp.") {
-            state
-                .hyperparameters
-                .insert(name.to_owned(), number(value, key)?);
-        } else if let Some(param) = key.strip_prefix("optim.step.") {
-            let ps = ParamState {
-                step: number(value, key)?,
-                tensors: BTreeMap::new(),
-            };
-            state.params.insert(param.to_owned(), ps);
+    for (name, value) in fields.take_prefixed("optim.hp.") {
+        let key = format!("optim.hp.{name}");
+        let v: f64 = exact_number(value, &key)?;
+        if !v.is_finite() {
+            return Err(format!("metadata `{key}` is {v}, not a finite number"));
         }
+        state.hyperparameters.insert(name.to_owned(), v);
     }
-    for (key, t) in tensors {
-        let Some(rest) = key.strip_prefix("optim.") else {
-            if !key.starts_with("model.") {
-                return Err(format!("unknown tensor `{key}`"));
-            }
-            continue;
+    for (param, value) in fields.take_prefixed("optim.step.") {
+        let ps = ParamState {
+            step: exact_number(value, &format!("optim.step.{param}"))?,
+            tensors: BTreeMap::new(),
         };
-        // State tensor names (`exp_avg`) have no dots; parameter names may.
-        let (param, tensor) = rest
-            .rsplit_once('.')
-            .ok_or_else(|| format!("optimizer tensor `{key}` names no parameter"))?;
-        let ps = state
-            .params
-            .get_mut(param)
-            .ok_or_else(|| format!("optimizer tensor `{key}` has no `optim.step.{param}`"))?;
-        ps.tensors.insert(tensor.to_owned(), t.clone());
+        state.params.insert(param.to_owned(), ps);
     }
     Ok(state)
 }
 
 /// The run's position, from the `train.*` metadata.
-fn train_state(meta: &HashMap<String, String>) -> std::result::Result<TrainState, String> {
-    let get = |key: &str| {
-        meta.get(key)
-            .map(String::as_str)
-            .ok_or_else(|| format!("metadata `{key}` is missing"))
+fn train_state(fields: &mut Fields<'_>) -> std::result::Result<TrainState, String> {
+    let state = TrainState {
+        epoch: fields.count("train.epoch")?,
+        batch: fields.count("train.batch")?,
+        step: fields.count("train.step")?,
+        seed: fields.count("train.seed")?,
+        lr_scale: fields.rate("train.lr_scale")?,
+        base_lr: fields.rate("train.base_lr")?,
+        observations: observations(fields.take("train.observations")?)?,
     };
-    let field = |key: &str| get(key).and_then(|v| number::<usize>(v, key));
-    let mut observations = Vec::new();
-    for pair in get("train.observations")?
-        .split(',')
-        .filter(|s| !s.is_empty())
-    {
-        let (s, m) = pair
-            .split_once(':')
-            .ok_or_else(|| format!("train.observations: `{pair}` is not step:metric"))?;
-        observations.push((
-            number(s, "train.observations")?,
-            number(m, "train.observations")?,
+    if !(state.lr_scale * state.base_lr).is_finite() {
+        return Err(format!(
+            "train.lr_scale {} times train.base_lr {} is not finite",
+            state.lr_scale, state.base_lr
         ));
     }
-    Ok(TrainState {
-        epoch: field("train.epoch")?,
-        batch: field("train.batch")?,
-        step: field("train.step")?,
-        seed: number(get("train.seed")?, "train.seed")?,
-        lr_scale: number(get("train.lr_scale")?, "train.lr_scale")?,
-        base_lr: number(get("train.base_lr")?, "train.base_lr")?,
-        observations,
-    })
+    if state.batch > state.step {
+        return Err(format!(
+            "train.batch {} is past train.step {}: a run takes one step per batch",
+            state.batch, state.step
+        ));
+    }
+    let mut last = 0;
+    for &(at, _) in &state.observations {
+        if at < last || at > state.step {
+            return Err(format!(
+                "train.observations: step {at} is out of order (after step {last}, up to train.step {})",
+                state.step
+            ));
+        }
+        last = at;
+    }
+    Ok(state)
 }
 
-/// Parses a metadata number, naming the key if it is not one.
-fn number<N: std::str::FromStr>(s: &str, key: &str) -> std::result::Result<N, String> {
-    s.parse()
-        .map_err(|_| format!("metadata `{key}`: `{s}` is not a number"))
+/// `step:metric,...` as pairs (a metric may be any number, NaN included:
+/// the trainer observes NaN when an epoch has no loss).
+fn observations(list: &str) -> std::result::Result<Vec<(usize, f64)>, String> {
+    let key = "train.observations";
+    let mut out = Vec::new();
+    if list.is_empty() {
+        return Ok(out);
+    }
+    for pair in list.split(',') {
+        let (s, m) = pair
+            .split_once(':')
+            .ok_or_else(|| format!("{key}: `{pair}` is not step:metric"))?;
+        out.push((exact_number(s, key)?, exact_number(m, key)?));
+    }
+    Ok(out)
 }
 
 /// Little-endian bytes (already checked by the parser against the shape
@@ -393,24 +501,4 @@ fn decode<T: Float>(shape: &[usize], bytes: &[u8]) -> Tensor<T> {
             .collect()
     };
     Tensor::from_vec(data, shape).expect("the parser checked the byte length")
-}
-
-/// FNV-1a (64-bit) over every tensor's name, shape and bytes, in name
-/// order, as 16 hex digits.
-fn checksum(entries: &BTreeMap<String, (Vec<usize>, Vec<u8>)>) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    for (name, (shape, bytes)) in entries {
-        feed(name.as_bytes());
-        for d in shape {
-            feed(&(*d as u64).to_le_bytes());
-        }
-        feed(bytes);
-    }
-    format!("{h:016x}")
 }

@@ -14,9 +14,16 @@
 //!   wrong shape or dtype each return an [`Error`](crate::Error::Weights) naming the
 //!   file, the key and what was expected, and the model is left exactly as
 //!   it was.
+//! - **A file's size is checked before it is read.** Its header (at most
+//!   100 MB, as the safetensors crate allows) is read and parsed first, and
+//!   the rest only if the file is exactly as long as the header says, so a
+//!   forged header or a huge unrelated file costs no more memory than the
+//!   file itself, and the whole file is never read to be refused.
 //! - **Saving is atomic.** The file is written to a temporary file in the
 //!   same directory, flushed to disk, then renamed over the target, so a
-//!   crash or an error mid-save never destroys the previous file.
+//!   crash or an error mid-save never destroys the previous file. Temporary
+//!   files left by killed saves never block a later save, and are removed
+//!   by it (see [`save_safetensors`]).
 //!
 //! The format has no checksum: a flipped bit in the tensor data (rather
 //! than the header) loads as a different number, as it would in PyTorch.
@@ -24,17 +31,16 @@
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
 mod checkpoint;
+mod file;
 mod safetensors;
 
 pub use self::checkpoint::{load_checkpoint, save_checkpoint};
 pub use self::safetensors::{load_safetensors, load_safetensors_with, save_safetensors};
 
-use crate::error::{Error, Result};
-use std::ffi::OsString;
+pub(crate) use self::file::write_atomic;
+use crate::error::Error;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 // The options and the report are the model's own (`nn`'s state map);
 // re-exported here, where files are loaded.
@@ -121,57 +127,4 @@ fn weights_error(path: &Path, key: Option<&str>, problem: WeightsProblem) -> Err
         key: key.map(str::to_owned),
         problem,
     }
-}
-
-/// The temporary file a save of `path` writes first: `.NAME.PID.tmp` next
-/// to it, so the rename never crosses a filesystem and saves from two
-/// processes never share one.
-pub(crate) fn temp_path(path: &Path) -> Option<PathBuf> {
-    let name = path.file_name()?;
-    let mut tmp = OsString::from(".");
-    tmp.push(name);
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    Some(path.with_file_name(tmp))
-}
-
-/// Writes `bytes` to `path` atomically: a new temporary file in the same
-/// directory ([`temp_path`]), written, flushed and synced, then renamed
-/// over `path`. On any error the temporary file is removed and `path` is
-/// as it was.
-///
-/// The temporary file is created exclusively: if one by that name already
-/// exists (a save of the same file by this process under way on another
-/// thread, or left by a crashed process of the same id), the save fails
-/// without touching it.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
-    let tmp = temp_path(path).ok_or_else(|| Error::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"),
-    })?;
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(io_error(&tmp))?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    drop(file);
-    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
-        // Ours to remove: we created it exclusively above.
-        let _ = fs::remove_file(&tmp);
-        return Err(io_error(path)(e));
-    }
-    // Make the rename itself durable. Best effort: the new file is already
-    // in place, and some filesystems cannot sync a directory.
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Saving and loading a [`Module`]'s parameters and buffers as
 //! safetensors, on the `safetensors` crate's parser and writer.
 
+use super::file::{ReadError, read_safetensors};
 use super::{LoadOptions, LoadReport, WeightsProblem, weights_error, write_atomic};
 use crate::error::{Error, Result};
 use crate::nn::Module;
@@ -78,14 +79,19 @@ fn decode<T: Float>(
 /// is not written (see [`RunningStats`](crate::nn::RunningStats));
 /// `load_state_dict` fills in a missing one with 0.
 ///
-/// The write is atomic: the bytes go to `.NAME.PID.tmp` in the same
-/// directory (`NAME` the file name, `PID` this process's id), which is
-/// flushed and synced, then renamed over `path`. If anything fails, the
-/// temporary file is removed and a file already at `path` is untouched.
+/// The write is atomic: the bytes go to `.NAME.PID-SALT-SEQ.tmp` in the
+/// same directory (`NAME` the file name, `PID` this process's id, `SALT` a
+/// random number drawn once per process, `SEQ` counting this process's
+/// saves), which is locked, flushed and synced, then renamed over `path`.
+/// If anything fails, the temporary file is removed and a file already at
+/// `path` is untouched. Temporary files of `path` that are unlocked and
+/// have not been written for two seconds (left by killed saves, in this
+/// scheme or the earlier `.NAME.PID.tmp`) are removed first; a temporary
+/// file by any name never blocks a save.
 ///
 /// # Errors
-/// [`Error::Io`] if the temporary file cannot be created (also when one by
-/// that name exists already), written or renamed; [`Error::Weights`] with
+/// [`Error::Io`] if the temporary file cannot be created, written or
+/// renamed; [`Error::Weights`] with
 /// [`WeightsProblem::DuplicateName`] if two parameters or buffers share a
 /// dotted name.
 ///
@@ -195,10 +201,14 @@ pub fn load_safetensors_with<T: Float, M: Module<T> + ?Sized>(
     opts: LoadOptions,
 ) -> Result<LoadReport> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+    let loaded = read_safetensors(path).map_err(|e| match e {
+        ReadError::Io(source) => Error::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        ReadError::Format(m) => weights_error(path, None, WeightsProblem::Format(m)),
     })?;
+    let bytes = loaded.bytes;
     let file = SafeTensors::deserialize(&bytes)
         .map_err(|e| weights_error(path, None, WeightsProblem::Format(e.to_string())))?;
 
@@ -238,6 +248,10 @@ pub fn load_safetensors_with<T: Float, M: Module<T> + ?Sized>(
     if let Some((key, problem)) = counter_problem {
         return Err(weights_error(path, Some(&key), problem));
     }
+    // The file's bytes are no longer needed: free them before the values
+    // move into the model.
+    drop(file);
+    drop(bytes);
     Ok(staged.commit(model))
 }
 

@@ -189,7 +189,7 @@ fn damaged_idx_files_are_errors_that_say_what_is_wrong() {
     );
     let mut long = idx_header(0x0C, &[2]);
     long.extend([0u8; 9]);
-    assert!(problem(&long).contains("needs 8 bytes of data, found 9"));
+    assert!(problem(&long).contains("needs 8 bytes of data, the stream goes on past them"));
     let huge = idx_header(0x0E, &[u32::MAX, u32::MAX, u32::MAX]);
     assert!(problem(&huge).contains("too large"));
 }

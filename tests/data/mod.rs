@@ -1,3 +1,4 @@
 //! Tests of `src/data/`: datasets, CSV and IDX loading, the DataLoader.
 
+mod hostile;
 mod loader;

@@ -1,4 +1,6 @@
 //! Tests of `src/io/`: safetensors weights and checkpoints.
 
 mod checkpoint;
+mod ckpt_format;
+mod hostile;
 mod safetensors;
