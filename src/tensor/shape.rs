@@ -64,6 +64,14 @@ pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Shape {
     if same_dims(a, b) {
         return shape_of(a);
     }
+    try_broadcast_shapes(a, b)
+        .unwrap_or_else(|| panic!("{op}: shapes do not broadcast: {a:?} and {b:?}"))
+}
+
+/// The NumPy broadcast of two shapes, or `None` if they do not broadcast
+/// (for ops whose message names more than the two shapes, such as
+/// matmul's batch axes).
+pub(crate) fn try_broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
     let n = a.len().max(b.len());
     let mut out: Shape = smallvec::smallvec![0; n];
     for i in 0..n {
@@ -82,10 +90,10 @@ pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Shape {
         } else if da == 1 {
             db
         } else {
-            panic!("{op}: shapes do not broadcast: {a:?} and {b:?}");
+            return None;
         };
     }
-    out
+    Some(out)
 }
 
 /// Resolves a possibly negative axis (`-1` is the last) against `ndim`.
