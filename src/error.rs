@@ -89,6 +89,12 @@ pub enum Error {
         /// The metrics that are recorded.
         available: Vec<String>,
     },
+    /// A shape has more elements than `usize` can count (a tensor of that
+    /// shape could not exist).
+    ShapeOverflow {
+        /// The shape asked for.
+        dims: Vec<usize>,
+    },
 }
 
 /// `Result` with tapegrad's [`Error`].
@@ -137,6 +143,10 @@ impl fmt::Display for Error {
                 f,
                 "no metric named `{name}` is recorded (recorded: {})",
                 available.join(", ")
+            ),
+            Error::ShapeOverflow { dims } => write!(
+                f,
+                "shape {dims:?} has too many elements (their count overflows usize)"
             ),
         }
     }
