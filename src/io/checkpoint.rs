@@ -17,6 +17,10 @@
 //!   header) is caught. Numbers are written in Rust's shortest exact
 //!   decimal form, so they read back bit for bit.
 //!
+//! The running sums of the epoch under way are metadata too (`train.sums.*`,
+//! see [`EpochSums`](crate::train::EpochSums)), so that a run resumed
+//! mid-epoch ends that epoch with the uninterrupted run's means.
+//!
 //! ## Random numbers
 //! No generator state is stored: the trainer seeds each epoch's shuffle
 //! and each step's tape from `(seed, epoch, step)` (see
@@ -135,6 +139,9 @@ pub fn save_checkpoint<T: Float>(
         .map(|(s, m)| format!("{s}:{m}"))
         .collect();
     put("train.observations".into(), observations.join(","));
+    for (key, value) in state.epoch_sums.to_metadata() {
+        put(key, value);
+    }
     put("checksum".into(), checksum(&entries));
 
     let mut views = Vec::with_capacity(entries.len());
@@ -369,6 +376,7 @@ fn train_state(meta: &HashMap<String, String>) -> std::result::Result<TrainState
         lr_scale: number(get("train.lr_scale")?, "train.lr_scale")?,
         base_lr: number(get("train.base_lr")?, "train.base_lr")?,
         observations,
+        epoch_sums: crate::train::EpochSums::from_metadata(meta)?,
     })
 }
 
