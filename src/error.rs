@@ -107,6 +107,12 @@ pub enum Error {
         /// The version this build reads and writes.
         supported: String,
     },
+    /// A shape has more elements than `usize` can count (a tensor of that
+    /// shape could not exist).
+    ShapeOverflow {
+        /// The shape asked for.
+        dims: Vec<usize>,
+    },
 }
 
 /// `Result` with tapegrad's [`Error`].
@@ -171,6 +177,10 @@ impl fmt::Display for Error {
                 "{}: checkpoint format version {found} is not supported: this build reads \
                  version {supported} only",
                 path.display()
+            ),
+            Error::ShapeOverflow { dims } => write!(
+                f,
+                "shape {dims:?} has too many elements (their count overflows usize)"
             ),
         }
     }

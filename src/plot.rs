@@ -190,6 +190,20 @@ impl LineChart {
     /// - [`Error::Io`] if the file cannot be written.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
+        let svg = self.to_svg(path)?;
+        std::fs::write(path, svg).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// The SVG document [`save`](Self::save) would write to `path`, drawn
+    /// in memory (so that several charts can be drawn before any is
+    /// written).
+    ///
+    /// # Errors
+    /// [`Error::Plot`] as for [`save`](Self::save).
+    pub(crate) fn to_svg(&self, path: &Path) -> Result<String> {
         let plot_error = |message: String| Error::Plot {
             path: path.to_path_buf(),
             message,
@@ -204,11 +218,7 @@ impl LineChart {
                     .to_string(),
             ));
         }
-        let svg = self.render().map_err(plot_error)?;
-        std::fs::write(path, svg).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        self.render().map_err(plot_error)
     }
 
     /// Draws the chart into an SVG document held in a string.

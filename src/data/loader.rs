@@ -42,7 +42,8 @@ impl<T: Float> Batch<T> {
     ///
     /// let batch = Batch { inputs: Tensor::<f32>::zeros(&[3, 2]), targets: tensor![2.0f32, 0.0, 1e20] };
     /// match batch.try_labels() {
-    ///     Err(Error::Label { row, value }) => assert_eq!((row, value), (2, 1e20)),
+    ///     // The f32 nearest 1e20, widened to f64.
+    ///     Err(Error::Label { row, value }) => assert_eq!((row, value), (2, f64::from(1e20f32))),
     ///     other => panic!("{other:?}"),
     /// }
     /// ```

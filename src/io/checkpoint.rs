@@ -36,6 +36,10 @@
 //! `train.step`, no metadata key the loader does not read. A save checks
 //! its own metadata by the same rules, so what it writes loads.
 //!
+//! The running sums of the epoch under way are metadata too (`train.sums.*`,
+//! see [`EpochSums`](crate::train::EpochSums)), so that a run resumed
+//! mid-epoch ends that epoch with the uninterrupted run's means.
+//!
 //! ## Random numbers
 //! No generator state is stored: the trainer seeds each epoch's shuffle
 //! and each step's tape from `(seed, epoch, step)` (see
@@ -166,6 +170,9 @@ pub fn save_checkpoint<T: Float>(
         .map(|(s, m)| format!("{s}:{m}"))
         .collect();
     put("train.observations".into(), observations.join(","));
+    for (key, value) in state.epoch_sums.to_metadata() {
+        put(key, value);
+    }
 
     // Refuse to write what the loader would refuse to read.
     let written: HashMap<String, String> = meta.clone().into_iter().collect();
@@ -443,6 +450,14 @@ fn train_state(fields: &mut Fields<'_>) -> std::result::Result<TrainState, Strin
         lr_scale: fields.rate("train.lr_scale")?,
         base_lr: fields.rate("train.base_lr")?,
         observations: observations(fields.take("train.observations")?)?,
+        epoch_sums: {
+            let sums: HashMap<String, String> = fields
+                .take_prefixed("train.sums.")
+                .into_iter()
+                .map(|(k, v)| (format!("train.sums.{k}"), v.to_owned()))
+                .collect();
+            crate::train::EpochSums::from_metadata(&sums)?
+        },
     };
     if !(state.lr_scale * state.base_lr).is_finite() {
         return Err(format!(

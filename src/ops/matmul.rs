@@ -170,7 +170,8 @@ impl<'t, T: Float> Var<'t, T> {
     /// # Panics
     /// If an operand has fewer than 2 axes, the inner sizes differ
     /// (`matmul: inner dimensions differ: [2, 3] x [4, 5]`), or the batch
-    /// axes do not broadcast.
+    /// axes do not broadcast (`matmul: batch dimensions [2] and [3] do not
+    /// broadcast: [2, 3, 4] x [3, 4, 5]`).
     ///
     /// ```
     /// # use tapegrad::{Tape, tensor};

@@ -163,7 +163,11 @@ impl<T: Float> Core<T> {
             let (glr, gwd) = groups.resolve(name, id, lr, wd);
             todo.push((id, param, g, glr, gwd));
         });
-        self.steps += 1;
+        // Counts saturate: a state loaded with a count of u64::MAX (from a
+        // file, or after 2^64 steps) must not wrap to 0, where Adam's bias
+        // correction 1 - beta^0 is a division by zero. At such counts
+        // beta^t is 0 anyway, so staying at the maximum changes nothing.
+        self.steps = self.steps.saturating_add(1);
         let mut jobs: SmallVec<[Job<'_, T, R::Coeffs>; INLINE_PARAMS]> = todo
             .into_iter()
             .map(|(id, param, g, glr, gwd)| {
@@ -175,7 +179,7 @@ impl<T: Float> Core<T> {
                         None => Vec::new(),
                     }),
                 });
-                mem.step += 1;
+                mem.step = mem.step.saturating_add(1);
                 Job {
                     id,
                     p: param.value_mut().as_mut_slice(),

@@ -1,6 +1,6 @@
 //! Constructors: filled, ranged, identity, random, and from literals.
 
-use super::shape::{Shape, numel, shape_of};
+use super::shape::{Shape, checked_numel, numel, numel_or_panic, shape_of};
 use super::{Float, Tensor};
 use crate::error::{Error, Result};
 use rand::{Rng, RngExt};
@@ -10,14 +10,19 @@ impl<T: Float> Tensor<T> {
     /// A tensor of the given shape from a row-major buffer.
     ///
     /// # Errors
-    /// [`Error::LengthMismatch`] if `data.len()` is not the shape's element count.
+    /// [`Error::LengthMismatch`] if `data.len()` is not the shape's element
+    /// count; [`Error::ShapeOverflow`] if that count overflows `usize`.
     ///
     /// ```
-    /// use tapegrad::Tensor;
+    /// use tapegrad::{Error, Tensor};
     /// assert!(Tensor::<f32>::from_vec(vec![1., 2., 3.], &[2, 2]).is_err());
+    /// let huge = Tensor::<f32>::from_vec(vec![], &[1 << 63, 2]);
+    /// assert!(matches!(huge, Err(Error::ShapeOverflow { .. })));
     /// ```
     pub fn from_vec(data: Vec<T>, dims: &[usize]) -> Result<Self> {
-        let expected = numel(dims);
+        let expected = checked_numel(dims).ok_or_else(|| Error::ShapeOverflow {
+            dims: dims.to_vec(),
+        })?;
         if data.len() != expected {
             return Err(Error::LengthMismatch {
                 shape: dims.to_vec(),
@@ -29,18 +34,33 @@ impl<T: Float> Tensor<T> {
     }
 
     /// A tensor with every element equal to `value`.
+    ///
+    /// # Panics
+    /// If the shape's element count overflows `usize`.
     pub fn full(dims: &[usize], value: T) -> Self {
-        Tensor::from_parts(shape_of(dims), vec![value; numel(dims)])
+        Self::filled("full", dims, value)
     }
 
     /// A tensor of zeros.
+    ///
+    /// # Panics
+    /// If the shape's element count overflows `usize`.
     pub fn zeros(dims: &[usize]) -> Self {
-        Self::full(dims, T::ZERO)
+        Self::filled("zeros", dims, T::ZERO)
     }
 
     /// A tensor of ones.
+    ///
+    /// # Panics
+    /// If the shape's element count overflows `usize`.
     pub fn ones(dims: &[usize]) -> Self {
-        Self::full(dims, T::ONE)
+        Self::filled("ones", dims, T::ONE)
+    }
+
+    /// `value` everywhere, for the constructor `op`, which a panic names.
+    fn filled(op: &str, dims: &[usize], value: T) -> Self {
+        let n = numel_or_panic(op, dims);
+        Tensor::from_parts(shape_of(dims), vec![value; n])
     }
 
     /// A 0-d tensor holding one value.
@@ -80,8 +100,11 @@ impl<T: Float> Tensor<T> {
     }
 
     /// The `n x n` identity matrix.
+    ///
+    /// # Panics
+    /// If `n * n` overflows `usize`.
     pub fn eye(n: usize) -> Self {
-        let mut data = vec![T::ZERO; n * n];
+        let mut data = vec![T::ZERO; numel_or_panic("eye", &[n, n])];
         for i in 0..n {
             data[i * n + i] = T::ONE;
         }
@@ -92,17 +115,23 @@ impl<T: Float> Tensor<T> {
     ///
     /// Values are drawn in `f64` and rounded, so an `f32` and an `f64` tensor
     /// drawn from the same seed hold the same numbers up to rounding.
+    ///
+    /// # Panics
+    /// If the shape's element count overflows `usize`.
     pub fn rand_uniform<R: Rng + ?Sized>(dims: &[usize], low: T, high: T, rng: &mut R) -> Self {
         let (lo, hi) = (low.to_f64(), high.to_f64());
-        let data = (0..numel(dims))
+        let data = (0..numel_or_panic("rand_uniform", dims))
             .map(|_| T::from_f64(lo + (hi - lo) * rng.random::<f64>()))
             .collect();
         Tensor::from_parts(shape_of(dims), data)
     }
 
     /// Standard normal samples (mean 0, variance 1) from the caller's generator.
+    ///
+    /// # Panics
+    /// If the shape's element count overflows `usize`.
     pub fn randn<R: Rng + ?Sized>(dims: &[usize], rng: &mut R) -> Self {
-        let data = (0..numel(dims))
+        let data = (0..numel_or_panic("randn", dims))
             .map(|_| T::from_f64(rng.sample::<f64, _>(StandardNormal)))
             .collect();
         Tensor::from_parts(shape_of(dims), data)

@@ -31,11 +31,12 @@ fn check_gather_index(
     index_dims: &[usize],
 ) -> usize {
     let a = resolve_axis(op, axis, dims);
-    if index.len() != numel(index_dims) {
+    let wanted = super::shape::checked_numel(index_dims);
+    if wanted != Some(index.len()) {
+        let wanted = wanted.map_or("more than usize counts".to_string(), |n| n.to_string());
         panic!(
-            "{op}: {} indices given for index shape {index_dims:?} ({} elements)",
+            "{op}: {} indices given for index shape {index_dims:?} ({wanted} elements)",
             index.len(),
-            numel(index_dims)
         );
     }
     let fits = index_dims.len() == dims.len()

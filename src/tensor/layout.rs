@@ -169,7 +169,8 @@ impl<T: Float> Tensor<T> {
     /// `dims` (NumPy broadcasting, one direction).
     ///
     /// # Panics
-    /// If the shape does not broadcast to `dims`.
+    /// If the shape does not broadcast to `dims`, or the element count of
+    /// `dims` overflows `usize`.
     pub fn broadcast_to(&self, dims: &[usize]) -> Tensor<T> {
         // Right-aligned, each axis must match or be 1 (which then stretches).
         let fits = dims.len() >= self.ndim() && {
@@ -188,6 +189,7 @@ impl<T: Float> Tensor<T> {
         if dims == self.shape() {
             return self.clone();
         }
+        super::shape::numel_or_panic("broadcast_to", dims);
         let ss = broadcast_strides(self.shape(), dims);
         Tensor::from_parts(
             Shape::from_slice(dims),
@@ -239,7 +241,11 @@ impl<T: Float> Tensor<T> {
     pub fn crop(&self, start: &[usize], dims: &[usize]) -> Tensor<T> {
         let fits = start.len() == self.ndim()
             && dims.len() == self.ndim()
-            && (0..self.ndim()).all(|i| start[i] + dims[i] <= self.shape()[i]);
+            && (0..self.ndim()).all(|i| {
+                start[i]
+                    .checked_add(dims[i])
+                    .is_some_and(|end| end <= self.shape()[i])
+            });
         if !fits {
             panic!(
                 "crop: a block of size {dims:?} at {start:?} does not fit in {:?}",
@@ -270,10 +276,10 @@ impl<T: Float> Tensor<T> {
     pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Tensor<T> {
         let a = resolve_axis("narrow", axis, self.shape());
         let size = self.shape()[a];
-        if start + len > size {
+        if start.checked_add(len).is_none_or(|end| end > size) {
             panic!(
                 "narrow: range {start}..{} is out of bounds for axis {axis} of size {size}: {:?}",
-                start + len,
+                start as u128 + len as u128,
                 self.shape()
             );
         }
@@ -362,7 +368,8 @@ impl<T: Float> Tensor<T> {
     /// ```
     ///
     /// # Panics
-    /// If `pads` does not have one pair per axis.
+    /// If `pads` does not have one pair per axis, or the padded shape's size
+    /// overflows `usize`.
     pub fn pad(&self, pads: &[(usize, usize)], value: T) -> Tensor<T> {
         if pads.len() != self.ndim() {
             panic!(
@@ -376,8 +383,18 @@ impl<T: Float> Tensor<T> {
             .shape()
             .iter()
             .zip(pads)
-            .map(|(d, (b, a))| b + d + a)
+            .map(|(d, (b, a))| {
+                b.checked_add(*d)
+                    .and_then(|n| n.checked_add(*a))
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "pad: padding {pads:?} of {:?} makes an axis longer than usize can count",
+                            self.shape()
+                        )
+                    })
+            })
             .collect();
+        super::shape::numel_or_panic("pad", &dims);
         let at: Shape = pads.iter().map(|p| p.0).collect();
         let zeros: Shape = smallvec::smallvec![0; dims.len()];
         let mut out = vec![value; numel(&dims)];

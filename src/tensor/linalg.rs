@@ -4,7 +4,7 @@
 //! Operands are described by strides, which is how matmul's backward pass
 //! multiplies by a transposed matrix without ever copying it.
 
-use super::shape::{Shape, broadcast_shapes, numel};
+use super::shape::{Shape, numel, try_broadcast_shapes};
 use super::strided::broadcast_strides;
 use super::{Float, Tensor};
 use rayon::prelude::*;
@@ -141,7 +141,9 @@ pub fn gemm_into<T: Float>(
 /// Returns `(batch_shape, m, k, n)`.
 ///
 /// # Panics
-/// If either operand has fewer than 2 axes, or the inner sizes differ.
+/// If either operand has fewer than 2 axes, the inner sizes differ, or the
+/// batch axes do not broadcast; each message names matmul and both full
+/// shapes.
 pub(crate) fn matmul_dims(a: &[usize], b: &[usize]) -> (Shape, usize, usize, usize) {
     assert!(
         a.len() >= 2 && b.len() >= 2,
@@ -150,7 +152,10 @@ pub(crate) fn matmul_dims(a: &[usize], b: &[usize]) -> (Shape, usize, usize, usi
     let (m, k) = (a[a.len() - 2], a[a.len() - 1]);
     let (k2, n) = (b[b.len() - 2], b[b.len() - 1]);
     assert!(k == k2, "matmul: inner dimensions differ: {a:?} x {b:?}");
-    let batch = broadcast_shapes("matmul", &a[..a.len() - 2], &b[..b.len() - 2]);
+    let (ba, bb) = (&a[..a.len() - 2], &b[..b.len() - 2]);
+    let batch = try_broadcast_shapes(ba, bb).unwrap_or_else(|| {
+        panic!("matmul: batch dimensions {ba:?} and {bb:?} do not broadcast: {a:?} x {b:?}")
+    });
     (batch, m, k, n)
 }
 
@@ -258,5 +263,13 @@ mod tests {
     #[should_panic(expected = "matmul: inner dimensions differ: [2, 3] x [4, 5]")]
     fn inner_mismatch_names_both_shapes() {
         Tensor::<f32>::zeros(&[2, 3]).matmul(&Tensor::zeros(&[4, 5]));
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "matmul: batch dimensions [2] and [5] do not broadcast: [2, 3, 4] x [5, 4, 6]"
+    )]
+    fn batch_mismatch_names_both_full_shapes() {
+        Tensor::<f32>::zeros(&[2, 3, 4]).matmul(&Tensor::zeros(&[5, 4, 6]));
     }
 }

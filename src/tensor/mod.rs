@@ -253,14 +253,14 @@ impl<T: Float> Tensor<T> {
     /// the storage.
     ///
     /// # Panics
-    /// If the element counts differ.
+    /// If the element counts differ (or that of `dims` overflows `usize`).
     pub fn reshape(&self, dims: &[usize]) -> Tensor<T> {
+        let n = shape::numel_or_panic("reshape", dims);
         assert!(
-            shape::numel(dims) == self.numel(),
-            "reshape: cannot view {:?} ({} elements) as {dims:?} ({} elements)",
+            n == self.numel(),
+            "reshape: cannot view {:?} ({} elements) as {dims:?} ({n} elements)",
             self.shape(),
             self.numel(),
-            shape::numel(dims)
         );
         Tensor {
             shape: shape::shape_of(dims),

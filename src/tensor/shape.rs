@@ -30,13 +30,57 @@ pub fn shape_of(dims: &[usize]) -> Shape {
 }
 
 /// Number of elements of a tensor with these dimensions (1 for a 0-d scalar).
+///
+/// For a shape that [`checked_numel`] accepts (every tensor's shape is one)
+/// this is the exact count. The product wraps rather than overflows, which
+/// changes nothing for such shapes (a wrapped product that meets a zero
+/// axis is still zero) and keeps this hot path free of checks; shapes from
+/// outside the program must go through [`checked_numel`] first.
 #[inline]
 pub fn numel(dims: &[usize]) -> usize {
     match dims {
         [] => 1,
         [n] => *n,
-        _ => dims.iter().product(),
+        _ => dims.iter().fold(1usize, |acc, &d| acc.wrapping_mul(d)),
     }
+}
+
+/// The number of elements of a tensor with these dimensions, or `None` if
+/// a tensor of that shape could not exist because its size does not fit in
+/// `usize`.
+///
+/// As NumPy does, the product of the non-zero axes must fit, even when
+/// another axis is zero: a shape's row-major strides are products of its
+/// trailing axes, so this keeps every stride countable too.
+///
+/// ```
+/// use tapegrad::tensor::shape::checked_numel;
+/// assert_eq!(checked_numel(&[2, 3]), Some(6));
+/// assert_eq!(checked_numel(&[0, 5]), Some(0));
+/// assert_eq!(checked_numel(&[1 << 63, 2]), None);
+/// assert_eq!(checked_numel(&[0, 1 << 63, 2]), None);
+/// ```
+pub fn checked_numel(dims: &[usize]) -> Option<usize> {
+    let mut nonzero = 1usize;
+    let mut empty = false;
+    for &d in dims {
+        if d == 0 {
+            empty = true;
+        } else {
+            nonzero = nonzero.checked_mul(d)?;
+        }
+    }
+    Some(if empty { 0 } else { nonzero })
+}
+
+/// [`checked_numel`] for a maths op: the element count of `dims`.
+///
+/// # Panics
+/// If the count overflows `usize`, naming `op` and the shape.
+pub fn numel_or_panic(op: &str, dims: &[usize]) -> usize {
+    checked_numel(dims).unwrap_or_else(|| {
+        panic!("{op}: shape {dims:?} has too many elements (their count overflows usize)")
+    })
 }
 
 /// Row-major strides, in elements, for these dimensions.
@@ -64,6 +108,14 @@ pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Shape {
     if same_dims(a, b) {
         return shape_of(a);
     }
+    try_broadcast_shapes(a, b)
+        .unwrap_or_else(|| panic!("{op}: shapes do not broadcast: {a:?} and {b:?}"))
+}
+
+/// The NumPy broadcast of two shapes, or `None` if they do not broadcast
+/// (for ops whose message names more than the two shapes, such as
+/// matmul's batch axes).
+pub(crate) fn try_broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
     let n = a.len().max(b.len());
     let mut out: Shape = smallvec::smallvec![0; n];
     for i in 0..n {
@@ -82,10 +134,10 @@ pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Shape {
         } else if da == 1 {
             db
         } else {
-            panic!("{op}: shapes do not broadcast: {a:?} and {b:?}");
+            return None;
         };
     }
-    out
+    Some(out)
 }
 
 /// Resolves a possibly negative axis (`-1` is the last) against `ndim`.
@@ -143,6 +195,24 @@ mod tests {
             let dims: Vec<usize> = (2..2 + n).collect();
             assert_eq!(shape_of(&dims).as_slice(), dims.as_slice());
         }
+    }
+
+    #[test]
+    fn numel_counts_exactly_wherever_checked_numel_accepts() {
+        assert_eq!(numel(&[]), 1);
+        assert_eq!(checked_numel(&[]), Some(1));
+        assert_eq!(checked_numel(&[usize::MAX]), Some(usize::MAX));
+        assert_eq!(checked_numel(&[usize::MAX, 2]), None);
+        // A zero axis anywhere: no elements, and no overflow on the way.
+        let big = [1usize << 40, 1 << 20, 0];
+        assert_eq!((checked_numel(&big), numel(&big)), (Some(0), 0));
+        assert_eq!(checked_numel(&[1 << 40, 1 << 30, 0]), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "zeros: shape [9223372036854775808, 2] has too many elements")]
+    fn numel_or_panic_names_the_op_and_shape() {
+        numel_or_panic("zeros", &[1 << 63, 2]);
     }
 
     #[test]

@@ -220,6 +220,15 @@ impl<T: Float> Callback<T> for Checkpoint {
 /// whose forward pass gave a good loss.
 ///
 /// Parameters and buffers (batch-norm running statistics) are restored.
+/// The epoch's running sums ([`EpochSums`](super::EpochSums), behind its
+/// mean loss) are not: the diverged batch is skipped, so it is never
+/// counted, while the losses of the steps whose updates the rollback undid
+/// stay counted, as they stay in the step records (they were measured
+/// before those updates). An epoch whose every batch was skipped has a
+/// NaN mean loss, which a plateau schedule counts as no improvement.
+///
+/// Its smoothed loss and last good state live in memory only: a run
+/// resumed from a checkpoint starts them afresh.
 #[derive(Clone, Debug)]
 pub struct DivergenceGuard<T: Float = f32> {
     factor: f64,

@@ -181,9 +181,16 @@ impl History {
     /// - `epochs_NAME.svg`, each epoch value over epochs, with its
     ///   validation counterpart (`val_NAME`) in the same chart.
     ///
+    /// All or nothing: every chart is drawn in memory before any file is
+    /// written, so a chart that cannot be drawn (a diverged run whose epoch
+    /// losses are all NaN) leaves no file behind; each file is written
+    /// atomically, and if one cannot be, those this call already wrote are
+    /// removed again.
+    ///
     /// # Errors
     /// [`Error::Io`] if the directory or a file cannot be written;
-    /// [`Error::Plot`] if nothing was recorded.
+    /// [`Error::Plot`] if nothing was recorded, or a chart has no point
+    /// that can be drawn (its file named in the error).
     pub fn plot(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         let dir = dir.as_ref();
         if self.steps.is_empty() && self.epochs.is_empty() {
@@ -192,11 +199,28 @@ impl History {
                 message: "the history is empty".to_string(),
             });
         }
+        let charts = self.draw_charts(dir)?;
         std::fs::create_dir_all(dir).map_err(|source| Error::Io {
             path: dir.to_path_buf(),
             source,
         })?;
-        let mut written = Vec::new();
+        let mut written = Vec::with_capacity(charts.len());
+        for (path, svg) in charts {
+            if let Err(e) = write_atomic(&path, svg.as_bytes()) {
+                for done in &written {
+                    let _ = std::fs::remove_file(done);
+                }
+                return Err(e);
+            }
+            written.push(path);
+        }
+        Ok(written)
+    }
+
+    /// Every chart of [`plot`](Self::plot) as `(file, SVG document)`, drawn
+    /// in memory; nothing is written.
+    fn draw_charts(&self, dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+        let mut charts = Vec::new();
         let as_f64 = |s: Vec<(usize, f64)>| s.into_iter().map(|(x, y)| (x as f64, y));
         for name in names(&self.steps) {
             let points: Vec<(f64, f64)> = as_f64(self.step_series(&name)).collect();
@@ -211,8 +235,8 @@ impl History {
                 chart = chart.marker(e.step as f64, short(&e.message));
             }
             let path = dir.join(format!("steps_{}.svg", file_stem(&name)));
-            chart.save(&path)?;
-            written.push(path);
+            let svg = chart.to_svg(&path)?;
+            charts.push((path, svg));
         }
         for name in names(&self.epochs) {
             if name.starts_with("val_") && self.epoch_metrics().contains(&name[4..].to_string()) {
@@ -228,10 +252,10 @@ impl History {
                 chart = chart.series("validation", as_f64(val_points));
             }
             let path = dir.join(format!("epochs_{}.svg", file_stem(&name)));
-            chart.save(&path)?;
-            written.push(path);
+            let svg = chart.to_svg(&path)?;
+            charts.push((path, svg));
         }
-        Ok(written)
+        Ok(charts)
     }
 }
 

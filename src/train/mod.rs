@@ -41,14 +41,17 @@
 //! ([`TrainState::shuffle_seed`], [`TrainState::tape_seed`]). A
 //! checkpoint therefore need not (and, for `StdRng`, could not portably)
 //! store a generator: the seed, the epoch and the step recreate every
-//! random number of the rest of the run, and a resumed run continues
-//! exactly as the uninterrupted one would have (see
-//! [`io::save_checkpoint`](crate::io::save_checkpoint)).
+//! random number of the rest of the run. With the running sums of the
+//! epoch under way ([`TrainState::epoch_sums`]) and the metrics the
+//! schedule observed, a resumed run continues exactly as the
+//! uninterrupted one would have, even from a checkpoint taken mid-epoch
+//! (see [`io::save_checkpoint`](crate::io::save_checkpoint)).
 //!
 //! ## Files
 //! - `trainer.rs`: [`Trainer`], the loop;
 //! - `callbacks.rs`: [`EarlyStopping`], [`Checkpoint`], [`DivergenceGuard`];
 //! - `history.rs`: [`History`], CSV, JSON lines and plots;
+//! - `sums.rs`: [`EpochSums`], the running sums behind an epoch's means;
 //! - `progress.rs`: the progress bar and log lines.
 
 mod callbacks;
@@ -56,6 +59,7 @@ mod history;
 mod lr_finder;
 mod progress;
 mod step;
+mod sums;
 mod trainer;
 
 pub use callbacks::{Checkpoint, DivergenceGuard, EarlyStopping};
@@ -63,6 +67,7 @@ pub use history::{Event, History, Record};
 pub use lr_finder::{LrFinder, LrFinderReport};
 pub use progress::Progress;
 pub use step::step;
+pub use sums::EpochSums;
 pub use trainer::{Clip, Trainer};
 
 use crate::error::Result;
@@ -194,6 +199,12 @@ pub struct TrainState {
     /// ([`ReduceOnPlateau`](crate::schedule::ReduceOnPlateau)) is where it
     /// was.
     pub observations: Vec<(usize, f64)>,
+    /// The sums over the batches of `epoch` done so far, from which its
+    /// record's means are taken: a run resumed mid-epoch (or after the
+    /// epoch's last batch, before its record) starts from them, so the
+    /// epoch's mean loss, which a schedule may observe, is the
+    /// uninterrupted run's. Empty between epochs.
+    pub epoch_sums: EpochSums,
 }
 
 impl TrainState {
@@ -207,6 +218,7 @@ impl TrainState {
             lr_scale: 1.0,
             base_lr,
             observations: Vec::new(),
+            epoch_sums: EpochSums::new(),
         }
     }
 

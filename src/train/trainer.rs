@@ -2,7 +2,7 @@
 
 use super::history::{History, Record};
 use super::progress::{Progress, Reporter};
-use super::{Callback, Context, Control, StepOutput, TrainState};
+use super::{Callback, Context, Control, EpochSums, StepOutput, TrainState};
 use crate::data::{Batch, DataLoader, Dataset};
 use crate::error::Result;
 use crate::nn::Module;
@@ -166,8 +166,12 @@ impl<'a, T: Float> Trainer<'a, T> {
     ///
     /// The returned [`History`] holds the resumed part only (with the
     /// run's step and epoch numbers); after a mid-epoch checkpoint, that
-    /// epoch's record averages over the batches run after the resume.
-    /// Callback state (early stopping's patience) starts afresh.
+    /// epoch's record still averages over all its batches, those before
+    /// the checkpoint included ([`TrainState::epoch_sums`]), so it and the
+    /// schedule's observations are the uninterrupted run's, bit for bit
+    /// (its `examples_per_sec` and `seconds` count only the resumed part).
+    /// Callback state (early stopping's patience, the divergence guard's
+    /// smoothed loss and last good state) starts afresh.
     pub fn resume(mut self, state: TrainState) -> Self {
         self.resume = Some(state);
         self
@@ -273,7 +277,8 @@ impl<'a, T: Float> Trainer<'a, T> {
                 loader.set_rng(StdRng::seed_from_u64(state.shuffle_seed()));
             }
             let epoch_start = Instant::now();
-            let mut totals = Totals::default();
+            // Examples run by this call (the sums may hold some from before a resume).
+            let mut examples_run = 0;
             reporter.start_epoch(state.epoch, batches.saturating_sub(state.batch));
             for batch in loader.epoch().skip(state.batch) {
                 let started = Instant::now();
@@ -295,8 +300,10 @@ impl<'a, T: Float> Trainer<'a, T> {
                 let applied = control == Control::Continue;
                 let grads = applied.then(|| out.loss.backward());
                 if applied {
-                    totals.add(out.correct(), out.metrics(), loss, batch.len());
+                    let sums = &mut state.epoch_sums;
+                    sums.add(out.correct(), out.metrics(), loss, batch.len());
                 }
+                examples_run += batch.len();
                 let mut record = Record::new(state.epoch, state.step);
                 record.set("loss", loss);
                 if let Some((hits, n)) = out.correct() {
@@ -343,7 +350,7 @@ impl<'a, T: Float> Trainer<'a, T> {
                 }
             }
 
-            let mut record = totals.record(state.epoch, state.step);
+            let mut record = state.epoch_sums.record(state.epoch, state.step);
             if let Some((data, batch_size)) = self.validation {
                 let val = evaluate(&*model, data, batch_size, step);
                 record.values.extend(
@@ -356,10 +363,7 @@ impl<'a, T: Float> Trainer<'a, T> {
             let lr = optimizer.lr();
             record.set("lr", lr);
             let seconds = epoch_start.elapsed().as_secs_f64();
-            record.set(
-                "examples_per_sec",
-                totals.examples as f64 / seconds.max(1e-9),
-            );
+            record.set("examples_per_sec", examples_run as f64 / seconds.max(1e-9));
             record.set("seconds", seconds);
             if let Some(schedule) = self.schedule.as_mut() {
                 let metric = record
@@ -371,6 +375,7 @@ impl<'a, T: Float> Trainer<'a, T> {
             }
             state.epoch += 1;
             state.batch = 0;
+            state.epoch_sums = EpochSums::new();
             reporter.end_epoch(&record);
             history.epochs.push(record);
             let record = history.epochs.last().expect("just pushed");
@@ -389,65 +394,15 @@ impl<'a, T: Float> Trainer<'a, T> {
     }
 }
 
-/// Sums over the examples of an epoch (or a validation pass), for means.
-#[derive(Default)]
-struct Totals {
-    examples: usize,
-    loss: f64,
-    hits: usize,
-    counted: usize,
-    metrics: Vec<(String, f64, usize)>,
-}
-
-impl Totals {
-    /// Adds one batch of `n` examples with mean loss `loss`.
-    fn add(
-        &mut self,
-        correct: Option<(usize, usize)>,
-        metrics: &[(String, f64)],
-        loss: f64,
-        n: usize,
-    ) {
-        self.examples += n;
-        self.loss += loss * n as f64;
-        if let Some((hits, total)) = correct {
-            self.hits += hits;
-            self.counted += total;
-        }
-        for (name, v) in metrics {
-            match self.metrics.iter_mut().find(|m| m.0 == *name) {
-                Some(m) => {
-                    m.1 += v * n as f64;
-                    m.2 += n;
-                }
-                None => self.metrics.push((name.clone(), v * n as f64, n)),
-            }
-        }
-    }
-
-    /// The means as a record (`loss` is NaN when no batch counted).
-    fn record(&self, epoch: usize, step: usize) -> Record {
-        let mut r = Record::new(epoch, step);
-        r.set("loss", self.loss / self.examples as f64);
-        if self.counted > 0 {
-            r.set("accuracy", self.hits as f64 / self.counted as f64);
-        }
-        for (name, sum, n) in &self.metrics {
-            r.set(name.clone(), sum / *n as f64);
-        }
-        r
-    }
-}
-
 /// Runs `step` over `data` on evaluation tapes (no backward, nothing
 /// changed) and sums up.
-fn evaluate<T, M, F>(model: &M, data: &dyn Dataset<T>, batch_size: usize, step: &mut F) -> Totals
+fn evaluate<T, M, F>(model: &M, data: &dyn Dataset<T>, batch_size: usize, step: &mut F) -> EpochSums
 where
     T: Float,
     M: Module<T>,
     F: for<'t> FnMut(&M, &'t Tape<T>, &Batch<T>) -> StepOutput<'t, T>,
 {
-    let mut totals = Totals::default();
+    let mut totals = EpochSums::new();
     let mut loader = DataLoader::new(data, batch_size);
     for batch in loader.epoch() {
         let tape = Tape::eval();

@@ -133,8 +133,10 @@ fn vector_operand_panics_with_both_shapes() {
 }
 
 #[test]
-#[should_panic(expected = "matmul: shapes do not broadcast: [2] and [3]")]
-fn batch_mismatch_panics_with_batch_shapes() {
+#[should_panic(
+    expected = "matmul: batch dimensions [2] and [3] do not broadcast: [2, 3, 4] x [3, 4, 5]"
+)]
+fn batch_mismatch_panics_naming_matmul_and_both_full_shapes() {
     let tape = Tape::<f64>::new();
     let a = tape.var(Tensor::zeros(&[2, 3, 4]));
     let b = tape.var(Tensor::zeros(&[3, 4, 5]));

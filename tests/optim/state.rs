@@ -129,6 +129,47 @@ fn a_restored_optimizer_continues_bit_identically() {
     }
 }
 
+/// Step counts saturate instead of wrapping to 0, where Adam's bias
+/// correction `1 - beta^0` divided by zero and made every parameter NaN.
+#[test]
+fn step_counts_at_u64_max_saturate_and_keep_parameters_finite() {
+    for make in optimizers() {
+        let mut after = Vec::new();
+        for start_at in [u64::MAX - 1, u64::MAX] {
+            let mut m = net(&start());
+            let mut opt = make();
+            for _ in 0..3 {
+                train_step(&mut m, &mut *opt);
+            }
+            let mut state = opt.state(&m);
+            state.steps = start_at;
+            for ps in state.params.values_mut() {
+                ps.step = start_at;
+            }
+            opt.load_state(&m, &state).unwrap();
+            for _ in 0..2 {
+                train_step(&mut m, &mut *opt);
+            }
+            let name = &state.optimizer;
+            let v = values(&m);
+            assert!(
+                v.iter().flatten().all(|x| x.is_finite()),
+                "{name} from step {start_at}: {v:?}"
+            );
+            let state = opt.state(&m);
+            assert_eq!(state.steps, u64::MAX, "{name}");
+            assert!(
+                state.params.values().all(|ps| ps.step == u64::MAX),
+                "{name}"
+            );
+            after.push(v.map(|x| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>()));
+        }
+        // At such counts every bias correction is 1 (beta^t underflows to
+        // 0), so both starts make the same two updates.
+        assert_eq!(after[0], after[1]);
+    }
+}
+
 #[test]
 fn the_state_is_keyed_by_dotted_names_with_pytorchs_tensor_names() {
     let mut m = net(&start());

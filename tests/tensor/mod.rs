@@ -2,3 +2,4 @@
 
 mod fastmath;
 mod scalar_path;
+mod shapes;

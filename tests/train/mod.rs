@@ -2,5 +2,6 @@
 
 mod lr_finder;
 mod plot;
+mod resume;
 mod step;
 mod trainer;

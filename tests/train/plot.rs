@@ -96,3 +96,103 @@ fn line_chart_draws_several_series_log_axes_and_markers() {
     assert!(err.to_string().contains("no point can be drawn"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A history like a diverged run's: three step values with finite points,
+/// then an epoch loss that is NaN in every epoch (nothing to draw).
+fn diverged_history() -> tapegrad::train::History {
+    use tapegrad::train::{History, Record};
+    let mut h = History::default();
+    for step in 0..6 {
+        let mut r = Record::new(step / 3, step);
+        r.set(
+            "loss",
+            if step < 4 {
+                1.0 / (step + 1) as f64
+            } else {
+                f64::NAN
+            },
+        );
+        r.set("lr", 0.1);
+        r.set("examples_per_sec", 1000.0);
+        h.steps.push(r);
+    }
+    for epoch in 0..2 {
+        let mut r = Record::new(epoch, 3 * (epoch + 1));
+        r.set("loss", f64::NAN);
+        h.epochs.push(r);
+    }
+    h
+}
+
+/// The `.svg` files in `dir` (none if it does not exist), sorted.
+fn svg_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".svg"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn plot_of_a_diverged_run_writes_no_chart_at_all() {
+    let dir = temp_dir("diverged");
+    let out = dir.join("charts");
+    match diverged_history().plot(&out) {
+        Err(Error::Plot { path, message }) => {
+            assert_eq!(path, out.join("epochs_loss.svg"));
+            assert!(message.contains("no point can be drawn"), "{message}");
+        }
+        other => panic!("expected a plot error, got {other:?}"),
+    }
+    // Before, the three step charts had been written when the epoch chart
+    // failed.
+    assert_eq!(svg_files(&out), Vec::<String>::new());
+
+    // With one finite epoch loss every chart draws, and all are written.
+    let mut h = diverged_history();
+    h.epochs[0].set("loss", 0.7);
+    let written = h.plot(&out).unwrap();
+    let mut names: Vec<String> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let want = [
+        "epochs_loss.svg",
+        "steps_examples_per_sec.svg",
+        "steps_loss.svg",
+        "steps_lr.svg",
+    ];
+    assert_eq!(names, want);
+    assert_eq!(svg_files(&out), want);
+    for p in &written {
+        assert!(std::fs::read_to_string(p).unwrap().starts_with("<svg"));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn plot_that_cannot_write_one_chart_removes_those_it_wrote() {
+    let dir = temp_dir("unwritable");
+    let mut h = diverged_history();
+    h.epochs[0].set("loss", 0.7);
+    // A directory where the last chart should go: its rename fails.
+    std::fs::create_dir_all(dir.join("epochs_loss.svg")).unwrap();
+    match h.plot(&dir) {
+        Err(Error::Io { path, .. }) => assert_eq!(path, dir.join("epochs_loss.svg")),
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
+    // Only the directory in the way is left, no chart and no temporary file.
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["epochs_loss.svg"]);
+    assert!(dir.join("epochs_loss.svg").is_dir());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
