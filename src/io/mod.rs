@@ -30,11 +30,9 @@
 //!
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
-mod checkpoint;
-mod file;
-mod safetensors;
+pub(crate) mod file;
+pub(crate) mod safetensors;
 
-pub use self::checkpoint::{load_checkpoint, save_checkpoint};
 pub use self::safetensors::{load_safetensors, load_safetensors_with, save_safetensors};
 
 pub(crate) use self::file::write_atomic;

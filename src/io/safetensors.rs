@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// The safetensors dtype of `T` (`F32` or `F64`: the only two floats).
-pub(super) fn dtype_of<T: Float>() -> Dtype {
+pub(crate) fn dtype_of<T: Float>() -> Dtype {
     if size_of::<T>() == 4 {
         Dtype::F32
     } else {
@@ -21,7 +21,7 @@ pub(super) fn dtype_of<T: Float>() -> Dtype {
 }
 
 /// Little-endian bytes of a tensor in its own dtype (exact).
-pub(super) fn encode<T: Float>(t: &Tensor<T>) -> Vec<u8> {
+pub(crate) fn encode<T: Float>(t: &Tensor<T>) -> Vec<u8> {
     let xs = t.as_slice();
     if dtype_of::<T>() == Dtype::F32 {
         // f32 -> f64 -> f32 is exact, so this writes the f32 as it is.

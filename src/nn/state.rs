@@ -7,7 +7,7 @@
 //! once nothing can fail any more. The same staging serves every loader of
 //! the crate: an in-memory [`StateMap`], a safetensors file
 //! ([`load_safetensors_with`](crate::io::load_safetensors_with)), a
-//! checkpoint ([`load_checkpoint`](crate::io::load_checkpoint)), and the
+//! checkpoint ([`load_checkpoint`](crate::train::load_checkpoint)), and the
 //! snapshots that the divergence guard and the LR range test put back.
 //! Each source says how to fetch and check one tensor ([`stage`]); the
 //! rules for what is missing, what is unexpected and what is written are

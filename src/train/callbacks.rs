@@ -120,7 +120,7 @@ impl<T: Float> Callback<T> for EarlyStopping {
     }
 }
 
-/// Saves a checkpoint ([`io::save_checkpoint`](crate::io::save_checkpoint):
+/// Saves a checkpoint ([`train::save_checkpoint`](crate::train::save_checkpoint):
 /// model, optimiser state and [`TrainState`](super::TrainState)) to one
 /// file, replaced atomically each time: every `n` steps, after each epoch,
 /// or both.
@@ -177,7 +177,7 @@ impl Checkpoint {
     }
 
     fn save<T: Float>(&mut self, ctx: &mut Context<'_, T>) -> Result<()> {
-        crate::io::save_checkpoint(&self.path, &*ctx.model, &*ctx.optimizer, ctx.state)?;
+        crate::train::save_checkpoint(&self.path, &*ctx.model, &*ctx.optimizer, ctx.state)?;
         self.saved += 1;
         Ok(())
     }

@@ -45,16 +45,19 @@
 //! epoch under way ([`TrainState::epoch_sums`]) and the metrics the
 //! schedule observed, a resumed run continues exactly as the
 //! uninterrupted one would have, even from a checkpoint taken mid-epoch
-//! (see [`io::save_checkpoint`](crate::io::save_checkpoint)).
+//! (see [`train::save_checkpoint`](crate::train::save_checkpoint)).
 //!
 //! ## Files
 //! - `trainer.rs`: [`Trainer`], the loop;
 //! - `callbacks.rs`: [`EarlyStopping`], [`Checkpoint`], [`DivergenceGuard`];
+//! - `checkpoint.rs` (and `checkpoint/`): [`save_checkpoint`] and
+//!   [`load_checkpoint`], a run in one safetensors file;
 //! - `history.rs`: [`History`], CSV, JSON lines and plots;
 //! - `sums.rs`: [`EpochSums`], the running sums behind an epoch's means;
 //! - `progress.rs`: the progress bar and log lines.
 
 mod callbacks;
+mod checkpoint;
 mod history;
 mod lr_finder;
 mod progress;
@@ -63,6 +66,7 @@ mod sums;
 mod trainer;
 
 pub use callbacks::{Checkpoint, DivergenceGuard, EarlyStopping};
+pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use history::{Event, History, Record};
 pub use lr_finder::{LrFinder, LrFinderReport};
 pub use progress::Progress;

@@ -158,7 +158,7 @@ impl<'a, T: Float> Trainer<'a, T> {
     }
 
     /// Continues a run from `state` (from
-    /// [`io::load_checkpoint`](crate::io::load_checkpoint), which also
+    /// [`train::load_checkpoint`](crate::train::load_checkpoint), which also
     /// restored the model and the optimiser): the next [`fit`](Self::fit)
     /// starts at `state`'s epoch and batch, with its seed and rate scale,
     /// and replays its observations into the schedule, which should be

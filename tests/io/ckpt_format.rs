@@ -1,5 +1,5 @@
 //! The checkpoint format (version 2) written again from its documentation
-//! (`src/io/checkpoint.rs`), independently of the crate's writer: parse a
+//! (`src/train/checkpoint.rs`), independently of the crate's writer: parse a
 //! checkpoint into its metadata and tensors, write them back canonically
 //! (the checksum first, the other metadata and the tensors sorted by key),
 //! and seal a file with its checksum (FNV-1a 64 over every byte but bytes

@@ -9,12 +9,11 @@ use rand::rngs::StdRng;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use tapegrad::data::{Batch, DataLoader, TensorDataset};
-use tapegrad::io::{
-    WeightsProblem, load_checkpoint, load_safetensors, save_checkpoint, save_safetensors,
-};
+use tapegrad::io::{WeightsProblem, load_safetensors, save_safetensors};
 use tapegrad::nn::{Forward, Linear, Relu, Sequential};
 use tapegrad::optim::{Adam, Optimizer};
 use tapegrad::train::{StepOutput, TrainState, Trainer};
+use tapegrad::train::{load_checkpoint, save_checkpoint};
 use tapegrad::{Error, Module, Tape, Tensor};
 
 /// A fresh directory, removed on drop.

@@ -1,6 +1,5 @@
-//! Tests of `src/io/`: safetensors weights and checkpoints.
+//! Tests of `src/io/`: safetensors weights, and hostile files (weights and checkpoints).
 
-mod checkpoint;
 mod ckpt_format;
 mod hostile;
 mod safetensors;

@@ -1,5 +1,6 @@
 //! Tests of `src/train/` and `src/plot.rs`: the Trainer end to end, and the charts.
 
+mod checkpoint;
 mod lr_finder;
 mod plot;
 mod resume;

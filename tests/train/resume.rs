@@ -11,10 +11,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::path::PathBuf;
 use tapegrad::data::{Batch, DataLoader, TensorDataset};
-use tapegrad::io::load_checkpoint;
 use tapegrad::nn::{Dropout, Forward, Linear, Relu, Sequential};
 use tapegrad::optim::Adam;
 use tapegrad::schedule::{PlateauOptions, ReduceOnPlateau};
+use tapegrad::train::load_checkpoint;
 use tapegrad::train::{
     Callback, Checkpoint, Context, Control, History, Record, StepOutput, TrainState, Trainer,
 };

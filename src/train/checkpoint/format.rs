@@ -87,7 +87,7 @@ pub(crate) fn write(
     while !header.len().is_multiple_of(8) {
         header.push(' ');
     }
-    if header.len() as u64 > super::super::file::MAX_HEADER {
+    if header.len() as u64 > crate::io::file::MAX_HEADER {
         return Err(format!(
             "the header would be {} bytes, over the safetensors limit",
             header.len()

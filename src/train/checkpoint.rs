@@ -50,14 +50,15 @@ mod fields;
 mod format;
 
 use self::fields::{Fields, exact_number};
-use super::file::{ReadError, read_safetensors};
-use super::safetensors::{dtype_of, encode};
-use super::write_atomic;
+use super::TrainState;
 use crate::error::{Error, Result};
-use crate::nn::Module;
+use crate::io::file::{ReadError, read_safetensors};
+use crate::io::safetensors::{dtype_of, encode};
+use crate::io::write_atomic;
+use crate::nn::state::{Refusal, list, stage};
+use crate::nn::{LoadOptions, Module};
 use crate::optim::{Optimizer, OptimizerState, ParamState};
 use crate::tensor::{Float, Tensor};
-use crate::train::TrainState;
 use ::safetensors::tensor::TensorInfo;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -81,7 +82,7 @@ const VERSION: &str = "2";
 /// written can be loaded.
 ///
 /// ```
-/// use tapegrad::io::{load_checkpoint, save_checkpoint};
+/// use tapegrad::train::{load_checkpoint, save_checkpoint};
 /// use tapegrad::optim::{Adam, Optimizer};
 /// use tapegrad::train::TrainState;
 /// use tapegrad::{Param, tensor};
@@ -284,59 +285,50 @@ pub fn load_checkpoint<T: Float>(
             return Err(fail(format!("unknown tensor `{key}`")));
         }
     }
-    let mut staged: Vec<&TensorInfo> = Vec::new();
-    let mut staged_buffers: Vec<&TensorInfo> = Vec::new();
-    let mut problem = None;
+    // The model's part goes through its state map's staging (nothing is
+    // written until every check, the optimiser's included, has passed).
+    let data = &loaded.bytes[8 + loaded.header_len..];
+    let value = |info: &TensorInfo| {
+        let (start, end) = info.data_offsets;
+        decode::<T>(&info.shape, &data[start..end])
+    };
+    let mut staged = stage(&*model, in_model.keys().copied(), |name, shape| {
+        let info = in_model.get(name)?;
+        Some(if info.shape == shape {
+            Ok(value(info))
+        } else {
+            Err(format!(
+                "`model.{name}` has shape {:?} in the file but {shape:?} in the model",
+                info.shape
+            ))
+        })
+    });
+    staged
+        .check(LoadOptions::default())
+        .map_err(|refusal| match refusal {
+            Refusal::Missing(keys) => fail(format!(
+                "the file lacks {} of the model's tensors: {}",
+                keys.len(),
+                list(&keys)
+            )),
+            Refusal::Unexpected(keys) => fail(format!(
+                "the file has tensors the model lacks: {}",
+                list(
+                    &keys
+                        .iter()
+                        .map(|k| format!("model.{k}"))
+                        .collect::<Vec<_>>()
+                )
+            )),
+            Refusal::Mismatch(_, message) => fail(message),
+        })?;
     // Shapes of the parameters under the names the optimiser keys them by
     // (a lone `Param` passed as the model goes by its own name).
     let mut shapes: HashMap<String, Vec<usize>> = HashMap::new();
     model.visit("", &mut |name, p| {
         let key = if name.is_empty() { p.name() } else { name };
         shapes.insert(key.to_owned(), p.shape().to_vec());
-        match in_model.get(name) {
-            Some(t) if t.shape == p.shape() => staged.push(t),
-            Some(t) => {
-                problem.get_or_insert(format!(
-                    "parameter `{name}` has shape {:?} in the file but {:?} in the model",
-                    t.shape,
-                    p.shape()
-                ));
-            }
-            None => {
-                problem.get_or_insert(format!("the file lacks the model's parameter `{name}`"));
-            }
-        }
     });
-    model.visit_buffers("", &mut |name, b| match in_model.get(name) {
-        Some(t) if t.shape == b.shape() => staged_buffers.push(t),
-        Some(t) => {
-            problem.get_or_insert(format!(
-                "buffer `{name}` has shape {:?} in the file but {:?} in the model",
-                t.shape,
-                b.shape()
-            ));
-        }
-        None => {
-            problem.get_or_insert(format!("the file lacks the model's buffer `{name}`"));
-        }
-    });
-    if let Some(p) = problem {
-        return Err(fail(p));
-    }
-    if in_model.len() != staged.len() + staged_buffers.len() {
-        let mut known = Vec::new();
-        model.visit("", &mut |name, _| known.push(name.to_owned()));
-        model.visit_buffers("", &mut |name, _| known.push(name.to_owned()));
-        let mut extra: Vec<String> = in_model
-            .keys()
-            .filter(|k| !known.iter().any(|n| n == *k))
-            .map(|k| format!("model.{k}"))
-            .collect();
-        extra.sort();
-        return Err(fail(format!(
-            "the file has parameters the model lacks: {extra:?}"
-        )));
-    }
     for &(param, tensor, info) in &in_optim {
         match shapes.get(param) {
             Some(shape) if *shape == info.shape => {}
@@ -353,20 +345,12 @@ pub fn load_checkpoint<T: Float>(
             }
         }
     }
-
-    // All checked: decode each tensor once, into where it goes, and free
-    // the file before the optimiser copies its part.
-    let data = &loaded.bytes[8 + loaded.header_len..];
-    let value = |info: &TensorInfo| {
-        let (start, end) = info.data_offsets;
-        decode::<T>(&info.shape, &data[start..end])
-    };
-    let values: Vec<Tensor<T>> = staged.iter().map(|t| value(t)).collect();
-    let buffer_values: Vec<Tensor<T>> = staged_buffers.iter().map(|t| value(t)).collect();
     for &(param, tensor, info) in &in_optim {
         let ps = opt_state.params.get_mut(param).expect("checked above");
         ps.tensors.insert(tensor.to_owned(), value(info));
     }
+    // Free the file before the optimiser copies its part.
+    drop(in_model);
     drop(names);
     drop(loaded);
 
@@ -375,14 +359,7 @@ pub fn load_checkpoint<T: Float>(
     optimizer
         .load_state(&*model, &opt_state)
         .map_err(|e| fail(e.to_string()))?;
-    let mut values = values.into_iter();
-    model.visit_mut("", &mut |_, p| {
-        *p.value_mut() = values.next().expect("staged one value per parameter");
-    });
-    let mut buffers = buffer_values.into_iter();
-    model.visit_buffers_mut("", &mut |_, b| {
-        *b = buffers.next().expect("staged one value per buffer");
-    });
+    staged.commit(model);
     Ok(state)
 }
 
@@ -456,7 +433,7 @@ fn train_state(fields: &mut Fields<'_>) -> std::result::Result<TrainState, Strin
                 .into_iter()
                 .map(|(k, v)| (format!("train.sums.{k}"), v.to_owned()))
                 .collect();
-            crate::train::EpochSums::from_metadata(&sums)?
+            super::EpochSums::from_metadata(&sums)?
         },
     };
     if !(state.lr_scale * state.base_lr).is_finite() {

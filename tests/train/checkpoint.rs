@@ -6,11 +6,11 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::path::{Path, PathBuf};
 use tapegrad::data::{Batch, DataLoader, TensorDataset};
-use tapegrad::io::{load_checkpoint, save_checkpoint};
 use tapegrad::nn::{Dropout, Forward, Linear, Relu, Sequential};
 use tapegrad::optim::{Adam, Optimizer, Sgd};
 use tapegrad::schedule::{CosineAnnealing, PlateauOptions, ReduceOnPlateau, Sequential as Chain};
 use tapegrad::train::{Checkpoint, StepOutput, TrainState, Trainer};
+use tapegrad::train::{load_checkpoint, save_checkpoint};
 use tapegrad::{Error, Module, Param, Tape, Tensor};
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -303,7 +303,7 @@ fn kill_during_write_leaves_previous_checkpoint_loadable() {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "io::checkpoint::child_writes_a_huge_checkpoint",
+                "train::checkpoint::child_writes_a_huge_checkpoint",
                 "--nocapture",
             ])
             .env(CHILD_ENV, &path)
