@@ -115,7 +115,12 @@ fn reference(content: &[u8]) -> Option<(Vec<usize>, Vec<f64>)> {
         .chunks_exact(4)
         .map(|b| u32::from_be_bytes(b.try_into().unwrap()) as usize)
         .collect();
+    // The size must not overflow, nor (the documented rule, so that no
+    // stride does) the product of the non-zero dimensions.
     let n = dims.iter().try_fold(w, |a, &d| a.checked_mul(d))?;
+    dims.iter()
+        .filter(|&&d| d > 0)
+        .try_fold(w, |a, &d| a.checked_mul(d))?;
     if body.len() != n {
         return None;
     }
