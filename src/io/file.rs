@@ -205,12 +205,12 @@ pub(crate) struct Loaded {
 /// or allocated beyond the file's own length, and a file whose header does
 /// not fit it is refused after reading its header only.
 ///
-/// The parser is the safetensors crate's (its checks of offsets, shapes
-/// and dtypes all run here), so `SafeTensors::deserialize` on the bytes
-/// returned succeeds.
+/// The header is parsed by [`header::parse`](super::header::parse), in one
+/// pass into the safetensors crate's `Metadata`, whose checks of offsets,
+/// shapes and dtypes all run here; so the data are exactly the tensors the
+/// header describes (and `SafeTensors::deserialize` on the bytes returned
+/// succeeds).
 pub(crate) fn read_safetensors(path: &Path) -> std::result::Result<Loaded, ReadError> {
-    use ::safetensors::SafeTensorError;
-    use ::safetensors::tensor::Metadata;
     let mut file = File::open(path).map_err(ReadError::Io)?;
     let len = file.metadata().map_err(ReadError::Io)?.len();
     if len < 8 {
@@ -242,9 +242,7 @@ pub(crate) fn read_safetensors(path: &Path) -> std::result::Result<Loaded, ReadE
         .map_err(|e| ReadError::Io(io::Error::new(io::ErrorKind::OutOfMemory, e)))?;
     bytes.extend_from_slice(&prefix);
     read_up_to(&mut file, n, &mut bytes)?;
-    let header: Metadata = serde_json::from_slice(&bytes[8..]).map_err(|e| {
-        ReadError::Format(SafeTensorError::InvalidHeaderDeserialization(e).to_string())
-    })?;
+    let header = super::header::parse(&bytes[8..]).map_err(ReadError::Format)?;
     let described = 8 + n + header.data_len() as u64;
     if described != len {
         return Err(ReadError::Format(format!(

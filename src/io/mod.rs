@@ -31,6 +31,7 @@
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
 pub(crate) mod file;
+pub(crate) mod header;
 pub(crate) mod safetensors;
 
 pub use self::safetensors::{load_safetensors, load_safetensors_with, save_safetensors};

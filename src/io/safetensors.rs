@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::nn::Module;
 use crate::nn::state::{Refusal, stage};
 use crate::tensor::{Float, Tensor};
-use ::safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use ::safetensors::tensor::{Dtype, TensorView};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -208,15 +208,21 @@ pub fn load_safetensors_with<T: Float, M: Module<T> + ?Sized>(
         },
         ReadError::Format(m) => weights_error(path, None, WeightsProblem::Format(m)),
     })?;
-    let bytes = loaded.bytes;
-    let file = SafeTensors::deserialize(&bytes)
-        .map_err(|e| weights_error(path, None, WeightsProblem::Format(e.to_string())))?;
+    // The header is parsed once, by `read_safetensors` (which checked it
+    // against the data): views of the tensors are cut from the bytes here.
+    let data = &loaded.bytes[8 + loaded.header_len..];
+    let tensor = |name: &str| {
+        let info = loaded.header.info(name)?;
+        let (start, end) = info.data_offsets;
+        TensorView::new(info.dtype, info.shape.clone(), &data[start..end]).ok()
+    };
+    let names = loaded.header.offset_keys();
 
     // Stage every value (the model's shared staging: nothing is written
     // until every check has passed), then set aside PyTorch's batch-norm
     // counters, which are checked but not loaded.
-    let mut staged = stage(model, file.names(), |name, shape| {
-        let view = file.tensor(name).ok()?;
+    let mut staged = stage(model, names.iter().map(String::as_str), |name, shape| {
+        let view = tensor(name)?;
         Some(decode(&view, shape, opts))
     });
     let unexpected = std::mem::take(&mut staged.report.unexpected);
@@ -226,7 +232,7 @@ pub fn load_safetensors_with<T: Float, M: Module<T> + ?Sized>(
             staged.report.unexpected.push(key);
             continue;
         }
-        let view = file.tensor(&key).expect("a name the file listed");
+        let view = tensor(&key).expect("a name the file listed");
         if let Err(problem) = check_batch_counter(&view) {
             counter_problem.get_or_insert_with(|| (key.clone(), problem));
         }
@@ -250,8 +256,8 @@ pub fn load_safetensors_with<T: Float, M: Module<T> + ?Sized>(
     }
     // The file's bytes are no longer needed: free them before the values
     // move into the model.
-    drop(file);
-    drop(bytes);
+    drop(names);
+    drop(loaded);
     Ok(staged.commit(model))
 }
 

@@ -27,6 +27,7 @@ mod harness;
 mod idx;
 mod models;
 mod mutate;
+mod regress;
 mod weights;
 
 #[global_allocator]

@@ -331,16 +331,18 @@ pub fn fuzz(dir: &Path) {
     let split: Vec<Parts> = seeds.iter().map(|s| parts(s)).collect();
     let others: Vec<&[u8]> = seeds.iter().map(Vec::as_slice).collect();
 
-    // The file once (read into memory), the decoded values (at most twice
-    // its data, F32 to f64 never happens: the models are f32), the parsed
-    // header twice over (about ten bytes per byte of JSON): see the README.
+    // The largest block: a shape's vector (8 bytes per number of at least
+    // 2 bytes of JSON, twice over while it grows) or the metadata's hash
+    // table; the peak adds the file itself, the parsed header (a few bytes
+    // per byte of JSON), the decoded values (at most the file's data: the
+    // models are f32) and a copy of a shape for the error that refuses it.
     let caps = Caps {
         largest: Cap {
-            per_byte: 64,
+            per_byte: 8,
             constant: 64 << 10,
         },
         peak: Cap {
-            per_byte: 64,
+            per_byte: 16,
             constant: 256 << 10,
         },
     };

@@ -486,3 +486,62 @@ fn a_header_length_past_the_end_of_the_file_is_refused() {
         }
     }
 }
+
+// ------------------------------------------------------------ header parsing
+
+/// `file` (a safetensors file) with its header's text edited by `edit`,
+/// padded again and its length rewritten.
+fn with_header(file: &[u8], edit: impl FnOnce(&str) -> String) -> Vec<u8> {
+    let n = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    let mut header = edit(std::str::from_utf8(&file[8..8 + n]).unwrap().trim_end());
+    while !header.len().is_multiple_of(8) {
+        header.push(' ');
+    }
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&file[8 + n..]);
+    out
+}
+
+#[test]
+fn a_tensor_named_twice_in_a_header_is_refused() {
+    // The header is now read by our own pass (src/io/header.rs, which the
+    // fuzz target's over-allocation called for); the safetensors crate's
+    // map kept the last of two entries of one name, so a header listing a
+    // tensor twice loaded. Such a header is ambiguous: refused, by name.
+    let dir = TempDir::new("twice");
+    let path = dir.path("w.safetensors");
+    save_safetensors(&model(1), &path).unwrap();
+    let file = std::fs::read(&path).unwrap();
+    let twice = with_header(&file, |h| {
+        let at = h.find("\"0.bias\"").unwrap();
+        let end = at + h[at..].find('}').unwrap() + 1;
+        format!("{},{}}}", &h[..h.len() - 1], &h[at..end])
+    });
+    std::fs::write(&path, &twice).unwrap();
+    let mut m = model(2);
+    let before = bits(&m);
+    match load_safetensors(&mut m, &path) {
+        Err(Error::Weights {
+            problem: WeightsProblem::Format(msg),
+            ..
+        }) => assert_eq!(msg, "tensor `0.bias` is given twice in the header"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(bits(&m), before);
+    // And the checkpoint loader, which reads headers the same way.
+    let (m, opt, state) = trained();
+    save_checkpoint(&path, &m, &opt, &state).unwrap();
+    let file = std::fs::read(&path).unwrap();
+    let mut twice = with_header(&file, |h| {
+        let at = h.find("\"model.0.bias\"").unwrap();
+        let end = at + h[at..].find('}').unwrap() + 1;
+        format!("{},{}}}", &h[..h.len() - 1], &h[at..end])
+    });
+    ckpt_format::seal(&mut twice);
+    std::fs::write(&path, &twice).unwrap();
+    assert!(
+        message(refused(&path)).contains("tensor `model.0.bias` is given twice in the header"),
+        "{twice:?}"
+    );
+}
