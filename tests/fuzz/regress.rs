@@ -26,7 +26,7 @@ fn long_shape(file: &[u8], name: &str, rank: usize) -> Vec<u8> {
     h.push_str(&numel.to_string());
     h.push_str(&",1".repeat(rank - 1));
     h.push_str(&header[end..]);
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();

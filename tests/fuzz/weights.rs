@@ -85,7 +85,7 @@ fn assemble(p: &Parts, pad: bool) -> Vec<u8> {
         data.extend_from_slice(&t.data);
     }
     let mut header = serde_json::to_vec(&Value::Object(map)).unwrap();
-    while pad && header.len() % 8 != 0 {
+    while pad && !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut file = (header.len() as u64).to_le_bytes().to_vec();
