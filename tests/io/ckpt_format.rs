@@ -6,7 +6,7 @@
 //! 37..53, which hold it). Tests use it to forge checkpoints whose
 //! checksum is right but whose fields are hostile, so that the field
 //! checks behind the checksum are tested too; the fuzz targets in
-//! `tests/alloc/` include this file as well.
+//! `tests/fuzz/` include this file as well (to reseal mutated checkpoints).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
