@@ -174,7 +174,8 @@ pub fn save_safetensors<T: Float, M: Module<T> + ?Sized>(
 /// # Errors
 /// [`Error::Io`] if the file cannot be read; [`Error::Weights`] naming the
 /// file and, where there is one, the key, with the [`WeightsProblem`]:
-/// `Format` (truncated or damaged), `Missing`, `Unexpected`, `Shape` or
+/// `Format` (truncated or damaged, or a header naming a tensor twice),
+/// `Missing`, `Unexpected`, `Shape` or
 /// `Dtype` (also for a `num_batches_tracked` that is not an `I64` scalar).
 pub fn load_safetensors<T: Float, M: Module<T> + ?Sized>(
     model: &mut M,

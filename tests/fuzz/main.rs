@@ -16,7 +16,9 @@
 //! testing section has the commands and what the runs found.
 //!
 //! Layout: [`alloc`] the allocator, [`harness`] the loop, [`mutate`] the
-//! byte mutations, [`models`] the models and snapshots, one file per target.
+//! byte mutations, [`models`] the models and snapshots, one file per target,
+//! and [`regress`]: regression tests for what the targets found that only
+//! the counting allocator can see.
 
 mod alloc;
 mod checkpoint;
