@@ -1,9 +1,11 @@
 //! Differentiable ops, one file per family; each file holds its ops' forward
 //! and backward side by side, so an op's derivative is found in one place.
 //!
-//! - `unary.rs`: elementwise functions (`exp`, `tanh`, `relu`, ...) and
-//!   arithmetic with a scalar;
-//! - `binary.rs`: `+ - * /`, `pow`, `maximum`, comparisons, `where_`;
+//! - `unary.rs`: elementwise functions (`exp`, `tanh`, `relu`, ...);
+//! - `scalar.rs`: arithmetic with a plain number (`x + 1.0`, `2.0 / x`, `powf`);
+//! - `binary.rs`: `+ - * /` between vars, `pow`, `maximum`, `minimum`;
+//! - `elementwise.rs`: the table macros these three families are written in;
+//! - `mask.rs`: comparisons and `where_`;
 //! - `reduce.rs`: `sum`, `mean`, `max`, `var`, `logsumexp`, `argmax`;
 //! - `matmul.rs`: batched matrix product;
 //! - `shape.rs`: reshape, permute, slice, concat, gather, pad, ...;
@@ -26,22 +28,27 @@
 
 mod binary;
 mod conv;
+mod elementwise;
 mod heads;
 mod loss;
+mod mask;
 mod matmul;
 mod nn;
 mod norm;
 mod reduce;
+mod scalar;
 mod shape;
 mod unary;
 
-pub use binary::{BinaryOp, CmpOp, Operand};
+pub use binary::{BinaryOp, Operand};
 pub use conv::{Conv2dArgs, Conv2dOptions, Pool2dArgs};
 pub use loss::LossOp;
+pub use mask::{CmpOp, MaskOp};
 pub use matmul::MatmulOp;
 pub use nn::NnOp;
 pub use norm::BatchStats;
 pub use reduce::ReduceOp;
+pub use scalar::ScalarOp;
 pub use shape::ShapeOp;
 pub use unary::{GeluApprox, UnaryOp};
 
@@ -63,8 +70,12 @@ pub enum Op {
     Detach,
     /// Elementwise functions of one input.
     Unary(UnaryOp),
+    /// Arithmetic with a constant.
+    Scalar(ScalarOp),
     /// Elementwise functions of two inputs.
     Binary(BinaryOp),
+    /// Comparisons and mask selection.
+    Mask(MaskOp),
     /// Reductions over axes.
     Reduce(ReduceOp),
     /// Matrix products.
@@ -84,7 +95,9 @@ impl Op {
         match self {
             Op::Var | Op::Constant | Op::Param(_) | Op::Detach => {}
             Op::Unary(op) => op.backward(ctx),
+            Op::Scalar(op) => op.backward(ctx),
             Op::Binary(op) => op.backward(ctx),
+            Op::Mask(op) => op.backward(ctx),
             Op::Reduce(op) => op.backward(ctx),
             Op::Matmul(op) => op.backward(ctx),
             Op::Shape(op) => op.backward(ctx),
@@ -102,12 +115,38 @@ impl fmt::Display for Op {
             Op::Param(id) => write!(f, "param#{}", id.0),
             Op::Detach => f.write_str("detach"),
             Op::Unary(op) => op.fmt(f),
+            Op::Scalar(op) => op.fmt(f),
             Op::Binary(op) => op.fmt(f),
+            Op::Mask(op) => op.fmt(f),
             Op::Reduce(op) => op.fmt(f),
             Op::Matmul(op) => op.fmt(f),
             Op::Shape(op) => op.fmt(f),
             Op::Nn(op) => op.fmt(f),
             Op::Loss(op) => op.fmt(f),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_op_stays_four_words() {
+        // Every node stores an `Op`: a family that grew a large variant
+        // would grow every node of every tape.
+        let size = std::mem::size_of::<Op>();
+        assert!(size <= 32, "Op is {size} bytes");
+    }
+
+    #[test]
+    fn elementwise_ops_print_their_name_and_arguments() {
+        assert_eq!(UnaryOp::Exp.to_string(), "exp");
+        assert_eq!(UnaryOp::GeluTanh.to_string(), "gelu_tanh");
+        assert_eq!(UnaryOp::LeakyRelu(0.01).to_string(), "leaky_relu[0.01]");
+        assert_eq!(UnaryOp::Clamp(-1.0, 1.5).to_string(), "clamp[-1, 1.5]");
+        assert_eq!(ScalarOp::RDiv(2.0).to_string(), "rdiv[2]");
+        assert_eq!(BinaryOp::Maximum.to_string(), "maximum");
+        assert_eq!(MaskOp::Cmp(CmpOp::Le).to_string(), "le");
     }
 }
