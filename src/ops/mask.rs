@@ -9,7 +9,7 @@
 use super::Op;
 use super::binary::Operand;
 use crate::tape::{BackwardCtx, Var};
-use crate::tensor::shape::broadcast_shapes;
+use crate::tensor::shape::{Shape, broadcast_shapes};
 use crate::tensor::{Float, Tensor};
 use std::fmt;
 
@@ -221,5 +221,58 @@ fn where_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
             2,
             g.zip_map(cond, "where", |g, c| if c != T::ZERO { T::ZERO } else { g }),
         );
+    }
+}
+
+// ---- dropout ----------------------------------------------------------------
+
+// No op of its own: dropout is the product of the input with a constant
+// random mask, so the product's rule is its rule.
+impl<'t, T: Float> Var<'t, T> {
+    /// Dropout (training mode): each element is zeroed with probability `p`
+    /// and the survivors are scaled by `1 / (1 - p)`, so the expected value
+    /// is unchanged. The mask is drawn from `rng`, so a seeded generator
+    /// gives the same mask every run.
+    ///
+    /// Recorded as `x * mask` with a constant mask, so the derivative is the
+    /// mask (`1 / (1 - p)` where kept, 0 where dropped) through the product's
+    /// own rule. `p == 0` returns `self` unchanged (no node, no draw);
+    /// `p == 1` zeroes everything. Shape: unchanged.
+    ///
+    /// # Panics
+    /// If `p` is not in `[0, 1]`.
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, Tensor};
+    /// use rand::SeedableRng;
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::ones(&[1000]));
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    /// let y = x.dropout(0.5, &mut rng).value();
+    /// // survivors are scaled to 1 / (1 - 0.5) = 2
+    /// assert!(y.as_slice().iter().all(|&v| v == 0.0 || v == 2.0));
+    /// ```
+    pub fn dropout<R: rand::Rng + ?Sized>(self, p: f64, rng: &mut R) -> Var<'t, T> {
+        assert!(
+            (0.0..=1.0).contains(&p),
+            "dropout: p must be in [0, 1]: got {p}"
+        );
+        if p == 0.0 {
+            return self;
+        }
+        let shape: Shape = self.shape();
+        let scale = if p < 1.0 {
+            T::from_f64(1.0 / (1.0 - p))
+        } else {
+            T::ZERO
+        };
+        // Draw in f64 so that `u < p` is exact for either element type.
+        let draws = Tensor::<f64>::rand_uniform(&shape, 0.0, 1.0, rng);
+        let mask = draws
+            .as_slice()
+            .iter()
+            .map(|&u| if u < p { T::ZERO } else { scale })
+            .collect();
+        self * self.tape.constant(Tensor::from_parts(shape, mask))
     }
 }

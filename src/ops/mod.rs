@@ -5,12 +5,14 @@
 //! - `scalar.rs`: arithmetic with a plain number (`x + 1.0`, `2.0 / x`, `powf`);
 //! - `binary.rs`: `+ - * /` between vars, `pow`, `maximum`, `minimum`;
 //! - `elementwise.rs`: the table macros these three families are written in;
-//! - `mask.rs`: comparisons and `where_`;
+//! - `mask.rs`: comparisons, `where_` and `dropout`;
 //! - `reduce.rs`: `sum`, `mean`, `max`, `var`, `logsumexp`, `argmax`;
 //! - `matmul.rs`: batched matrix product;
 //! - `shape.rs`: reshape, permute, slice, concat, gather, pad, ...;
-//! - `nn.rs`: softmax, log-softmax, dropout, and the dispatch of
-//!   `conv.rs` (convolution, pooling) and `norm.rs` (layer and batch norm);
+//! - `softmax.rs`: softmax, log-softmax, causal softmax;
+//! - `conv.rs`: convolution and pooling;
+//! - `norm.rs`: layer and batch normalisation;
+//! - `heads.rs`: the per-head products of multi-head attention;
 //! - `loss.rs`: fused, numerically stable losses.
 //!
 //! # Adding an op
@@ -33,23 +35,24 @@ mod heads;
 mod loss;
 mod mask;
 mod matmul;
-mod nn;
 mod norm;
 mod reduce;
 mod scalar;
 mod shape;
+mod softmax;
 mod unary;
 
 pub use binary::{BinaryOp, Operand};
-pub use conv::{Conv2dArgs, Conv2dOptions, Pool2dArgs};
+pub use conv::{Conv2dArgs, Conv2dOptions, ConvOp, Pool2dArgs};
+pub use heads::HeadsOp;
 pub use loss::LossOp;
 pub use mask::{CmpOp, MaskOp};
 pub use matmul::MatmulOp;
-pub use nn::NnOp;
-pub use norm::BatchStats;
+pub use norm::{BatchStats, NormOp};
 pub use reduce::ReduceOp;
 pub use scalar::ScalarOp;
 pub use shape::ShapeOp;
+pub use softmax::SoftmaxOp;
 pub use unary::{GeluApprox, UnaryOp};
 
 use crate::tape::{BackwardCtx, ParamId};
@@ -82,8 +85,14 @@ pub enum Op {
     Matmul(MatmulOp),
     /// Shape and data movement.
     Shape(ShapeOp),
-    /// Neural-network ops.
-    Nn(NnOp),
+    /// Softmax and log-softmax.
+    Softmax(SoftmaxOp),
+    /// Convolution and pooling.
+    Conv(ConvOp),
+    /// Layer and batch normalisation.
+    Norm(NormOp),
+    /// The products of multi-head attention.
+    Heads(HeadsOp),
     /// Fused losses.
     Loss(LossOp),
 }
@@ -101,7 +110,10 @@ impl Op {
             Op::Reduce(op) => op.backward(ctx),
             Op::Matmul(op) => op.backward(ctx),
             Op::Shape(op) => op.backward(ctx),
-            Op::Nn(op) => op.backward(ctx),
+            Op::Softmax(op) => op.backward(ctx),
+            Op::Conv(op) => op.backward(ctx),
+            Op::Norm(op) => op.backward(ctx),
+            Op::Heads(op) => op.backward(ctx),
             Op::Loss(op) => op.backward(ctx),
         }
     }
@@ -121,7 +133,10 @@ impl fmt::Display for Op {
             Op::Reduce(op) => op.fmt(f),
             Op::Matmul(op) => op.fmt(f),
             Op::Shape(op) => op.fmt(f),
-            Op::Nn(op) => op.fmt(f),
+            Op::Softmax(op) => op.fmt(f),
+            Op::Conv(op) => op.fmt(f),
+            Op::Norm(op) => op.fmt(f),
+            Op::Heads(op) => op.fmt(f),
             Op::Loss(op) => op.fmt(f),
         }
     }
@@ -148,5 +163,23 @@ mod tests {
         assert_eq!(ScalarOp::RDiv(2.0).to_string(), "rdiv[2]");
         assert_eq!(BinaryOp::Maximum.to_string(), "maximum");
         assert_eq!(MaskOp::Cmp(CmpOp::Le).to_string(), "le");
+    }
+
+    #[test]
+    fn fused_ops_print_their_name_and_arguments() {
+        assert_eq!(
+            SoftmaxOp::Softmax { axis: 1 }.to_string(),
+            "softmax[axis=1]"
+        );
+        let op = NormOp::BatchNorm {
+            eps: 1e-5,
+            weight: true,
+            bias: false,
+        };
+        assert_eq!(op.to_string(), "batch_norm[eps=0.00001]");
+        assert_eq!(
+            HeadsOp::HeadMix { heads: 4 }.to_string(),
+            "head_mix[heads=4]"
+        );
     }
 }
