@@ -197,7 +197,7 @@ fn pooled<T: Float>(dims: &[usize], kernel: impl FnOnce(&mut [T])) -> Tensor<T> 
     t
 }
 
-// ---- conv2d ----------------------------------------------------------
+// ---- conv2d -------------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
     /// 2-d convolution (cross-correlation, as in every deep-learning
@@ -289,7 +289,7 @@ fn conv2d_backward<T: Float>(args: Conv2dArgs, ctx: &mut BackwardCtx<'_, T>) {
     }
 }
 
-// ---- max_pool2d ------------------------------------------------------
+// ---- max_pool2d ---------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
     /// 2-d max pooling of `self [N, C, H, W]`: each output is the largest
@@ -341,7 +341,7 @@ fn max_pool2d_backward<T: Float>(args: Pool2dArgs, ctx: &mut BackwardCtx<'_, T>)
     ctx.add(0, dx);
 }
 
-// ---- avg_pool2d ------------------------------------------------------
+// ---- avg_pool2d ---------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
     /// 2-d average pooling of `self [N, C, H, W]`: each output is the sum of

@@ -94,7 +94,7 @@ fn indicator<T: Float>(b: bool) -> T {
     if b { T::ONE } else { T::ZERO }
 }
 
-// ---- comparisons ------------------------------------------------------
+// ---- comparisons --------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
     /// Records comparison `c`: 1 where it holds, elementwise with
@@ -158,7 +158,7 @@ impl<'t, T: Float> Var<'t, T> {
     }
 }
 
-// ---- where_ -----------------------------------------------------------
+// ---- where_ -------------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
     /// Mask select: where `self` (the condition) is non-zero take
@@ -224,7 +224,7 @@ fn where_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
     }
 }
 
-// ---- dropout ----------------------------------------------------------------
+// ---- dropout ------------------------------------------------------------
 
 // No op of its own: dropout is the product of the input with a constant
 // random mask, so the product's rule is its rule.

@@ -1,30 +1,76 @@
-//! Differentiable ops, one file per family; each file holds its ops' forward
-//! and backward side by side, so an op's derivative is found in one place.
+//! Differentiable ops, one file per family, one place per op: an op's
+//! `Var` method, its forward computation and its backward rule are written
+//! together, so an op's derivative is found by opening one file.
 //!
-//! - `unary.rs`: elementwise functions (`exp`, `tanh`, `relu`, ...);
+//! Elementwise families are tables, one entry per op (the macros that expand
+//! them are in `elementwise.rs`):
+//!
+//! - `unary.rs`: functions of one var (`exp`, `tanh`, `relu`, `gelu`, ...);
 //! - `scalar.rs`: arithmetic with a plain number (`x + 1.0`, `2.0 / x`, `powf`);
-//! - `binary.rs`: `+ - * /` between vars, `pow`, `maximum`, `minimum`;
-//! - `elementwise.rs`: the table macros these three families are written in;
-//! - `mask.rs`: comparisons, `where_` and `dropout`;
-//! - `reduce.rs`: `sum`, `mean`, `max`, `var`, `logsumexp`, `argmax`;
-//! - `matmul.rs`: batched matrix product;
-//! - `shape.rs`: reshape, permute, slice, concat, gather, pad, ...;
+//! - `binary.rs`: `+ - * /` between vars, `pow`, `maximum`, `minimum`.
+//!
+//! The other families are sections, one per op, always in the same order:
+//! the public `Var` method, then its forward (when it is more than a kernel
+//! call), then its backward rule, `fn <op>_backward`:
+//!
+//! - `mask.rs`: comparisons, `where_`, and `dropout` (a product with a
+//!   random mask, with no rule of its own);
+//! - `reduce.rs`: `sum`, `mean`, `max`, `min`, `var`, `logsumexp`, `argmax`;
+//! - `matmul.rs`: batched matrix product and the fused `linear`;
+//! - `shape.rs`: reshape, permute, narrow, concat, gather, pad, ...;
 //! - `softmax.rs`: softmax, log-softmax, causal softmax;
 //! - `conv.rs`: convolution and pooling;
 //! - `norm.rs`: layer and batch normalisation;
 //! - `heads.rs`: the per-head products of multi-head attention;
 //! - `loss.rs`: fused, numerically stable losses.
 //!
-//! # Adding an op
-//! 1. Add a variant to its family's enum, with a doc line.
-//! 2. Write the public `Var` method (doc: formula, derivative, shapes,
-//!    `# Panics`) that records it with `tape.apply`, calling a kernel from
-//!    `tensor/` for the forward.
-//! 3. Add its arm to the family's `backward`, using the [`BackwardCtx`]
-//!    (`input`, `output`, `grad_out`, `add`).
-//! 4. Add a gradcheck test in `tests/`.
+//! Each family has its own enum in its own file ([`UnaryOp`],
+//! [`ReduceOp`], ...): a small `Copy` value that a tape node stores, so that
+//! nodes cost no allocation and can be printed. At the top of a section
+//! family's file, under the enum, are its `backward` (one line per op,
+//! calling the op's rule) and its `Display` (the name printed tapes, DOT
+//! output and profiles show). [`Op`] wraps the families, and the tape's
+//! reverse sweep dispatches on the family only (`Op::backward`).
 //!
-//! The tape dispatches on the family only ([`Op::backward`]).
+//! # Adding an op
+//!
+//! An elementwise function of one var is one entry in `unary.rs`:
+//!
+//! ```text
+//! /// `x / (1 + |x|)`. Derivative: `1 / (1 + |x|)^2`.
+//! pub fn softsign() -> Softsign {
+//!     name: "softsign",
+//!     forward: |x| x / (T::ONE + x.abs()),
+//!     backward: |g, x, _out| chain(g, x, |x| {
+//!         let d = T::ONE + x.abs();
+//!         T::ONE / (d * d)
+//!     }),
+//! }
+//! ```
+//!
+//! That is the variant `UnaryOp::Softsign`, the method `x.softsign()` with
+//! these docs, the printed name, the forward and the rule; nothing else
+//! changes (a binary op is an entry in `binary.rs` the same way). Any other
+//! op:
+//!
+//! 1. a variant in its family's enum, with a doc line, and its printed name
+//!    in the enum's `Display`;
+//! 2. a section: the public `Var` method (doc: formula, derivative, shapes,
+//!    `# Panics`), which checks shapes and records the op with
+//!    `tape.apply(op, inputs, forward)`, the forward calling a kernel from
+//!    `tensor/`; then `fn <op>_backward`, which reads the [`BackwardCtx`]
+//!    (`input`, `output`, `grad_out`, `aux`, `needs`) and adds each input's
+//!    gradient with `add` (which sums a broadcast gradient back to the
+//!    input's shape);
+//! 3. one line in the family's `backward`, calling that rule;
+//! 4. in both cases, a test in `tests/` against the derivative worked out by
+//!    hand and `check::gradcheck` (finite differences in f64).
+//!
+//! Further kinds of rule (a forward-mode JVP, a backward that records on the
+//! tape for gradients of gradients) go in the same places: for a section,
+//! `fn <op>_jvp` under `fn <op>_backward` and one more dispatch line; for a
+//! table, one more generated function (and, where the rule differs, one more
+//! field per entry).
 //!
 //! [`BackwardCtx`]: crate::tape::BackwardCtx
 

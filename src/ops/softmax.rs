@@ -63,7 +63,7 @@ fn softmax_axis(op: &str, axis: isize, dims: &[usize]) -> u32 {
     }
 }
 
-// ---- softmax ----------------------------------------------------------
+// ---- softmax ------------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
     /// Softmax along `axis` (negative counts from the end):
@@ -101,7 +101,7 @@ fn softmax_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: u32) {
     ctx.add(0, dx);
 }
 
-// ---- log_softmax ------------------------------------------------------
+// ---- log_softmax --------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
     /// Log-softmax along `axis`: `y_i = (x_i - m) - ln sum_j e^(x_j - m)`,
@@ -136,7 +136,7 @@ fn log_softmax_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: u32) {
     ctx.add(0, dx);
 }
 
-// ---- causal_softmax ---------------------------------------------------
+// ---- causal_softmax -----------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
     /// Softmax over the last axis of `[.., Lq, Lk]` scores with a causal
