@@ -21,7 +21,7 @@
 //! ```
 //!
 //! ## Map
-//! - [`tensor`]: n-d arrays and kernels, no autodiff;
+//! - [`tensor`](mod@tensor): n-d arrays and kernels, no autodiff;
 //! - [`tape`]: the tape, vars, parameters, backward and gradients;
 //! - [`ops`]: every differentiable op, forward and backward side by side;
 //! - [`check`]: gradient checking by finite differences;

@@ -20,7 +20,7 @@
 //!    (`input`, `output`, `grad_out`, `add`).
 //! 4. Add a gradcheck test in `tests/`.
 //!
-//! The tape dispatches on the family only ([`Op::backward`]).
+//! The tape dispatches on the family only (`Op::backward`).
 //!
 //! [`BackwardCtx`]: crate::tape::BackwardCtx
 

@@ -57,7 +57,7 @@
 //! - `progress.rs`: the progress bar and log lines.
 
 mod callbacks;
-mod checkpoint;
+pub mod checkpoint;
 mod history;
 mod lr_finder;
 mod progress;
