@@ -57,6 +57,7 @@ extern crate self as tapegrad;
 pub mod check;
 pub mod data;
 mod error;
+pub mod func;
 pub mod io;
 pub mod nn;
 pub mod ops;

@@ -102,7 +102,7 @@ pub use softmax::SoftmaxOp;
 pub use unary::{GeluApprox, UnaryOp};
 
 use crate::tape::{BackwardCtx, ParamId};
-use crate::tensor::Float;
+use crate::tensor::{Float, Tensor};
 use std::fmt;
 
 /// What made a node: a small `Copy` value (family, variant, scalar
@@ -161,6 +161,27 @@ impl Op {
             Op::Norm(op) => op.backward(ctx),
             Op::Heads(op) => op.backward(ctx),
             Op::Loss(op) => op.backward(ctx),
+        }
+    }
+}
+
+impl Op {
+    /// Runs the rule of a non-leaf op that records its gradient on the tape
+    /// (for [`Tape::grad`](crate::Tape::grad)).
+    pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut crate::tape::GraphCtx<'_, '_, T>) {
+        match self {
+            Op::Var | Op::Constant | Op::Param(_) | Op::Detach => {}
+            _ => ctx.unsupported(),
+        }
+    }
+
+    /// The forward-mode rule: the output's tangent from the inputs'
+    /// (`None` for a leaf or a detached value, whose tangent is zero).
+    pub(crate) fn jvp<T: Float>(self, ctx: &crate::tape::JvpCtx<'_, T>) -> Option<Tensor<T>> {
+        let _ = ctx;
+        match self {
+            Op::Var | Op::Constant | Op::Param(_) | Op::Detach => None,
+            op => panic!("forward mode: {op} has no forward-mode rule"),
         }
     }
 }
