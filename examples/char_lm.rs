@@ -33,7 +33,7 @@ use tapegrad::nn::{Embedding, Forward, Gru, LayerNorm, Linear, TransformerBlock}
 use tapegrad::optim::{AdamW, Optimizer};
 use tapegrad::plot::LineChart;
 use tapegrad::schedule::{CosineAnnealing, LinearWarmup, LrSchedule};
-use tapegrad::{Module, Tape, Var};
+use tapegrad::{Module, Tape, Var, train};
 
 /// Which network reads the characters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -356,20 +356,16 @@ pub fn run(config: &Config) -> Outcome {
     let mut val_curve = Vec::new();
     let (mut first_loss, mut recent) = (f64::NAN, Vec::new());
     let clock = std::time::Instant::now();
+    let tape = Tape::new();
     for step in 0..config.steps {
         opt.set_lr(schedule.lr_at(step));
         let starts: Vec<usize> = (0..config.batch)
             .map(|_| rng.random_range(0..train.len() - len - 1))
             .collect();
         let (x, y) = batch(train, &starts, len);
-        let (loss, grads) = {
-            let tape = Tape::new();
-            let loss = model
-                .forward(&tape, &x, config.batch, len)
-                .cross_entropy(&y);
-            (loss.item() as f64, loss.backward())
-        };
-        opt.step(&mut model, &grads);
+        let loss = train::step(&mut model, &mut opt, |m| {
+            m.forward(&tape, &x, config.batch, len).cross_entropy(&y)
+        }) as f64;
         if step == 0 {
             first_loss = loss;
         }

@@ -13,7 +13,7 @@ use tapegrad::data::{CsvOptions, DataLoader, Dataset, TensorDataset, read_csv};
 use tapegrad::nn::{Forward, Linear, Relu, Sequential};
 use tapegrad::optim::{Adam, Optimizer};
 use tapegrad::schedule::{CosineAnnealing, LrSchedule};
-use tapegrad::{Module, Tape, Tensor};
+use tapegrad::{Module, Tape, Tensor, train};
 
 /// What one run reached.
 pub struct Outcome {
@@ -73,18 +73,18 @@ pub fn run(epochs: usize, verbose: bool) -> Outcome {
     let mut opt = Adam::new(schedule.lr_at(0));
 
     let (mut first_loss, mut last_loss, mut step) = (f64::NAN, f64::NAN, 0);
+    // One tape for every step: `train::step` resets it after backward and
+    // before the update, so each step reuses its buffers.
+    let tape = Tape::new();
     for epoch in 0..epochs {
         let (mut total, mut batches) = (0.0, 0);
         for batch in loader.epoch() {
             opt.set_lr(schedule.lr_at(step));
-            let grads = {
-                let tape = Tape::new();
-                let logits = model.forward(tape.constant(batch.inputs.clone()));
-                let loss = logits.cross_entropy(&batch.labels());
-                total += loss.item() as f64;
-                loss.backward()
-            };
-            opt.step(&mut model, &grads);
+            let loss = train::step(&mut model, &mut opt, |m| {
+                let logits = m.forward(tape.constant(batch.inputs.clone()));
+                logits.cross_entropy(&batch.labels())
+            });
+            total += loss as f64;
             batches += 1;
             step += 1;
         }

@@ -30,7 +30,7 @@ use tapegrad::nn::{Forward, Gru, Linear, Relu, Sequential};
 use tapegrad::optim::{Adam, Optimizer};
 use tapegrad::plot::LineChart;
 use tapegrad::schedule::{CosineAnnealing, LrSchedule};
-use tapegrad::{Module, Tape, Tensor, Var};
+use tapegrad::{Module, Tape, Tensor, Var, train};
 
 /// Months of history the model sees.
 pub const WINDOW: usize = 36;
@@ -229,20 +229,18 @@ pub fn run(config: &Config) -> Outcome {
     let mut opt = Adam::new(schedule.lr_at(0));
     let mut order: Vec<usize> = (0..train_starts.len()).collect();
     let (mut first_loss, mut last_loss, mut step) = (f64::NAN, f64::NAN, 0);
+    let tape = Tape::new();
     for epoch in 0..config.epochs {
         // A fresh shuffle of the training windows every epoch.
         rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
         let mut total = 0.0;
         for chunk in order.chunks(batch) {
             opt.set_lr(schedule.lr_at(step));
-            let grads = {
-                let tape = Tape::new();
-                let pred = model.forward(tape.constant(x.index_select(0, chunk)));
-                let loss = pred.mse_loss(tape.constant(y.index_select(0, chunk)));
-                total += loss.item() as f64 * chunk.len() as f64;
-                loss.backward()
-            };
-            opt.step(&mut model, &grads);
+            let loss = train::step(&mut model, &mut opt, |m| {
+                let pred = m.forward(tape.constant(x.index_select(0, chunk)));
+                pred.mse_loss(tape.constant(y.index_select(0, chunk)))
+            });
+            total += loss as f64 * chunk.len() as f64;
             step += 1;
         }
         last_loss = total / order.len() as f64;

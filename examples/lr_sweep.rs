@@ -25,7 +25,7 @@ use tapegrad::data::{CsvOptions, DataLoader, TensorDataset, read_csv};
 use tapegrad::nn::{Forward, Linear, Relu, Sequential};
 use tapegrad::optim::{Adam, Optimizer, Sgd};
 use tapegrad::plot::LineChart;
-use tapegrad::{Tape, Tensor};
+use tapegrad::{Tape, Tensor, train};
 
 /// The optimisers compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,14 +188,13 @@ fn train(opt: Opt, lr: f64, epochs: usize, data: &(TensorDataset, TensorDataset)
     let every = loader.num_batches().div_ceil(3);
     let mut curve = vec![(0.0, evaluate(&model, train).0)];
     let mut step = 0;
+    let tape = Tape::new();
     'epochs: for _ in 0..epochs {
         for batch in loader.epoch() {
-            let grads = {
-                let tape = Tape::new();
-                let logits = model.forward(tape.constant(batch.inputs.clone()));
-                logits.cross_entropy(&batch.labels()).backward()
-            };
-            optimiser.step(&mut model, &grads);
+            train::step(&mut model, &mut *optimiser, |m| {
+                let logits = m.forward(tape.constant(batch.inputs.clone()));
+                logits.cross_entropy(&batch.labels())
+            });
             step += 1;
             if step % every == 0 {
                 let loss = evaluate(&model, train).0;

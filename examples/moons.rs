@@ -18,7 +18,7 @@ use tapegrad::nn::loss::{Reduction, hinge_loss, l2_penalty};
 use tapegrad::nn::{Forward, Linear, Relu, Sequential};
 use tapegrad::optim::{Optimizer, Sgd};
 use tapegrad::schedule::{LambdaLr, LrSchedule};
-use tapegrad::{Module, Tape, Tensor};
+use tapegrad::{Module, Tape, Tensor, train};
 
 /// Weight of the L2 penalty (micrograd's `alpha`).
 const ALPHA: f64 = 1e-4;
@@ -172,17 +172,16 @@ pub fn run(steps: usize, verbose: bool, out: Option<&Path>) -> Outcome {
     let mut opt = Sgd::new(schedule.lr_at(0));
 
     let (mut first_loss, mut last_loss) = (f64::NAN, f64::NAN);
+    let tape = Tape::<f64>::new();
     for k in 0..steps {
         opt.set_lr(schedule.lr_at(k));
-        let (loss, acc, grads) = {
-            let tape = Tape::<f64>::new();
-            let s = model.forward(tape.constant(points.clone()));
-            let acc = accuracy(s.value().as_slice(), &labels);
+        let mut acc = 0.0;
+        let loss = train::step(&mut model, &mut opt, |m| {
+            let s = m.forward(tape.constant(points.clone()));
+            acc = accuracy(s.value().as_slice(), &labels);
             let hinge = hinge_loss(s, tape.constant(labels.clone()), Reduction::Mean);
-            let loss = hinge + l2_penalty(&tape, &model) * ALPHA;
-            (loss.item(), acc, loss.backward())
-        };
-        opt.step(&mut model, &grads);
+            hinge + l2_penalty(&tape, m) * ALPHA
+        });
         if k == 0 {
             first_loss = loss;
         }

@@ -38,86 +38,12 @@ pub use self::safetensors::{load_safetensors, load_safetensors_with, save_safete
 
 pub(crate) use self::file::write_atomic;
 use crate::error::Error;
-use std::fmt;
+pub use crate::error::WeightsProblem;
 use std::path::Path;
 
 // The options and the report are the model's own (`nn`'s state map);
 // re-exported here, where files are loaded.
 pub use crate::nn::{LoadOptions, LoadReport};
-
-/// What is wrong with a weights file, in an [`Error::Weights`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WeightsProblem {
-    /// The file is not valid safetensors (truncated, or a damaged header):
-    /// the parser's message.
-    Format(String),
-    /// The model has parameters or buffers the file lacks (all of them
-    /// listed; the error's key is the first).
-    Missing {
-        /// Every missing key, in the model's visiting order.
-        keys: Vec<String>,
-    },
-    /// The file has tensors the model has no parameter or buffer for.
-    Unexpected {
-        /// Every unexpected key, sorted.
-        keys: Vec<String>,
-    },
-    /// A tensor's shape differs from its parameter's or buffer's.
-    Shape {
-        /// The parameter's shape.
-        expected: Vec<usize>,
-        /// The file's shape.
-        found: Vec<usize>,
-    },
-    /// A tensor's element type differs from the model's (`F32`, `F64`,
-    /// `BF16`, ... as safetensors names them).
-    Dtype {
-        /// The model's element type.
-        expected: String,
-        /// The file's element type.
-        found: String,
-    },
-    /// Saving: two parameters or buffers of the model share one dotted name.
-    DuplicateName,
-}
-
-use crate::nn::state::list;
-
-impl fmt::Display for WeightsProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WeightsProblem::Format(m) => write!(f, "not a valid safetensors file: {m}"),
-            WeightsProblem::Missing { keys } => write!(
-                f,
-                "the file lacks {} tensor{} of the model: {} \
-                 (LoadOptions::allow_missing leaves them as they are)",
-                keys.len(),
-                if keys.len() == 1 { "" } else { "s" },
-                list(keys)
-            ),
-            WeightsProblem::Unexpected { keys } => write!(
-                f,
-                "the file has {} tensor{} the model lacks: {} \
-                 (LoadOptions::allow_unexpected ignores them)",
-                keys.len(),
-                if keys.len() == 1 { "" } else { "s" },
-                list(keys)
-            ),
-            WeightsProblem::Shape { expected, found } => write!(
-                f,
-                "wrong shape: the model expects {expected:?}, the file has {found:?}"
-            ),
-            WeightsProblem::Dtype { expected, found } => write!(
-                f,
-                "wrong dtype: the model expects {expected}, the file has {found}"
-            ),
-            WeightsProblem::DuplicateName => {
-                write!(f, "two tensors of the model have this name")
-            }
-        }
-    }
-}
 
 /// An [`Error::Weights`] for `path`.
 fn weights_error(path: &Path, key: Option<&str>, problem: WeightsProblem) -> Error {

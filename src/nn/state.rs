@@ -14,6 +14,7 @@
 //! here, once.
 
 use super::Module;
+use crate::error::list;
 use crate::tensor::{Float, Tensor};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -131,17 +132,6 @@ fn count(n: usize, noun: &str) -> String {
         format!("1 {noun}")
     } else {
         format!("{n} {noun}s")
-    }
-}
-
-/// Up to five names, then how many more.
-pub(crate) fn list(keys: &[String]) -> String {
-    let shown: Vec<&str> = keys.iter().take(5).map(String::as_str).collect();
-    let more = keys.len().saturating_sub(shown.len());
-    if more == 0 {
-        shown.join(", ")
-    } else {
-        format!("{}, and {more} more", shown.join(", "))
     }
 }
 

@@ -7,8 +7,9 @@
 //! chunk of slices.
 
 use super::groups::{Groups, check_non_negative};
-use super::state::{OptimizerState, ParamState, StateError};
+use super::state::{OptimizerState, ParamState};
 use crate::error::Result;
+use crate::error::StateError;
 use crate::nn::{Module, Param, ParamId};
 use crate::tape::Grads;
 use crate::tensor::{Float, Tensor, worth_parallel};

@@ -120,9 +120,10 @@ pub use adamw::AdamW;
 mod lion;
 pub use lion::Lion;
 
+pub use crate::error::StateError;
 pub use clip::{clip_grad_norm, clip_grad_value};
 pub use groups::GroupOptions;
-pub use state::{OptimizerState, ParamState, StateError};
+pub use state::{OptimizerState, ParamState};
 
 use crate::error::Result;
 use crate::nn::Module;

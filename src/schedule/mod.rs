@@ -100,8 +100,8 @@ pub use sequential::Sequential;
 pub use plateau::{PlateauMode, PlateauOptions, ReduceOnPlateau, ThresholdMode};
 
 use crate::error::Result;
+pub use crate::error::ScheduleError;
 use crate::plot::LineChart;
-use std::fmt;
 use std::path::Path;
 
 /// A learning rate as a function of the training step.
@@ -165,52 +165,6 @@ impl<S: LrSchedule + ?Sized> LrSchedule for Box<S> {
         (**self).describe()
     }
 }
-
-/// A schedule argument that was rejected: which schedule, which argument,
-/// and why.
-///
-/// Displays as `"StepLr: step_size must be at least 1, got 0"`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ScheduleError {
-    schedule: &'static str,
-    argument: &'static str,
-    reason: String,
-}
-
-impl ScheduleError {
-    /// An error for `argument` of `schedule`; `reason` completes the
-    /// sentence "`argument` ...", e.g. "must be at least 1, got 0".
-    pub fn new(schedule: &'static str, argument: &'static str, reason: impl Into<String>) -> Self {
-        ScheduleError {
-            schedule,
-            argument,
-            reason: reason.into(),
-        }
-    }
-
-    /// The schedule whose constructor refused.
-    pub fn schedule(&self) -> &str {
-        self.schedule
-    }
-
-    /// The argument that was wrong.
-    pub fn argument(&self) -> &str {
-        self.argument
-    }
-
-    /// Why it was wrong.
-    pub fn reason(&self) -> &str {
-        &self.reason
-    }
-}
-
-impl fmt::Display for ScheduleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} {}", self.schedule, self.argument, self.reason)
-    }
-}
-
-impl std::error::Error for ScheduleError {}
 
 /// Argument checks shared by the constructors; each returns the value it
 /// checked so that constructors read as a list of fields.

@@ -37,8 +37,12 @@ impl<T: Float> fmt::Debug for Tensor<T> {
     }
 }
 
-/// Prints like NumPy's `print(array)`; see the [module docs](self) for the
-/// rules.
+/// Prints like NumPy's `print(array)` with its default options: nested
+/// brackets, one column width with aligned decimal points, rows wrapped at
+/// 75 characters, long axes summarised with `...` past 1000 elements, the
+/// shortest round-tripping numbers (scientific notation for wide ranges),
+/// and a 0-d tensor as the bare number. A precision (`{:.3}`) fixes the
+/// decimals instead.
 ///
 /// ```
 /// use tapegrad::tensor;

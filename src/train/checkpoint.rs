@@ -51,11 +51,12 @@ mod format;
 
 use self::fields::{Fields, exact_number};
 use super::TrainState;
+use crate::error::list;
 use crate::error::{Error, Result};
 use crate::io::file::{ReadError, read_safetensors};
 use crate::io::safetensors::{dtype_of, encode};
 use crate::io::write_atomic;
-use crate::nn::state::{Refusal, list, stage};
+use crate::nn::state::{Refusal, stage};
 use crate::nn::{LoadOptions, Module};
 use crate::optim::{Optimizer, OptimizerState, ParamState};
 use crate::tensor::{Float, Tensor};

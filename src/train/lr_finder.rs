@@ -205,9 +205,7 @@ impl LrFinder {
                     break 'passes;
                 }
                 best = best.min(smoothed);
-                // The crate's one ordering rule: reset, then update in place.
-                let grads = l.backward_and_reset();
-                optimizer.step(model, &grads);
+                super::step::update(model, optimizer, l, None);
             }
         }
 

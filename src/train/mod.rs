@@ -57,7 +57,7 @@
 //! - `progress.rs`: the progress bar and log lines.
 
 mod callbacks;
-mod checkpoint;
+pub mod checkpoint;
 mod history;
 mod lr_finder;
 mod progress;
@@ -70,9 +70,9 @@ pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use history::{Event, History, Record};
 pub use lr_finder::{LrFinder, LrFinderReport};
 pub use progress::Progress;
-pub use step::step;
+pub use step::{Clip, step};
 pub use sums::EpochSums;
-pub use trainer::{Clip, Trainer};
+pub use trainer::Trainer;
 
 use crate::error::Result;
 use crate::nn::Module;

@@ -2,14 +2,74 @@
 //! tape reset, then the optimiser's update, in the only order that updates
 //! the parameters in place.
 //!
-//! Every loop in the crate that trains takes its steps through the same
-//! rule ([`Var::backward_and_reset`]): the [`Trainer`](super::Trainer), the
-//! LR range test, and a loop written by hand with this function.
+//! Every loop in the crate that trains takes its update through one
+//! function, `update` (crate-private): backward, read the tape's anomaly
+//! report, reset the tape, clip, then the optimiser's step. The
+//! [`Trainer`](super::Trainer), the LR range test and [`step`] (the
+//! public step for a loop written by hand) all call it, so the ordering
+//! rule "no tape holds the parameters when the optimiser writes them" has
+//! one owner. [`Clip`], the clipping between backward and the step, lives
+//! here with it.
 
 use crate::nn::Module;
-use crate::optim::Optimizer;
-use crate::tape::Var;
+use crate::optim::{Optimizer, clip_grad_norm, clip_grad_value};
+use crate::tape::{Anomaly, Grads, Var};
 use crate::tensor::Float;
+
+/// Gradient clipping between backward and the optimiser step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Clip {
+    /// Scale all gradients together so that their global L2 norm is at
+    /// most this ([`clip_grad_norm`]).
+    Norm(f64),
+    /// Clamp every gradient element to `[-v, v]` ([`clip_grad_value`]).
+    Value(f64),
+}
+
+impl Clip {
+    /// Clips `grads` in place.
+    fn apply<T: Float>(self, grads: &mut Grads<T>) {
+        match self {
+            Clip::Norm(max) => {
+                clip_grad_norm(grads, max);
+            }
+            Clip::Value(v) => clip_grad_value(grads, v),
+        }
+    }
+}
+
+/// The update half of a training step, in the only order that updates the
+/// parameters in place: backpropagates from `loss`, takes the tape's
+/// anomaly report (anomaly mode), resets the tape (its nodes share the
+/// parameters' storage; while they live, the optimiser's write would copy
+/// every parameter first), clips the gradients and lets `optimizer`
+/// update `model`. Returns the anomaly report, if any.
+///
+/// Every var of `loss`'s tape is stale afterwards (using one panics).
+///
+/// # Panics
+/// If `loss` is not a scalar.
+pub(crate) fn update<T, M, O>(
+    model: &mut M,
+    optimizer: &mut O,
+    loss: Var<'_, T>,
+    clip: Option<Clip>,
+) -> Option<Anomaly>
+where
+    T: Float,
+    M: Module<T>,
+    O: Optimizer<T> + ?Sized,
+{
+    let tape = loss.tape;
+    let mut grads = loss.backward();
+    let anomaly = tape.anomaly();
+    tape.clear();
+    if let Some(clip) = clip {
+        clip.apply(&mut grads);
+    }
+    optimizer.step(model, &grads);
+    anomaly
+}
 
 /// One training step: runs `loss` on the model, backpropagates from the
 /// scalar it returns, resets that var's tape, then lets `optimizer` update
@@ -60,7 +120,6 @@ where
 {
     let loss = loss(model);
     let value = loss.item();
-    let grads = loss.backward_and_reset();
-    optimizer.step(model, &grads);
+    update(model, optimizer, loss, None);
     value
 }

@@ -1,28 +1,25 @@
 //! [`Trainer`]: the training loop.
+//!
+//! `fit` sets up a `Run` (the model, the optimiser and the run's
+//! bookkeeping, borrowed or owned for the length of one call), then
+//! `run` loops over epochs, `train_batch` takes one step (its update
+//! through the crate's one `update`, see `step.rs`) and `end_epoch`
+//! validates, records and lets the schedule observe.
 
 use super::history::{History, Record};
 use super::progress::{Progress, Reporter};
+use super::step::{Clip, update};
 use super::{Callback, Context, Control, EpochSums, StepOutput, TrainState};
 use crate::data::{Batch, DataLoader, Dataset};
 use crate::error::Result;
 use crate::nn::Module;
-use crate::optim::{Optimizer, clip_grad_norm, clip_grad_value};
+use crate::optim::Optimizer;
 use crate::schedule::LrSchedule;
 use crate::tape::Tape;
 use crate::tensor::Float;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::time::Instant;
-
-/// Gradient clipping between backward and the optimiser step.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Clip {
-    /// Scale all gradients together so that their global L2 norm is at
-    /// most this ([`clip_grad_norm`]).
-    Norm(f64),
-    /// Clamp every gradient element to `[-v, v]` ([`clip_grad_value`]).
-    Value(f64),
-}
 
 /// Runs epochs of training: forward and loss (your closure), backward,
 /// clipping, the optimiser step at the scheduled rate, metrics,
@@ -213,7 +210,7 @@ impl<'a, T: Float> Trainer<'a, T> {
         D: Dataset<T> + ?Sized,
         F: for<'t> FnMut(&M, &'t Tape<T>, &Batch<T>) -> StepOutput<'t, T>,
     {
-        let mut state = self
+        let state = self
             .resume
             .take()
             .unwrap_or_else(|| TrainState::new(self.seed, optimizer.lr()));
@@ -222,34 +219,27 @@ impl<'a, T: Float> Trainer<'a, T> {
                 schedule.observe(at, metric);
             }
         }
-        let mut history = History::default();
-        let mut reporter = Reporter::new(self.progress, self.epochs);
-        let result = self.run(
+        let mut run = Run {
             model,
             optimizer,
-            loader,
-            &mut step,
-            &mut state,
-            &mut history,
-            &mut reporter,
-        );
-        reporter.finish();
-        history.events = std::mem::take(&mut reporter.events);
-        self.last_state = Some(state);
-        result.map(|()| history)
+            state,
+            history: History::default(),
+            reporter: Reporter::new(self.progress, self.epochs),
+        };
+        let result = self.run(&mut run, loader, &mut step);
+        run.reporter.finish();
+        run.history.events = std::mem::take(&mut run.reporter.events);
+        self.last_state = Some(run.state);
+        result.map(|()| run.history)
     }
 
-    /// The loop of [`fit`](Self::fit), its bookkeeping already set up.
-    #[allow(clippy::too_many_arguments)]
+    /// The loop of [`fit`](Self::fit): epochs of batches, callbacks at the
+    /// start and the end.
     fn run<M, O, D, F>(
         &mut self,
-        model: &mut M,
-        optimizer: &mut O,
+        run: &mut Run<'_, M, O>,
         loader: &mut DataLoader<'_, T, D>,
         step: &mut F,
-        state: &mut TrainState,
-        history: &mut History,
-        reporter: &mut Reporter,
     ) -> Result<()>
     where
         M: Module<T>,
@@ -257,142 +247,183 @@ impl<'a, T: Float> Trainer<'a, T> {
         D: Dataset<T> + ?Sized,
         F: for<'t> FnMut(&M, &'t Tape<T>, &Batch<T>) -> StepOutput<'t, T>,
     {
-        macro_rules! context {
-            () => {
-                Context {
-                    model: &mut *model,
-                    optimizer: &mut *optimizer,
-                    state: &mut *state,
-                    history: &*history,
-                    reporter: &mut *reporter,
-                }
-            };
-        }
         for cb in self.callbacks.iter_mut() {
-            cb.on_train_start(&mut context!())?;
+            cb.on_train_start(&mut context!(run))?;
         }
+        // One tape for the whole run, reset by every update, so that
+        // steady-state steps reuse its buffers.
+        let tape = Tape::new();
+        tape.set_anomaly_mode(self.anomaly_mode);
         let batches = loader.num_batches();
-        'epochs: while state.epoch < self.epochs {
+        'epochs: while run.state.epoch < self.epochs {
             if loader.rng().is_some() {
-                loader.set_rng(StdRng::seed_from_u64(state.shuffle_seed()));
+                loader.set_rng(StdRng::seed_from_u64(run.state.shuffle_seed()));
             }
-            let epoch_start = Instant::now();
+            let started = Instant::now();
             // Examples run by this call (the sums may hold some from before a resume).
-            let mut examples_run = 0;
-            reporter.start_epoch(state.epoch, batches.saturating_sub(state.batch));
-            for batch in loader.epoch().skip(state.batch) {
-                let started = Instant::now();
-                let base = match &self.schedule {
-                    Some(s) => s.lr_at(state.step),
-                    None => state.base_lr,
-                };
-                let lr = base * state.lr_scale;
-                optimizer.set_lr(lr);
-                let tape = Tape::new();
-                tape.seed(state.tape_seed());
-                tape.set_anomaly_mode(self.anomaly_mode);
-                let out = step(model, &tape, &batch);
-                let loss = out.loss.item().to_f64();
-                let mut control = Control::Continue;
-                for cb in self.callbacks.iter_mut() {
-                    control = control.max(cb.on_loss(&mut context!(), loss)?);
-                }
-                let applied = control == Control::Continue;
-                let grads = applied.then(|| out.loss.backward());
-                if applied {
-                    let sums = &mut state.epoch_sums;
-                    sums.add(out.correct(), out.metrics(), loss, batch.len());
-                }
-                examples_run += batch.len();
-                let mut record = Record::new(state.epoch, state.step);
-                record.set("loss", loss);
-                if let Some((hits, n)) = out.correct() {
-                    record.set("accuracy", hits as f64 / n as f64);
-                }
-                for (name, v) in out.metrics() {
-                    record.set(name.clone(), *v);
-                }
-                let anomaly = tape.anomaly();
-                // The tape holds the parameters' storage; gone before the
-                // optimiser writes, the update happens in place instead of
-                // copying every parameter.
-                drop(out);
-                drop(tape);
-                if let Some(anomaly) = anomaly {
-                    reporter.event(state.epoch, state.step, format!("anomaly: {anomaly}"));
-                }
-                if let Some(mut grads) = grads {
-                    match self.clip {
-                        Some(Clip::Norm(max)) => {
-                            clip_grad_norm(&mut grads, max);
-                        }
-                        Some(Clip::Value(v)) => clip_grad_value(&mut grads, v),
-                        None => {}
-                    }
-                    optimizer.step(model, &grads);
-                }
-                record.set("lr", lr);
-                let speed = batch.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                record.set("examples_per_sec", speed);
-                if !applied {
-                    record.set("skipped", 1.0);
-                }
-                state.step += 1;
-                state.batch += 1;
-                reporter.step(loss, lr, speed);
-                history.steps.push(record);
-                let record = history.steps.last().expect("just pushed");
-                for cb in self.callbacks.iter_mut() {
-                    control = control.max(cb.on_step_end(&mut context!(), record)?);
-                }
-                if control == Control::Stop {
+            let mut examples = 0;
+            let left = batches.saturating_sub(run.state.batch);
+            run.reporter.start_epoch(run.state.epoch, left);
+            for batch in loader.epoch().skip(run.state.batch) {
+                examples += batch.len();
+                if self.train_batch(run, &tape, &batch, step)? == Control::Stop {
                     break 'epochs;
                 }
             }
-
-            let mut record = state.epoch_sums.record(state.epoch, state.step);
-            if let Some((data, batch_size)) = self.validation {
-                let val = evaluate(&*model, data, batch_size, step);
-                record.values.extend(
-                    val.record(0, 0)
-                        .values
-                        .into_iter()
-                        .map(|(n, v)| (format!("val_{n}"), v)),
-                );
-            }
-            let lr = optimizer.lr();
-            record.set("lr", lr);
-            let seconds = epoch_start.elapsed().as_secs_f64();
-            record.set("examples_per_sec", examples_run as f64 / seconds.max(1e-9));
-            record.set("seconds", seconds);
-            if let Some(schedule) = self.schedule.as_mut() {
-                let metric = record
-                    .get("val_loss")
-                    .or(record.get("loss"))
-                    .unwrap_or(f64::NAN);
-                schedule.observe(state.step, metric);
-                state.observations.push((state.step, metric));
-            }
-            state.epoch += 1;
-            state.batch = 0;
-            state.epoch_sums = EpochSums::new();
-            reporter.end_epoch(&record);
-            history.epochs.push(record);
-            let record = history.epochs.last().expect("just pushed");
-            let mut control = Control::Continue;
-            for cb in self.callbacks.iter_mut() {
-                control = control.max(cb.on_epoch_end(&mut context!(), record)?);
-            }
-            if control == Control::Stop {
+            if self.end_epoch(run, step, started, examples)? == Control::Stop {
                 break;
             }
         }
         for cb in self.callbacks.iter_mut() {
-            cb.on_train_end(&mut context!())?;
+            cb.on_train_end(&mut context!(run))?;
         }
         Ok(())
     }
+
+    /// One step on `batch`: the scheduled rate, the forward pass and loss
+    /// on `tape`, the callbacks' say on the loss, the update (unless a
+    /// callback skips it), the step's record and `on_step_end`.
+    fn train_batch<M, O, F>(
+        &mut self,
+        run: &mut Run<'_, M, O>,
+        tape: &Tape<T>,
+        batch: &Batch<T>,
+        step: &mut F,
+    ) -> Result<Control>
+    where
+        M: Module<T>,
+        O: Optimizer<T>,
+        F: for<'t> FnMut(&M, &'t Tape<T>, &Batch<T>) -> StepOutput<'t, T>,
+    {
+        let started = Instant::now();
+        let base = match &self.schedule {
+            Some(s) => s.lr_at(run.state.step),
+            None => run.state.base_lr,
+        };
+        let lr = base * run.state.lr_scale;
+        run.optimizer.set_lr(lr);
+        tape.seed(run.state.tape_seed());
+        let out = step(&*run.model, tape, batch);
+        let loss = out.loss.item().to_f64();
+        let mut control = Control::Continue;
+        for cb in self.callbacks.iter_mut() {
+            control = control.max(cb.on_loss(&mut context!(run), loss)?);
+        }
+        let mut record = Record::new(run.state.epoch, run.state.step);
+        record.set("loss", loss);
+        if let Some((hits, n)) = out.correct() {
+            record.set("accuracy", hits as f64 / n as f64);
+        }
+        for (name, v) in out.metrics() {
+            record.set(name.clone(), *v);
+        }
+        let applied = control == Control::Continue;
+        let anomaly = if applied {
+            let sums = &mut run.state.epoch_sums;
+            sums.add(out.correct(), out.metrics(), loss, batch.len());
+            update(&mut *run.model, &mut *run.optimizer, out.loss, self.clip)
+        } else {
+            let anomaly = tape.anomaly();
+            tape.clear();
+            anomaly
+        };
+        if let Some(anomaly) = anomaly {
+            let (epoch, at) = (run.state.epoch, run.state.step);
+            run.reporter.event(epoch, at, format!("anomaly: {anomaly}"));
+        }
+        record.set("lr", lr);
+        let speed = batch.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        record.set("examples_per_sec", speed);
+        if !applied {
+            record.set("skipped", 1.0);
+        }
+        run.state.step += 1;
+        run.state.batch += 1;
+        run.reporter.step(loss, lr, speed);
+        run.history.steps.push(record);
+        let record = run.history.steps.last().expect("just pushed");
+        for cb in self.callbacks.iter_mut() {
+            control = control.max(cb.on_step_end(&mut context!(run), record)?);
+        }
+        Ok(control)
+    }
+
+    /// The end of an epoch that began at `started` and ran `examples`
+    /// examples in this call: validation, the epoch's record, the
+    /// schedule's observation, `on_epoch_end`.
+    fn end_epoch<M, O, F>(
+        &mut self,
+        run: &mut Run<'_, M, O>,
+        step: &mut F,
+        started: Instant,
+        examples: usize,
+    ) -> Result<Control>
+    where
+        M: Module<T>,
+        O: Optimizer<T>,
+        F: for<'t> FnMut(&M, &'t Tape<T>, &Batch<T>) -> StepOutput<'t, T>,
+    {
+        let state = &mut run.state;
+        let mut record = state.epoch_sums.record(state.epoch, state.step);
+        if let Some((data, batch_size)) = self.validation {
+            let val = evaluate(&*run.model, data, batch_size, step);
+            let values = val.record(0, 0).values.into_iter();
+            record
+                .values
+                .extend(values.map(|(n, v)| (format!("val_{n}"), v)));
+        }
+        record.set("lr", run.optimizer.lr());
+        let seconds = started.elapsed().as_secs_f64();
+        record.set("examples_per_sec", examples as f64 / seconds.max(1e-9));
+        record.set("seconds", seconds);
+        if let Some(schedule) = self.schedule.as_mut() {
+            let metric = record
+                .get("val_loss")
+                .or(record.get("loss"))
+                .unwrap_or(f64::NAN);
+            schedule.observe(state.step, metric);
+            state.observations.push((state.step, metric));
+        }
+        state.epoch += 1;
+        state.batch = 0;
+        state.epoch_sums = EpochSums::new();
+        run.reporter.end_epoch(&record);
+        run.history.epochs.push(record);
+        let record = run.history.epochs.last().expect("just pushed");
+        let mut control = Control::Continue;
+        for cb in self.callbacks.iter_mut() {
+            control = control.max(cb.on_epoch_end(&mut context!(run), record)?);
+        }
+        Ok(control)
+    }
 }
+
+/// What one [`Trainer::fit`] call trains and keeps: the model and the
+/// optimiser (borrowed), where the run is, what it recorded, and the
+/// progress display.
+struct Run<'r, M, O> {
+    model: &'r mut M,
+    optimizer: &'r mut O,
+    state: TrainState,
+    history: History,
+    reporter: Reporter,
+}
+
+/// The callbacks' [`Context`] over a [`Run`]'s fields (a macro rather than
+/// a method, so that a record borrowed from the history can be passed
+/// beside it).
+macro_rules! context {
+    ($run:ident) => {
+        Context {
+            model: &mut *$run.model,
+            optimizer: &mut *$run.optimizer,
+            state: &mut $run.state,
+            history: &$run.history,
+            reporter: &mut $run.reporter,
+        }
+    };
+}
+use context;
 
 /// Runs `step` over `data` on evaluation tapes (no backward, nothing
 /// changed) and sums up.
