@@ -1,6 +1,6 @@
 //! Handwritten digits (8x8, 1797 images) with a small MLP, in a few seconds.
 //!
-//! Run: `cargo run --release --example digits`
+//! Run: `cargo run --release --example digits` (no flags).
 //!
 //! The whole training loop is written out (no `Trainer`), so every step of
 //! learning is in view: batches from a `DataLoader`, a forward pass on a
@@ -118,8 +118,17 @@ pub fn run(epochs: usize, verbose: bool) -> Outcome {
     outcome
 }
 
+#[path = "common/args.rs"]
+pub mod args;
+
 #[allow(dead_code)]
 fn main() {
+    // No flags; `--help` says so, and anything else is refused.
+    args::parse(
+        "digits",
+        "the training loop written out by hand, on the 8x8 digits.",
+        |_| (),
+    );
     let start = std::time::Instant::now();
     run(30, true);
     println!("done in {:.1} s", start.elapsed().as_secs_f64());

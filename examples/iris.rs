@@ -3,7 +3,8 @@
 //! divergence guard, a checkpoint each epoch), and the history and the
 //! range test are written as CSV, JSON lines and SVG charts.
 //!
-//! Run: `cargo run --release --example iris` (files go to `target/iris/`).
+//! Run: `cargo run --release --example iris` (files go to `target/iris/`,
+//! or to `--out DIR`; `-- --help` lists the flags).
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -102,9 +103,26 @@ pub fn run(epochs: usize, out: &Path, progress: Progress) -> Outcome {
     }
 }
 
+#[path = "common/args.rs"]
+pub mod args;
+
+/// The one flag, `--out DIR`: where the files go.
+pub fn out_dir(a: &mut args::Args) -> std::path::PathBuf {
+    a.value(
+        "--out",
+        "DIR",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/iris"),
+        "where the charts, history files and checkpoint go",
+    )
+}
+
 #[allow(dead_code)]
 fn main() {
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/iris");
+    let out = args::parse(
+        "iris",
+        "iris with the whole training kit: range test, schedule, early stopping, checkpoints.",
+        out_dir,
+    );
     let o = run(60, &out, Progress::Auto);
     println!(
         "range test suggested lr {:.2e}; {} epochs; validation accuracy {:.1}%; files in {}",
