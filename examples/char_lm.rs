@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use tapegrad::nn::{Embedding, Forward, Gru, LayerNorm, Linear, TransformerBlock};
 use tapegrad::optim::{AdamW, Optimizer};
 use tapegrad::plot::LineChart;
-use tapegrad::schedule::{CosineAnnealing, LinearWarmup, LrSchedule};
+use tapegrad::schedule::{CosineAnnealingLr, LinearWarmup, LrSchedule};
 use tapegrad::{Module, Tape, Var, train};
 
 /// Which network reads the characters.
@@ -349,7 +349,7 @@ pub fn run(config: &Config) -> Outcome {
     }
 
     let warmup = 100.min(config.steps / 4).max(1);
-    let cosine = CosineAnnealing::new(config.lr, config.steps - warmup, config.lr / 10.0)
+    let cosine = CosineAnnealingLr::new(config.lr, config.steps - warmup, config.lr / 10.0)
         .expect("valid schedule");
     let schedule = LinearWarmup::new(cosine, warmup, 0.01).expect("valid warm-up");
     let mut opt = AdamW::new(config.lr).weight_decay(0.01);

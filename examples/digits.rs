@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use tapegrad::data::{CsvOptions, DataLoader, Dataset, TensorDataset, read_csv};
 use tapegrad::nn::{Forward, Linear, Relu, Sequential};
 use tapegrad::optim::{Adam, Optimizer};
-use tapegrad::schedule::{CosineAnnealing, LrSchedule};
+use tapegrad::schedule::{CosineAnnealingLr, LrSchedule};
 use tapegrad::{Module, Tape, Tensor, train};
 
 /// What one run reached.
@@ -69,7 +69,7 @@ pub fn run(epochs: usize, verbose: bool) -> Outcome {
     }
     let mut loader = DataLoader::new(&train, 32).shuffle(1);
     let schedule =
-        CosineAnnealing::new(3e-3, epochs * loader.num_batches(), 1e-4).expect("valid schedule");
+        CosineAnnealingLr::new(3e-3, epochs * loader.num_batches(), 1e-4).expect("valid schedule");
     let mut opt = Adam::new(schedule.lr_at(0));
 
     let (mut first_loss, mut last_loss, mut step) = (f64::NAN, f64::NAN, 0);

@@ -30,7 +30,7 @@ use tapegrad::data::{CsvOptions, read_csv};
 use tapegrad::nn::{Forward, Gru, Linear, Relu, Sequential};
 use tapegrad::optim::{Adam, Optimizer};
 use tapegrad::plot::LineChart;
-use tapegrad::schedule::{CosineAnnealing, LrSchedule};
+use tapegrad::schedule::{CosineAnnealingLr, LrSchedule};
 use tapegrad::{Module, Tape, Tensor, Var, train};
 
 /// Months of history the model sees.
@@ -226,7 +226,7 @@ pub fn run(config: &Config) -> Outcome {
     let batch = 32;
     let batches = train_starts.len().div_ceil(batch);
     let schedule =
-        CosineAnnealing::new(3e-3, config.epochs * batches, 1e-4).expect("valid schedule");
+        CosineAnnealingLr::new(3e-3, config.epochs * batches, 1e-4).expect("valid schedule");
     let mut opt = Adam::new(schedule.lr_at(0));
     let mut order: Vec<usize> = (0..train_starts.len()).collect();
     let (mut first_loss, mut last_loss, mut step) = (f64::NAN, f64::NAN, 0);

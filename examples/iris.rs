@@ -12,7 +12,7 @@ use std::path::Path;
 use tapegrad::data::{Batch, CsvOptions, DataLoader, Dataset, TensorDataset, read_csv};
 use tapegrad::nn::{Forward, Linear, Relu, Sequential};
 use tapegrad::optim::Adam;
-use tapegrad::schedule::CosineAnnealing;
+use tapegrad::schedule::CosineAnnealingLr;
 use tapegrad::train::LrFinder;
 use tapegrad::train::{Checkpoint, DivergenceGuard, EarlyStopping, Progress, StepOutput, Trainer};
 use tapegrad::{Tape, Tensor};
@@ -80,7 +80,7 @@ pub fn run(epochs: usize, out: &Path, progress: Progress) -> Outcome {
     // 2. One Trainer call.
     let steps = epochs * loader.num_batches();
     let history = Trainer::new(epochs)
-        .schedule(CosineAnnealing::new(lr, steps, lr / 100.0).expect("valid schedule"))
+        .schedule(CosineAnnealingLr::new(lr, steps, lr / 100.0).expect("valid schedule"))
         .validation(&val, 64)
         .callback(EarlyStopping::new("val_loss").patience(10))
         .callback(DivergenceGuard::new())

@@ -30,7 +30,7 @@ use tapegrad::data::{Batch, DataLoader, Dataset, TensorDataset, read_idx};
 use tapegrad::io::save_safetensors;
 use tapegrad::nn::{Conv2d, Flatten, Forward, Linear, MaxPool2d, Relu, Sequential};
 use tapegrad::optim::Adam;
-use tapegrad::schedule::OneCycle;
+use tapegrad::schedule::OneCycleLr;
 use tapegrad::train::{Progress, StepOutput, Trainer};
 use tapegrad::{Module, Tape, Tensor};
 
@@ -166,7 +166,7 @@ pub fn run(config: &Config) -> Result<Outcome, Box<dyn Error>> {
     // then anneals to nearly zero, which suits a short fixed budget.
     let mut opt = Adam::new(3e-3);
     let history = Trainer::new(config.epochs)
-        .schedule(OneCycle::new(3e-3, total_steps)?)
+        .schedule(OneCycleLr::new(3e-3, total_steps)?)
         .validation(&test, 1000)
         .progress(config.progress)
         .seed(1)
