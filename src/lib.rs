@@ -21,17 +21,23 @@
 //! ```
 //!
 //! ## Map
+//! From the bottom layer up: each module depends only on modules above it
+//! in this list (and on the error types, which depend on none), with one
+//! pair bound together by design: the tape stores each node's op, and the
+//! ops record themselves on the tape.
 //! - [`tensor`](mod@tensor): n-d arrays and kernels, no autodiff;
 //! - [`tape`]: the tape, vars, parameters, backward and gradients;
 //! - [`ops`]: every differentiable op, forward and backward side by side;
-//! - [`check`]: gradient checking by finite differences;
-//! - [`data`]: datasets, CSV and IDX (MNIST) loading, seeded batching;
 //! - [`nn`]: modules and their named state, layers, initialisers, losses
 //!   and penalties;
+//! - [`check`]: gradient checking by finite differences;
+//! - [`data`]: datasets, CSV and IDX (MNIST) loading, seeded batching;
+//! - [`io`]: safetensors weights;
 //! - [`optim`]: optimisers (SGD to Lion), parameter groups, gradient clipping;
-//! - [`schedule`]: learning-rate schedules and the LR range test;
-//! - [`train`]: the `Trainer`, callbacks, metrics and history;
-//! - [`io`]: safetensors weights and checkpoints;
+//! - [`plot`]: SVG line charts;
+//! - [`schedule`]: learning-rate schedules;
+//! - [`train`]: [`train::step`], the `Trainer`, callbacks, metrics and
+//!   history, the LR range test and checkpoints;
 //! - [`tutorial`]: how autodiff works and how to train with it, in seven
 //!   chapters of tested examples (start here to learn).
 //!
@@ -51,6 +57,7 @@ extern crate self as tapegrad;
 pub mod check;
 pub mod data;
 mod error;
+pub mod func;
 pub mod io;
 pub mod nn;
 pub mod ops;

@@ -1,15 +1,47 @@
-//! Convolution and pooling of `[N, C, H, W]` vars, forward and backward.
+//! Convolution and pooling of `[N, C, H, W]` vars.
 //!
 //! The kernels (im2col + GEMM, window scans) are in `tensor/conv.rs`; this
-//! file checks shapes, records the ops and holds their backward rules,
-//! which [`NnOp::backward`](super::NnOp) calls.
+//! file checks shapes and records the ops. Each op is one section: its
+//! `Var` method, then its backward rule.
 
 use super::Op;
-use super::nn::NnOp;
 use crate::tape::{BackwardCtx, Var};
 use crate::tensor::conv::{self as kernels, Geom};
 use crate::tensor::{Float, Shape, Tensor};
 use std::fmt;
+
+/// The convolution and pooling ops. Sizes are packed into small integers
+/// ([`Conv2dArgs`], [`Pool2dArgs`]), so the op stays `Copy` and small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvOp {
+    /// `conv2d`; inputs `[x, weight]` or `[x, weight, bias]`.
+    Conv2d(Conv2dArgs),
+    /// `max_pool2d`; input `[x]`.
+    MaxPool2d(Pool2dArgs),
+    /// `avg_pool2d` (padding counted in the divisor); input `[x]`.
+    AvgPool2d(Pool2dArgs),
+}
+
+impl ConvOp {
+    /// Adds each input's share of the gradient.
+    pub(crate) fn backward<T: Float>(self, ctx: &mut BackwardCtx<'_, T>) {
+        match self {
+            ConvOp::Conv2d(args) => conv2d_backward(args, ctx),
+            ConvOp::MaxPool2d(args) => max_pool2d_backward(args, ctx),
+            ConvOp::AvgPool2d(args) => avg_pool2d_backward(args, ctx),
+        }
+    }
+}
+
+impl fmt::Display for ConvOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConvOp::Conv2d(a) => write!(f, "conv2d[{a}]"),
+            ConvOp::MaxPool2d(a) => write!(f, "max_pool2d[{a}]"),
+            ConvOp::AvgPool2d(a) => write!(f, "avg_pool2d[{a}]"),
+        }
+    }
+}
 
 /// Options of [`Var::conv2d`], as in PyTorch's `Conv2d`. Each pair is
 /// `(height, width)`.
@@ -59,7 +91,7 @@ fn pair(v: [u16; 2]) -> (usize, usize) {
 }
 
 /// [`Conv2dOptions`] packed into small integers, as stored in
-/// [`NnOp::Conv2d`] (so that the op stays `Copy` and small).
+/// [`ConvOp::Conv2d`] (so that the op stays `Copy` and small).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dArgs {
     stride: [u16; 2],
@@ -165,6 +197,8 @@ fn pooled<T: Float>(dims: &[usize], kernel: impl FnOnce(&mut [T])) -> Tensor<T> 
     t
 }
 
+// ---- conv2d -------------------------------------------------------------
+
 impl<'t, T: Float> Var<'t, T> {
     /// 2-d convolution (cross-correlation, as in every deep-learning
     /// library) of `self [N, C_in, H, W]` with `weight [C_out, C_in / groups,
@@ -221,7 +255,7 @@ impl<'t, T: Float> Var<'t, T> {
                 geom.c_out
             );
         }
-        let op = Op::Nn(NnOp::Conv2d(Conv2dArgs::pack(opts)));
+        let op = Op::Conv(ConvOp::Conv2d(Conv2dArgs::pack(opts)));
         let inputs: &[Var<'t, T>] = match bias {
             Some(b) => &[self, weight, b],
             None => &[self, weight],
@@ -233,7 +267,31 @@ impl<'t, T: Float> Var<'t, T> {
             })
         })
     }
+}
 
+/// `conv2d`'s rule: input, weight and bias gradients, each only if wanted.
+fn conv2d_backward<T: Float>(args: Conv2dArgs, ctx: &mut BackwardCtx<'_, T>) {
+    let (x, w, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
+    let geom = args.geom(x.shape(), w.shape());
+    if ctx.needs(0) {
+        let dx = pooled(x.shape(), |dx| {
+            kernels::conv2d_input_grad(g.as_slice(), w.as_slice(), &geom, dx)
+        });
+        ctx.add(0, dx);
+    }
+    if ctx.needs(1) {
+        let dw = kernels::conv2d_weight_grad(x.as_slice(), g.as_slice(), &geom);
+        ctx.add(1, with_dims(w.shape(), dw));
+    }
+    if ctx.num_inputs() == 3 && ctx.needs(2) {
+        let db = kernels::conv2d_bias_grad(g.as_slice(), &geom);
+        ctx.add(2, with_dims(&[geom.c_out], db));
+    }
+}
+
+// ---- max_pool2d ---------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// 2-d max pooling of `self [N, C, H, W]`: each output is the largest
     /// input under a `kernel` window, windows `stride` apart, over the input
     /// padded by `padding` (padding never wins). Output `[N, C, OH, OW]`
@@ -264,13 +322,28 @@ impl<'t, T: Float> Var<'t, T> {
         let args = Pool2dArgs::pack("max_pool2d", kernel, stride, padding);
         let geom = args.geom("max_pool2d", &self.shape());
         self.tape
-            .apply(Op::Nn(NnOp::MaxPool2d(args)), &[self], |v| {
+            .apply(Op::Conv(ConvOp::MaxPool2d(args)), &[self], |v| {
                 pooled(&geom.out_shape(), |y| {
                     kernels::max_pool2d(v[0].as_slice(), &geom, y)
                 })
             })
     }
+}
 
+/// `max_pool2d`'s rule: the gradient goes to each window's argmax.
+fn max_pool2d_backward<T: Float>(args: Pool2dArgs, ctx: &mut BackwardCtx<'_, T>) {
+    let x = ctx.input(0);
+    let geom = args.geom("max_pool2d", x.shape());
+    let (y, g) = (ctx.output().as_slice(), ctx.grad_out().as_slice());
+    let dx = pooled(x.shape(), |dx| {
+        kernels::max_pool2d_backward(x.as_slice(), y, g, &geom, dx)
+    });
+    ctx.add(0, dx);
+}
+
+// ---- avg_pool2d ---------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// 2-d average pooling of `self [N, C, H, W]`: each output is the sum of
     /// the inputs under its `kernel` window divided by the kernel area
     /// `kH * kW`, also where the window overlaps the zero padding (PyTorch's
@@ -300,7 +373,7 @@ impl<'t, T: Float> Var<'t, T> {
         let args = Pool2dArgs::pack("avg_pool2d", kernel, stride, padding);
         let geom = args.geom("avg_pool2d", &self.shape());
         self.tape
-            .apply(Op::Nn(NnOp::AvgPool2d(args)), &[self], |v| {
+            .apply(Op::Conv(ConvOp::AvgPool2d(args)), &[self], |v| {
                 pooled(&geom.out_shape(), |y| {
                     kernels::avg_pool2d(v[0].as_slice(), &geom, y)
                 })
@@ -308,39 +381,8 @@ impl<'t, T: Float> Var<'t, T> {
     }
 }
 
-/// `conv2d`'s rule: input, weight and bias gradients, each only if wanted.
-pub(super) fn conv2d_backward<T: Float>(args: Conv2dArgs, ctx: &mut BackwardCtx<'_, T>) {
-    let (x, w, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
-    let geom = args.geom(x.shape(), w.shape());
-    if ctx.needs(0) {
-        let dx = pooled(x.shape(), |dx| {
-            kernels::conv2d_input_grad(g.as_slice(), w.as_slice(), &geom, dx)
-        });
-        ctx.add(0, dx);
-    }
-    if ctx.needs(1) {
-        let dw = kernels::conv2d_weight_grad(x.as_slice(), g.as_slice(), &geom);
-        ctx.add(1, with_dims(w.shape(), dw));
-    }
-    if ctx.num_inputs() == 3 && ctx.needs(2) {
-        let db = kernels::conv2d_bias_grad(g.as_slice(), &geom);
-        ctx.add(2, with_dims(&[geom.c_out], db));
-    }
-}
-
-/// `max_pool2d`'s rule: the gradient goes to each window's argmax.
-pub(super) fn max_pool2d_backward<T: Float>(args: Pool2dArgs, ctx: &mut BackwardCtx<'_, T>) {
-    let x = ctx.input(0);
-    let geom = args.geom("max_pool2d", x.shape());
-    let (y, g) = (ctx.output().as_slice(), ctx.grad_out().as_slice());
-    let dx = pooled(x.shape(), |dx| {
-        kernels::max_pool2d_backward(x.as_slice(), y, g, &geom, dx)
-    });
-    ctx.add(0, dx);
-}
-
 /// `avg_pool2d`'s rule: the gradient spreads evenly over each window.
-pub(super) fn avg_pool2d_backward<T: Float>(args: Pool2dArgs, ctx: &mut BackwardCtx<'_, T>) {
+fn avg_pool2d_backward<T: Float>(args: Pool2dArgs, ctx: &mut BackwardCtx<'_, T>) {
     let x = ctx.input(0);
     let geom = args.geom("avg_pool2d", x.shape());
     let dx = pooled(x.shape(), |dx| {

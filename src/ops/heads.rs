@@ -9,12 +9,51 @@
 //! They equal splitting the heads out with `reshape` + `permute`, a batched
 //! `matmul`, and merging them back, without the copies: the kernels
 //! (`tensor/heads.rs`) read each head through its row stride.
+//!
+//! Each op is one section: its `Var` method, its forward, then its rule.
 
 use super::Op;
-use super::nn::NnOp;
 use crate::tape::{BackwardCtx, Var};
 use crate::tensor::heads::{HeadOperand, head_products};
 use crate::tensor::{Float, Tensor};
+use std::fmt;
+
+/// The attention-head products. The head count is stored as a small
+/// integer, so the op stays `Copy` and small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadsOp {
+    /// `head_scores`: per-head `q k^T` of `[N, L, E]` queries and keys;
+    /// inputs `[q, k]`.
+    HeadScores {
+        /// Heads the features split into.
+        heads: u32,
+    },
+    /// `head_mix`: per-head attention weights times values, heads merged;
+    /// inputs `[p, v]`.
+    HeadMix {
+        /// Heads the features split into.
+        heads: u32,
+    },
+}
+
+impl HeadsOp {
+    /// Adds each input's share of the gradient.
+    pub(crate) fn backward<T: Float>(self, ctx: &mut BackwardCtx<'_, T>) {
+        match self {
+            HeadsOp::HeadScores { heads } => head_scores_backward(heads as usize, ctx),
+            HeadsOp::HeadMix { heads } => head_mix_backward(heads as usize, ctx),
+        }
+    }
+}
+
+impl fmt::Display for HeadsOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeadsOp::HeadScores { heads } => write!(f, "head_scores[heads={heads}]"),
+            HeadsOp::HeadMix { heads } => write!(f, "head_mix[heads={heads}]"),
+        }
+    }
+}
 
 /// `(n, l, e, d)` of a `[N, L, E]` operand split into `heads`.
 fn merged_dims(op: &str, x: &[usize], heads: usize) -> (usize, usize, usize, usize) {
@@ -23,6 +62,36 @@ fn merged_dims(op: &str, x: &[usize], heads: usize) -> (usize, usize, usize, usi
         "{op}: expects [N, L, E] with E divisible into {heads} heads: got {x:?}"
     );
     (x[0], x[1], x[2], x[2] / heads)
+}
+
+// ---- head_scores --------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
+    /// Attention scores of every head: `self` the queries `[N, Lq, E]`,
+    /// `k` the keys `[N, Lk, E]`, `E` split into `heads` heads of `d`;
+    /// `s[n, h, i, j] = sum_c q[n, i, h*d + c] k[n, j, h*d + c]`, shape
+    /// `[N, H, Lq, Lk]`. The same as
+    /// `q.reshape([N, Lq, H, d]).permute([0, 2, 1, 3]).matmul(k split
+    /// likewise and transposed)`, without copying the heads out.
+    ///
+    /// Derivatives per head: `dq = g k`, `dk = g^T q`.
+    ///
+    /// # Panics
+    /// If the operands are not `[N, L, E]` with the same `N` and `E`, or
+    /// `heads` does not divide `E`.
+    pub fn head_scores(self, k: Var<'t, T>, heads: usize) -> Var<'t, T> {
+        let (qs, ks) = (self.shape(), k.shape());
+        let (n, _, e, _) = merged_dims("head_scores", &qs, heads);
+        assert!(
+            ks.len() == 3 && ks[0] == n && ks[2] == e,
+            "head_scores: expects q [N, Lq, E] and k [N, Lk, E]: got {qs:?} and {ks:?}"
+        );
+        let op = HeadsOp::HeadScores {
+            heads: heads as u32,
+        };
+        self.tape
+            .apply(Op::Heads(op), &[self, k], |v| scores(v[0], v[1], heads))
+    }
 }
 
 /// `q_h k_h^T` for every sample and head: `[N, H, Lq, Lk]`.
@@ -36,19 +105,8 @@ fn scores<T: Float>(q: &Tensor<T>, k: &Tensor<T>, heads: usize) -> Tensor<T> {
     out
 }
 
-/// `p[n, h] v_h` for every sample and head, heads merged: `[N, Lq, E]`.
-fn mix<T: Float>(p: &Tensor<T>, v: &Tensor<T>, heads: usize) -> Tensor<T> {
-    let (n, lk, e, d) = merged_dims("head_mix", v.shape(), heads);
-    let lq = p.shape()[2];
-    let mut out = Tensor::pooled_zeros([n, lq, e].into_iter().collect());
-    let a = HeadOperand::split(p.as_slice(), heads, lq, lk, false);
-    let b = HeadOperand::merged(v.as_slice(), lk, e, d, false);
-    head_products(out.as_mut_slice(), heads, (lq, d, lk), a, b, true);
-    out
-}
-
 /// `head_scores`' rule, `s = q k^T` per head: `dq = g k`, `dk = g^T q`.
-pub(super) fn head_scores_backward<T: Float>(heads: usize, ctx: &mut BackwardCtx<'_, T>) {
+fn head_scores_backward<T: Float>(heads: usize, ctx: &mut BackwardCtx<'_, T>) {
     let (q, k, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
     let (_, lq, e, d) = merged_dims("head_scores", q.shape(), heads);
     let lk = k.shape()[1];
@@ -73,8 +131,48 @@ pub(super) fn head_scores_backward<T: Float>(heads: usize, ctx: &mut BackwardCtx
     }
 }
 
+// ---- head_mix -----------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
+    /// The heads' weighted values, merged: `self` the weights
+    /// `[N, H, Lq, Lk]`, `v` the values `[N, Lk, E]` (`E = H * d`);
+    /// `o[n, i, h*d + c] = sum_j p[n, h, i, j] v[n, j, h*d + c]`, shape
+    /// `[N, Lq, E]`. The same as a batched `matmul` with the values' heads
+    /// split out, then the result's heads merged back, without the copies.
+    ///
+    /// Derivatives per head: `dp = g v^T`, `dv = p^T g`.
+    ///
+    /// # Panics
+    /// If `v` is not `[N, Lk, E]` with `E` divisible into `heads`, or the
+    /// weights are not `[N, heads, Lq, Lk]`.
+    pub fn head_mix(self, v: Var<'t, T>, heads: usize) -> Var<'t, T> {
+        let (ps, vs) = (self.shape(), v.shape());
+        let (n, lk, _, _) = merged_dims("head_mix", &vs, heads);
+        assert!(
+            ps.len() == 4 && ps[0] == n && ps[1] == heads && ps[3] == lk,
+            "head_mix: expects weights [{n}, {heads}, Lq, {lk}] for values {vs:?}: got {ps:?}"
+        );
+        let op = HeadsOp::HeadMix {
+            heads: heads as u32,
+        };
+        self.tape
+            .apply(Op::Heads(op), &[self, v], |x| mix(x[0], x[1], heads))
+    }
+}
+
+/// `p[n, h] v_h` for every sample and head, heads merged: `[N, Lq, E]`.
+fn mix<T: Float>(p: &Tensor<T>, v: &Tensor<T>, heads: usize) -> Tensor<T> {
+    let (n, lk, e, d) = merged_dims("head_mix", v.shape(), heads);
+    let lq = p.shape()[2];
+    let mut out = Tensor::pooled_zeros([n, lq, e].into_iter().collect());
+    let a = HeadOperand::split(p.as_slice(), heads, lq, lk, false);
+    let b = HeadOperand::merged(v.as_slice(), lk, e, d, false);
+    head_products(out.as_mut_slice(), heads, (lq, d, lk), a, b, true);
+    out
+}
+
 /// `head_mix`'s rule, `o = p v` per head: `dp = g v^T`, `dv = p^T g`.
-pub(super) fn head_mix_backward<T: Float>(heads: usize, ctx: &mut BackwardCtx<'_, T>) {
+fn head_mix_backward<T: Float>(heads: usize, ctx: &mut BackwardCtx<'_, T>) {
     let (p, v, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
     let (_, lk, e, d) = merged_dims("head_mix", v.shape(), heads);
     let lq = p.shape()[2];
@@ -96,58 +194,5 @@ pub(super) fn head_mix_backward<T: Float>(heads: usize, ctx: &mut BackwardCtx<'_
     }
     if let Some(dv) = dv {
         ctx.add(1, dv);
-    }
-}
-
-impl<'t, T: Float> Var<'t, T> {
-    /// Attention scores of every head: `self` the queries `[N, Lq, E]`,
-    /// `k` the keys `[N, Lk, E]`, `E` split into `heads` heads of `d`;
-    /// `s[n, h, i, j] = sum_c q[n, i, h*d + c] k[n, j, h*d + c]`, shape
-    /// `[N, H, Lq, Lk]`. The same as
-    /// `q.reshape([N, Lq, H, d]).permute([0, 2, 1, 3]).matmul(k split
-    /// likewise and transposed)`, without copying the heads out.
-    ///
-    /// Derivatives per head: `dq = g k`, `dk = g^T q`.
-    ///
-    /// # Panics
-    /// If the operands are not `[N, L, E]` with the same `N` and `E`, or
-    /// `heads` does not divide `E`.
-    pub fn head_scores(self, k: Var<'t, T>, heads: usize) -> Var<'t, T> {
-        let (qs, ks) = (self.shape(), k.shape());
-        let (n, _, e, _) = merged_dims("head_scores", &qs, heads);
-        assert!(
-            ks.len() == 3 && ks[0] == n && ks[2] == e,
-            "head_scores: expects q [N, Lq, E] and k [N, Lk, E]: got {qs:?} and {ks:?}"
-        );
-        let op = NnOp::HeadScores {
-            heads: heads as u32,
-        };
-        self.tape
-            .apply(Op::Nn(op), &[self, k], |v| scores(v[0], v[1], heads))
-    }
-
-    /// The heads' weighted values, merged: `self` the weights
-    /// `[N, H, Lq, Lk]`, `v` the values `[N, Lk, E]` (`E = H * d`);
-    /// `o[n, i, h*d + c] = sum_j p[n, h, i, j] v[n, j, h*d + c]`, shape
-    /// `[N, Lq, E]`. The same as a batched `matmul` with the values' heads
-    /// split out, then the result's heads merged back, without the copies.
-    ///
-    /// Derivatives per head: `dp = g v^T`, `dv = p^T g`.
-    ///
-    /// # Panics
-    /// If `v` is not `[N, Lk, E]` with `E` divisible into `heads`, or the
-    /// weights are not `[N, heads, Lq, Lk]`.
-    pub fn head_mix(self, v: Var<'t, T>, heads: usize) -> Var<'t, T> {
-        let (ps, vs) = (self.shape(), v.shape());
-        let (n, lk, _, _) = merged_dims("head_mix", &vs, heads);
-        assert!(
-            ps.len() == 4 && ps[0] == n && ps[1] == heads && ps[3] == lk,
-            "head_mix: expects weights [{n}, {heads}, Lq, {lk}] for values {vs:?}: got {ps:?}"
-        );
-        let op = NnOp::HeadMix {
-            heads: heads as u32,
-        };
-        self.tape
-            .apply(Op::Nn(op), &[self, v], |x| mix(x[0], x[1], heads))
     }
 }

@@ -4,6 +4,8 @@
 //! cross-entropy, overflow in `exp` (in f32, once a logit passes 88); the fused forms
 //! here compute the loss in one pass with the stable formula and have a
 //! one-line backward rule.
+//!
+//! Each loss is one section: its `Var` method, then its backward rule.
 
 use super::Op;
 use super::unary::UnaryOp;
@@ -31,43 +33,10 @@ pub enum LossOp {
 impl LossOp {
     /// Adds each input's share of the gradient.
     pub(crate) fn backward<T: Float>(self, ctx: &mut BackwardCtx<'_, T>) {
-        let g = ctx.grad_out().item();
         match self {
-            // d/dx = g * (softmax(x) - onehot(t)) / N
-            LossOp::CrossEntropy { targets } => {
-                let (x, t) = (ctx.input(0), ctx.aux(targets));
-                let mut dx = Tensor::pooled_zeros(x.shape().into());
-                kernels::cross_entropy_backward(
-                    x.as_slice(),
-                    x.shape()[1],
-                    t,
-                    g,
-                    dx.as_mut_slice(),
-                );
-                ctx.add(0, dx);
-            }
-            // d/dx = 2 (x - t) / n, d/dt = -d/dx
-            LossOp::Mse => {
-                let (x, t) = (ctx.input(0), ctx.input(1));
-                let k = T::from_f64(2.0) * g / T::from_usize(x.numel());
-                let dx = x.zip_map(t, "mse_loss", |x, t| k * (x - t));
-                if ctx.needs(1) {
-                    ctx.add(1, -&dx);
-                }
-                ctx.add(0, dx);
-            }
-            // d/dx = (sigmoid(x) - t) / n, d/dt = -x / n
-            LossOp::BceWithLogits => {
-                let (x, t) = (ctx.input(0), ctx.input(1));
-                let k = g / T::from_usize(x.numel());
-                if ctx.needs(0) {
-                    let s = UnaryOp::Sigmoid.forward(x);
-                    ctx.add(0, s.zip_map(t, "bce_with_logits", |s, t| k * (s - t)));
-                }
-                if ctx.needs(1) {
-                    ctx.add(1, x * -k);
-                }
-            }
+            LossOp::CrossEntropy { targets } => cross_entropy_backward(ctx, targets),
+            LossOp::Mse => mse_loss_backward(ctx),
+            LossOp::BceWithLogits => bce_with_logits_backward(ctx),
         }
     }
 }
@@ -92,6 +61,8 @@ fn mean_of<T: Float>(
     let total = x.zip_map(t, op, f).sum_all().item();
     Tensor::scalar(total / T::from_usize(x.numel()))
 }
+
+// ---- cross_entropy ------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
     /// Cross-entropy of `self` (logits `[N, C]`) against class indices
@@ -141,7 +112,20 @@ impl<'t, T: Float> Var<'t, T> {
             },
         )
     }
+}
 
+/// `cross_entropy`'s rule: `dx = g (softmax(x) - onehot(t)) / N`.
+fn cross_entropy_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, targets: AuxRange) {
+    let g = ctx.grad_out().item();
+    let (x, t) = (ctx.input(0), ctx.aux(targets));
+    let mut dx = Tensor::pooled_zeros(x.shape().into());
+    kernels::cross_entropy_backward(x.as_slice(), x.shape()[1], t, g, dx.as_mut_slice());
+    ctx.add(0, dx);
+}
+
+// ---- mse_loss -----------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// Mean squared error between `self` and `target` (same shape):
     /// `mean((x - t)^2)`. Output: a 0-d var.
     ///
@@ -167,7 +151,23 @@ impl<'t, T: Float> Var<'t, T> {
                 mean_of(v[0], v[1], "mse_loss", |x, t| (x - t) * (x - t))
             })
     }
+}
 
+/// `mse_loss`'s rule: `dx = 2 g (x - t) / n`, `dt = -dx`.
+fn mse_loss_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
+    let g = ctx.grad_out().item();
+    let (x, t) = (ctx.input(0), ctx.input(1));
+    let k = T::from_f64(2.0) * g / T::from_usize(x.numel());
+    let dx = x.zip_map(t, "mse_loss", |x, t| k * (x - t));
+    if ctx.needs(1) {
+        ctx.add(1, -&dx);
+    }
+    ctx.add(0, dx);
+}
+
+// ---- binary_cross_entropy_with_logits -----------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// Binary cross-entropy of logits `self` against targets in `[0, 1]`
     /// (same shape), averaged: `mean(-t ln s(x) - (1 - t) ln(1 - s(x)))`
     /// with `s` the sigmoid, computed in the stable form
@@ -208,5 +208,20 @@ impl<'t, T: Float> Var<'t, T> {
                     linear + (-x.abs()).exp().ln_1p()
                 })
             })
+    }
+}
+
+/// `binary_cross_entropy_with_logits`' rule: `dx = g (sigmoid(x) - t) / n`,
+/// `dt = -g x / n`.
+fn bce_with_logits_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
+    let g = ctx.grad_out().item();
+    let (x, t) = (ctx.input(0), ctx.input(1));
+    let k = g / T::from_usize(x.numel());
+    if ctx.needs(0) {
+        let s = UnaryOp::Sigmoid.forward(x);
+        ctx.add(0, s.zip_map(t, "bce_with_logits", |s, t| k * (s - t)));
+    }
+    if ctx.needs(1) {
+        ctx.add(1, x * -k);
     }
 }

@@ -5,6 +5,8 @@
 //! its strides. Where batch axes were broadcast, the rule produces one
 //! gradient per batch entry and the tape sums them back to the operand's
 //! shape, as for any broadcasting op.
+//!
+//! Each op is one section: its `Var` method, its forward, then its rule.
 
 use super::Op;
 use crate::tape::{BackwardCtx, Var};
@@ -23,62 +25,124 @@ pub enum MatmulOp {
 }
 
 impl MatmulOp {
-    /// Computes the product.
-    ///
-    /// # Panics
-    /// If an operand has fewer than 2 axes, the inner sizes differ, or the
-    /// batch axes do not broadcast.
-    pub fn forward<T: Float>(self, a: &Tensor<T>, b: &Tensor<T>) -> Tensor<T> {
-        match self {
-            MatmulOp::Matmul => a.matmul(b),
-            MatmulOp::Linear => linear_forward(a, b, None),
-        }
-    }
-
     /// Adds each input's share of the gradient, skipping inputs that need
     /// none (a product with constant data computes only the other side).
     pub(crate) fn backward<T: Float>(self, ctx: &mut BackwardCtx<'_, T>) {
         match self {
-            MatmulOp::Matmul => {
-                let (a, b, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
-                // y = a b  =>  da = g b^T, db = a^T g  (per batch entry)
-                if ctx.needs(0) {
-                    ctx.add(0, g.matmul_t(b, false, true));
-                }
-                if ctx.needs(1) {
-                    ctx.add(1, weight_grad(a, b, g));
-                }
-            }
-            MatmulOp::Linear => {
-                // y = x w^T + b over rows of x  =>  dx = g w, dw = g^T x, db = sum_rows g
-                let (x, w, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
-                let (out_f, in_f) = (w.shape()[0], w.shape()[1]);
-                let rows = x.numel() / in_f.max(1);
-                let g2 = g.reshape(&[rows, out_f]);
-                let input_grad = || g2.matmul(w).reshape(x.shape());
-                let weight_grad = || g2.matmul_t(&x.reshape(&[rows, in_f]), true, false);
-                match (ctx.needs(0), ctx.needs(1)) {
-                    (true, true) if worth_parallel_gemm(rows * out_f * in_f) => {
-                        // Two independent products: one per thread, each
-                        // running serially, scale better than two products
-                        // each split over the threads in turn.
-                        let (dx, dw) = rayon::join(input_grad, weight_grad);
-                        ctx.add(0, dx);
-                        ctx.add(1, dw);
-                    }
-                    (needs_x, needs_w) => {
-                        if needs_x {
-                            ctx.add(0, input_grad());
-                        }
-                        if needs_w {
-                            ctx.add(1, weight_grad());
-                        }
-                    }
-                }
-                if ctx.num_inputs() == 3 && ctx.needs(2) {
-                    ctx.add(2, g2.sum_axes(&[0], false));
-                }
-            }
+            MatmulOp::Matmul => matmul_backward(ctx),
+            MatmulOp::Linear => linear_backward(ctx),
+        }
+    }
+}
+
+impl fmt::Display for MatmulOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MatmulOp::Matmul => f.write_str("matmul"),
+            MatmulOp::Linear => f.write_str("linear"),
+        }
+    }
+}
+
+// ---- matmul -------------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
+    /// Matrix product `self @ other`, batched over leading axes.
+    ///
+    /// Forward: `y[.., i, j] = sum_k a[.., i, k] b[.., k, j]`.
+    /// Derivatives: `da = g b^T`, `db = a^T g` (computed with transposed
+    /// reads, no copies), summed over batch axes that were broadcast.
+    ///
+    /// Shapes: `[.., m, k] x [.., k, n] -> [.., m, n]`; both operands need
+    /// at least 2 axes, and the leading (batch) axes broadcast as NumPy's,
+    /// so `[2, 1, 3, 4] x [5, 4, 2] -> [2, 5, 3, 2]`.
+    ///
+    /// # Panics
+    /// If an operand has fewer than 2 axes, the inner sizes differ
+    /// (`matmul: inner dimensions differ: [2, 3] x [4, 5]`), or the batch
+    /// axes do not broadcast (`matmul: batch dimensions [2] and [3] do not
+    /// broadcast: [2, 3, 4] x [3, 4, 5]`).
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let a = tape.var(tensor![[1.0, 2.0]]);      // 1 x 2
+    /// let b = tape.var(tensor![[3.0], [4.0]]);    // 2 x 1
+    /// let y = a.matmul(b);                         // [[1*3 + 2*4]]
+    /// assert_eq!(y.item(), 11.0);
+    /// let g = y.sum().backward();
+    /// assert_eq!(g.wrt(a).to_vec(), vec![3.0, 4.0]); // g b^T
+    /// assert_eq!(g.wrt(b).to_vec(), vec![1.0, 2.0]); // a^T g
+    /// ```
+    pub fn matmul(self, other: Var<'t, T>) -> Var<'t, T> {
+        self.tape
+            .apply(Op::Matmul(MatmulOp::Matmul), &[self, other], |v| {
+                v[0].matmul(v[1])
+            })
+    }
+}
+
+/// `matmul`'s rule: `y = a b` gives `da = g b^T`, `db = a^T g` (per batch
+/// entry), each computed only if wanted.
+fn matmul_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
+    let (a, b, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
+    if ctx.needs(0) {
+        ctx.add(0, g.matmul_t(b, false, true));
+    }
+    if ctx.needs(1) {
+        ctx.add(1, weight_grad(a, b, g));
+    }
+}
+
+/// `a^T g`, summed over batch entries where `b` was broadcast.
+///
+/// The common case of a 2-d `b` shared by a batched `a` (a linear layer on
+/// `[batch, seq, features]`) stacks all of `a`'s rows into one matrix, so
+/// the batch sum happens inside a single product instead of materialising
+/// one `k x n` gradient per batch entry.
+fn weight_grad<T: Float>(a: &Tensor<T>, b: &Tensor<T>, g: &Tensor<T>) -> Tensor<T> {
+    if b.ndim() == 2 && a.ndim() > 2 {
+        let (k, n) = (b.shape()[0], b.shape()[1]);
+        let rows: usize = a.shape()[..a.ndim() - 1].iter().product();
+        let a2 = a.reshape(&[rows, k]);
+        let g2 = g.reshape(&[rows, n]);
+        a2.matmul_t(&g2, true, false)
+    } else {
+        a.matmul_t(g, true, false)
+    }
+}
+
+// ---- linear -------------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
+    /// A linear map, `self @ weight^T (+ bias)`, fused into one node.
+    ///
+    /// `self: [.., in]`, `weight: [out, in]` (PyTorch's layout, read
+    /// transposed without a copy), `bias: [out]`; the result is `[.., out]`.
+    /// Derivatives: `dx = g w`, `dw = g^T x`, `db = sum of g over rows`.
+    ///
+    /// # Panics
+    /// If the feature sizes differ (`linear: input features differ from the
+    /// weight's: [4, 3] x [2, 5]`) or the bias does not have `out` elements.
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.constant(tensor![[1.0, 2.0]]);
+    /// let w = tape.var(tensor![[3.0, 4.0], [5.0, 6.0]]);
+    /// let b = tape.var(tensor![0.5, -0.5]);
+    /// let y = x.linear(w, Some(b));
+    /// assert_eq!(y.value().to_vec(), vec![11.5, 16.5]);
+    /// ```
+    pub fn linear(self, weight: Var<'t, T>, bias: Option<Var<'t, T>>) -> Var<'t, T> {
+        let op = Op::Matmul(MatmulOp::Linear);
+        match bias {
+            Some(b) => self.tape.apply(op, &[self, weight, b], |v| {
+                linear_forward(v[0], v[1], Some(v[2]))
+            }),
+            None => self
+                .tape
+                .apply(op, &[self, weight], |v| linear_forward(v[0], v[1], None)),
         }
     }
 }
@@ -129,95 +193,34 @@ fn linear_forward<T: Float>(x: &Tensor<T>, w: &Tensor<T>, b: Option<&Tensor<T>>)
     result
 }
 
-/// `a^T g`, summed over batch entries where `b` was broadcast.
-///
-/// The common case of a 2-d `b` shared by a batched `a` (a linear layer on
-/// `[batch, seq, features]`) stacks all of `a`'s rows into one matrix, so
-/// the batch sum happens inside a single product instead of materialising
-/// one `k x n` gradient per batch entry.
-fn weight_grad<T: Float>(a: &Tensor<T>, b: &Tensor<T>, g: &Tensor<T>) -> Tensor<T> {
-    if b.ndim() == 2 && a.ndim() > 2 {
-        let (k, n) = (b.shape()[0], b.shape()[1]);
-        let rows: usize = a.shape()[..a.ndim() - 1].iter().product();
-        let a2 = a.reshape(&[rows, k]);
-        let g2 = g.reshape(&[rows, n]);
-        a2.matmul_t(&g2, true, false)
-    } else {
-        a.matmul_t(g, true, false)
-    }
-}
-
-impl fmt::Display for MatmulOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MatmulOp::Matmul => f.write_str("matmul"),
-            MatmulOp::Linear => f.write_str("linear"),
+/// `linear`'s rule: `y = x w^T + b` over rows of `x` gives `dx = g w`,
+/// `dw = g^T x`, `db = sum_rows g`.
+fn linear_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
+    let (x, w, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
+    let (out_f, in_f) = (w.shape()[0], w.shape()[1]);
+    let rows = x.numel() / in_f.max(1);
+    let g2 = g.reshape(&[rows, out_f]);
+    let input_grad = || g2.matmul(w).reshape(x.shape());
+    let weight_grad = || g2.matmul_t(&x.reshape(&[rows, in_f]), true, false);
+    match (ctx.needs(0), ctx.needs(1)) {
+        (true, true) if worth_parallel_gemm(rows * out_f * in_f) => {
+            // Two independent products: one per thread, each
+            // running serially, scale better than two products
+            // each split over the threads in turn.
+            let (dx, dw) = rayon::join(input_grad, weight_grad);
+            ctx.add(0, dx);
+            ctx.add(1, dw);
+        }
+        (needs_x, needs_w) => {
+            if needs_x {
+                ctx.add(0, input_grad());
+            }
+            if needs_w {
+                ctx.add(1, weight_grad());
+            }
         }
     }
-}
-
-impl<'t, T: Float> Var<'t, T> {
-    /// Matrix product `self @ other`, batched over leading axes.
-    ///
-    /// Forward: `y[.., i, j] = sum_k a[.., i, k] b[.., k, j]`.
-    /// Derivatives: `da = g b^T`, `db = a^T g` (computed with transposed
-    /// reads, no copies), summed over batch axes that were broadcast.
-    ///
-    /// Shapes: `[.., m, k] x [.., k, n] -> [.., m, n]`; both operands need
-    /// at least 2 axes, and the leading (batch) axes broadcast as NumPy's,
-    /// so `[2, 1, 3, 4] x [5, 4, 2] -> [2, 5, 3, 2]`.
-    ///
-    /// # Panics
-    /// If an operand has fewer than 2 axes, the inner sizes differ
-    /// (`matmul: inner dimensions differ: [2, 3] x [4, 5]`), or the batch
-    /// axes do not broadcast (`matmul: batch dimensions [2] and [3] do not
-    /// broadcast: [2, 3, 4] x [3, 4, 5]`).
-    ///
-    /// ```
-    /// # use tapegrad::{Tape, tensor};
-    /// let tape = Tape::<f64>::new();
-    /// let a = tape.var(tensor![[1.0, 2.0]]);      // 1 x 2
-    /// let b = tape.var(tensor![[3.0], [4.0]]);    // 2 x 1
-    /// let y = a.matmul(b);                         // [[1*3 + 2*4]]
-    /// assert_eq!(y.item(), 11.0);
-    /// let g = y.sum().backward();
-    /// assert_eq!(g.wrt(a).to_vec(), vec![3.0, 4.0]); // g b^T
-    /// assert_eq!(g.wrt(b).to_vec(), vec![1.0, 2.0]); // a^T g
-    /// ```
-    pub fn matmul(self, other: Var<'t, T>) -> Var<'t, T> {
-        let op = MatmulOp::Matmul;
-        self.tape
-            .apply(Op::Matmul(op), &[self, other], |v| op.forward(v[0], v[1]))
-    }
-
-    /// A linear map, `self @ weight^T (+ bias)`, fused into one node.
-    ///
-    /// `self: [.., in]`, `weight: [out, in]` (PyTorch's layout, read
-    /// transposed without a copy), `bias: [out]`; the result is `[.., out]`.
-    /// Derivatives: `dx = g w`, `dw = g^T x`, `db = sum of g over rows`.
-    ///
-    /// # Panics
-    /// If the feature sizes differ (`linear: input features differ from the
-    /// weight's: [4, 3] x [2, 5]`) or the bias does not have `out` elements.
-    ///
-    /// ```
-    /// # use tapegrad::{Tape, tensor};
-    /// let tape = Tape::<f64>::new();
-    /// let x = tape.constant(tensor![[1.0, 2.0]]);
-    /// let w = tape.var(tensor![[3.0, 4.0], [5.0, 6.0]]);
-    /// let b = tape.var(tensor![0.5, -0.5]);
-    /// let y = x.linear(w, Some(b));
-    /// assert_eq!(y.value().to_vec(), vec![11.5, 16.5]);
-    /// ```
-    pub fn linear(self, weight: Var<'t, T>, bias: Option<Var<'t, T>>) -> Var<'t, T> {
-        let op = Op::Matmul(MatmulOp::Linear);
-        match bias {
-            Some(b) => self.tape.apply(op, &[self, weight, b], |v| {
-                linear_forward(v[0], v[1], Some(v[2]))
-            }),
-            None => self
-                .tape
-                .apply(op, &[self, weight], |v| linear_forward(v[0], v[1], None)),
-        }
+    if ctx.num_inputs() == 3 && ctx.needs(2) {
+        ctx.add(2, g2.sum_axes(&[0], false));
     }
 }

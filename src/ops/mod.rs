@@ -1,52 +1,108 @@
-//! Differentiable ops, one file per family; each file holds its ops' forward
-//! and backward side by side, so an op's derivative is found in one place.
+//! Differentiable ops, one file per family, one place per op: an op's
+//! `Var` method, its forward computation and its backward rule are written
+//! together, so an op's derivative is found by opening one file.
 //!
-//! - `unary.rs`: elementwise functions (`exp`, `tanh`, `relu`, ...) and
-//!   arithmetic with a scalar;
-//! - `binary.rs`: `+ - * /`, `pow`, `maximum`, comparisons, `where_`;
-//! - `reduce.rs`: `sum`, `mean`, `max`, `var`, `logsumexp`, `argmax`;
-//! - `matmul.rs`: batched matrix product;
-//! - `shape.rs`: reshape, permute, slice, concat, gather, pad, ...;
-//! - `nn.rs`: softmax, log-softmax, dropout, and the dispatch of
-//!   `conv.rs` (convolution, pooling) and `norm.rs` (layer and batch norm);
+//! Elementwise families are tables, one entry per op (the macros that expand
+//! them are in `elementwise.rs`):
+//!
+//! - `unary.rs`: functions of one var (`exp`, `tanh`, `relu`, `gelu`, ...);
+//! - `scalar.rs`: arithmetic with a plain number (`x + 1.0`, `2.0 / x`, `powf`);
+//! - `binary.rs`: `+ - * /` between vars, `pow`, `maximum`, `minimum`.
+//!
+//! The other families are sections, one per op, always in the same order:
+//! the public `Var` method, then its forward (when it is more than a kernel
+//! call), then its backward rule, `fn <op>_backward`:
+//!
+//! - `mask.rs`: comparisons, `where_`, and `dropout` (a product with a
+//!   random mask, with no rule of its own);
+//! - `reduce.rs`: `sum`, `mean`, `max`, `min`, `var`, `logsumexp`, `argmax`;
+//! - `matmul.rs`: batched matrix product and the fused `linear`;
+//! - `shape.rs`: reshape, permute, narrow, concat, gather, pad, ...;
+//! - `softmax.rs`: softmax, log-softmax, causal softmax;
+//! - `conv.rs`: convolution and pooling;
+//! - `norm.rs`: layer and batch normalisation;
+//! - `heads.rs`: the per-head products of multi-head attention;
 //! - `loss.rs`: fused, numerically stable losses.
 //!
-//! # Adding an op
-//! 1. Add a variant to its family's enum, with a doc line.
-//! 2. Write the public `Var` method (doc: formula, derivative, shapes,
-//!    `# Panics`) that records it with `tape.apply`, calling a kernel from
-//!    `tensor/` for the forward.
-//! 3. Add its arm to the family's `backward`, using the [`BackwardCtx`]
-//!    (`input`, `output`, `grad_out`, `add`).
-//! 4. Add a gradcheck test in `tests/`.
+//! Each family has its own enum in its own file ([`UnaryOp`],
+//! [`ReduceOp`], ...): a small `Copy` value that a tape node stores, so that
+//! nodes cost no allocation and can be printed. At the top of a section
+//! family's file, under the enum, are its `backward` (one line per op,
+//! calling the op's rule) and its `Display` (the name printed tapes, DOT
+//! output and profiles show). [`Op`] wraps the families, and the tape's
+//! reverse sweep dispatches on the family only (`Op::backward`).
 //!
-//! The tape dispatches on the family only (`Op::backward`).
+//! # Adding an op
+//!
+//! An elementwise function of one var is one entry in `unary.rs`:
+//!
+//! ```text
+//! /// `x / (1 + |x|)`. Derivative: `1 / (1 + |x|)^2`.
+//! pub fn softsign() -> Softsign {
+//!     name: "softsign",
+//!     forward: |x| x / (T::ONE + x.abs()),
+//!     backward: |g, x, _out| chain(g, x, |x| {
+//!         let d = T::ONE + x.abs();
+//!         T::ONE / (d * d)
+//!     }),
+//! }
+//! ```
+//!
+//! That is the variant `UnaryOp::Softsign`, the method `x.softsign()` with
+//! these docs, the printed name, the forward and the rule; nothing else
+//! changes (a binary op is an entry in `binary.rs` the same way). Any other
+//! op:
+//!
+//! 1. a variant in its family's enum, with a doc line, and its printed name
+//!    in the enum's `Display`;
+//! 2. a section: the public `Var` method (doc: formula, derivative, shapes,
+//!    `# Panics`), which checks shapes and records the op with
+//!    `tape.apply(op, inputs, forward)`, the forward calling a kernel from
+//!    `tensor/`; then `fn <op>_backward`, which reads the [`BackwardCtx`]
+//!    (`input`, `output`, `grad_out`, `aux`, `needs`) and adds each input's
+//!    gradient with `add` (which sums a broadcast gradient back to the
+//!    input's shape);
+//! 3. one line in the family's `backward`, calling that rule;
+//! 4. in both cases, a test in `tests/` against the derivative worked out by
+//!    hand and `check::gradcheck` (finite differences in f64).
+//!
+//! Further kinds of rule (a forward-mode JVP, a backward that records on the
+//! tape for gradients of gradients) go in the same places: for a section,
+//! `fn <op>_jvp` under `fn <op>_backward` and one more dispatch line; for a
+//! table, one more generated function (and, where the rule differs, one more
+//! field per entry).
 //!
 //! [`BackwardCtx`]: crate::tape::BackwardCtx
 
 mod binary;
 mod conv;
+mod elementwise;
 mod heads;
 mod loss;
+mod mask;
 mod matmul;
-mod nn;
 mod norm;
 mod reduce;
+mod scalar;
 mod shape;
+mod softmax;
 mod unary;
 
-pub use binary::{BinaryOp, CmpOp, Operand};
-pub use conv::{Conv2dArgs, Conv2dOptions, Pool2dArgs};
+pub use binary::{BinaryOp, Operand};
+pub use conv::{Conv2dArgs, Conv2dOptions, ConvOp, Pool2dArgs};
+pub use heads::HeadsOp;
 pub use loss::LossOp;
+pub use mask::{CmpOp, MaskOp};
 pub use matmul::MatmulOp;
-pub use nn::NnOp;
-pub use norm::BatchStats;
+pub use norm::{BatchStats, NormOp};
 pub use reduce::ReduceOp;
+pub use scalar::ScalarOp;
 pub use shape::ShapeOp;
+pub use softmax::SoftmaxOp;
 pub use unary::{GeluApprox, UnaryOp};
 
 use crate::tape::{BackwardCtx, ParamId};
-use crate::tensor::Float;
+use crate::tensor::{Float, Tensor};
 use std::fmt;
 
 /// What made a node: a small `Copy` value (family, variant, scalar
@@ -63,16 +119,26 @@ pub enum Op {
     Detach,
     /// Elementwise functions of one input.
     Unary(UnaryOp),
+    /// Arithmetic with a constant.
+    Scalar(ScalarOp),
     /// Elementwise functions of two inputs.
     Binary(BinaryOp),
+    /// Comparisons and mask selection.
+    Mask(MaskOp),
     /// Reductions over axes.
     Reduce(ReduceOp),
     /// Matrix products.
     Matmul(MatmulOp),
     /// Shape and data movement.
     Shape(ShapeOp),
-    /// Neural-network ops.
-    Nn(NnOp),
+    /// Softmax and log-softmax.
+    Softmax(SoftmaxOp),
+    /// Convolution and pooling.
+    Conv(ConvOp),
+    /// Layer and batch normalisation.
+    Norm(NormOp),
+    /// The products of multi-head attention.
+    Heads(HeadsOp),
     /// Fused losses.
     Loss(LossOp),
 }
@@ -84,12 +150,38 @@ impl Op {
         match self {
             Op::Var | Op::Constant | Op::Param(_) | Op::Detach => {}
             Op::Unary(op) => op.backward(ctx),
+            Op::Scalar(op) => op.backward(ctx),
             Op::Binary(op) => op.backward(ctx),
+            Op::Mask(op) => op.backward(ctx),
             Op::Reduce(op) => op.backward(ctx),
             Op::Matmul(op) => op.backward(ctx),
             Op::Shape(op) => op.backward(ctx),
-            Op::Nn(op) => op.backward(ctx),
+            Op::Softmax(op) => op.backward(ctx),
+            Op::Conv(op) => op.backward(ctx),
+            Op::Norm(op) => op.backward(ctx),
+            Op::Heads(op) => op.backward(ctx),
             Op::Loss(op) => op.backward(ctx),
+        }
+    }
+}
+
+impl Op {
+    /// Runs the rule of a non-leaf op that records its gradient on the tape
+    /// (for [`Tape::grad`](crate::Tape::grad)).
+    pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut crate::tape::GraphCtx<'_, '_, T>) {
+        match self {
+            Op::Var | Op::Constant | Op::Param(_) | Op::Detach => {}
+            _ => ctx.unsupported(),
+        }
+    }
+
+    /// The forward-mode rule: the output's tangent from the inputs'
+    /// (`None` for a leaf or a detached value, whose tangent is zero).
+    pub(crate) fn jvp<T: Float>(self, ctx: &crate::tape::JvpCtx<'_, T>) -> Option<Tensor<T>> {
+        let _ = ctx;
+        match self {
+            Op::Var | Op::Constant | Op::Param(_) | Op::Detach => None,
+            op => panic!("forward mode: {op} has no forward-mode rule"),
         }
     }
 }
@@ -102,12 +194,59 @@ impl fmt::Display for Op {
             Op::Param(id) => write!(f, "param#{}", id.0),
             Op::Detach => f.write_str("detach"),
             Op::Unary(op) => op.fmt(f),
+            Op::Scalar(op) => op.fmt(f),
             Op::Binary(op) => op.fmt(f),
+            Op::Mask(op) => op.fmt(f),
             Op::Reduce(op) => op.fmt(f),
             Op::Matmul(op) => op.fmt(f),
             Op::Shape(op) => op.fmt(f),
-            Op::Nn(op) => op.fmt(f),
+            Op::Softmax(op) => op.fmt(f),
+            Op::Conv(op) => op.fmt(f),
+            Op::Norm(op) => op.fmt(f),
+            Op::Heads(op) => op.fmt(f),
             Op::Loss(op) => op.fmt(f),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_op_stays_four_words() {
+        // Every node stores an `Op`: a family that grew a large variant
+        // would grow every node of every tape.
+        let size = std::mem::size_of::<Op>();
+        assert!(size <= 32, "Op is {size} bytes");
+    }
+
+    #[test]
+    fn elementwise_ops_print_their_name_and_arguments() {
+        assert_eq!(UnaryOp::Exp.to_string(), "exp");
+        assert_eq!(UnaryOp::GeluTanh.to_string(), "gelu_tanh");
+        assert_eq!(UnaryOp::LeakyRelu(0.01).to_string(), "leaky_relu[0.01]");
+        assert_eq!(UnaryOp::Clamp(-1.0, 1.5).to_string(), "clamp[-1, 1.5]");
+        assert_eq!(ScalarOp::RDiv(2.0).to_string(), "rdiv[2]");
+        assert_eq!(BinaryOp::Maximum.to_string(), "maximum");
+        assert_eq!(MaskOp::Cmp(CmpOp::Le).to_string(), "le");
+    }
+
+    #[test]
+    fn fused_ops_print_their_name_and_arguments() {
+        assert_eq!(
+            SoftmaxOp::Softmax { axis: 1 }.to_string(),
+            "softmax[axis=1]"
+        );
+        let op = NormOp::BatchNorm {
+            eps: 1e-5,
+            weight: true,
+            bias: false,
+        };
+        assert_eq!(op.to_string(), "batch_norm[eps=0.00001]");
+        assert_eq!(
+            HeadsOp::HeadMix { heads: 4 }.to_string(),
+            "head_mix[heads=4]"
+        );
     }
 }

@@ -5,67 +5,64 @@
 //! with the biased variance (as PyTorch), then apply an optional affine map
 //! `y = xhat * weight + bias`. They differ only in the groups (a row of the
 //! trailing axes, or a channel across batch and space) and in how the
-//! affine parameters broadcast, so they share one kernel pair
-//! (`tensor/norm.rs`) and one backward rule ([`norm_backward`]).
+//! affine parameters broadcast; the kernels are in `tensor/norm.rs`. Each
+//! op is one section: its `Var` method, then its backward rule.
 
 use super::Op;
-use super::nn::NnOp;
 use crate::tape::{BackwardCtx, Var};
 use crate::tensor::norm::{self as kernels, Groups};
 use crate::tensor::{Float, Shape, Tensor};
+use std::fmt;
 
-/// The per-channel statistics of the batch a
-/// [`batch_norm_with_stats`](Var::batch_norm_with_stats) call normalised
-/// with, for a BatchNorm layer to fold into its running averages.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BatchStats<T: Float = f32> {
-    /// Mean of each channel, `[C]`.
-    pub mean: Tensor<T>,
-    /// Unbiased variance of each channel (divided by `count - 1`), `[C]`:
-    /// what PyTorch folds into `running_var`. The normalisation itself uses
-    /// the biased variance.
-    pub var: Tensor<T>,
-    /// Values per channel (`N` times the spatial size).
-    pub count: usize,
+/// The normalisation ops. `eps` is kept as `f64` and the axis count as a
+/// small integer, so the op stays `Copy` and small.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NormOp {
+    /// `layer_norm` over the trailing `dims` axes; inputs `[x]`, then the
+    /// weight and the bias if present.
+    LayerNorm {
+        /// How many trailing axes are normalised together.
+        dims: u32,
+        /// Added to the variance before the square root.
+        eps: f64,
+        /// Whether a weight input follows `x`.
+        weight: bool,
+        /// Whether a bias input follows (after the weight, if any).
+        bias: bool,
+    },
+    /// `batch_norm` with batch statistics (training mode); inputs `[x]`,
+    /// then the weight and the bias if present.
+    BatchNorm {
+        /// Added to the variance before the square root.
+        eps: f64,
+        /// Whether a weight input follows `x`.
+        weight: bool,
+        /// Whether a bias input follows (after the weight, if any).
+        bias: bool,
+    },
 }
 
-/// The layer-norm groups of `x`: rows of the trailing `dims` axes.
-fn layer_groups(x: &[usize], dims: usize) -> Groups {
-    let k = x.len() - dims;
-    Groups {
-        outer: 1,
-        groups: x[..k].iter().product(),
-        inner: x[k..].iter().product(),
+impl NormOp {
+    /// Adds each input's share of the gradient.
+    pub(crate) fn backward<T: Float>(self, ctx: &mut BackwardCtx<'_, T>) {
+        match self {
+            NormOp::LayerNorm {
+                dims,
+                eps,
+                weight,
+                bias,
+            } => layer_norm_backward(dims as usize, eps, weight, bias, ctx),
+            NormOp::BatchNorm { eps, weight, bias } => batch_norm_backward(eps, weight, bias, ctx),
+        }
     }
 }
 
-/// The batch-norm groups of `x [N, C, *]`: channels, and the shape the
-/// `[C]` parameters broadcast as (`[C, 1, .., 1]`, one 1 per trailing axis).
-fn batch_groups(x: &[usize]) -> (Groups, Shape) {
-    let mut param: Shape = smallvec::smallvec![1; x.len() - 1];
-    param[0] = x[1];
-    let groups = Groups {
-        outer: x[0],
-        groups: x[1],
-        inner: x[2..].iter().product(),
-    };
-    (groups, param)
-}
-
-/// `xhat * weight + bias`, the parameters viewed as `param_shape`.
-fn affine<T: Float>(
-    xhat: Tensor<T>,
-    weight: Option<&Tensor<T>>,
-    bias: Option<&Tensor<T>>,
-    param_shape: &[usize],
-) -> Tensor<T> {
-    let y = match weight {
-        Some(w) => &xhat * &w.reshape(param_shape),
-        None => xhat,
-    };
-    match bias {
-        Some(b) => &y + &b.reshape(param_shape),
-        None => y,
+impl fmt::Display for NormOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NormOp::LayerNorm { dims, eps, .. } => write!(f, "layer_norm[dims={dims}, eps={eps}]"),
+            NormOp::BatchNorm { eps, .. } => write!(f, "batch_norm[eps={eps}]"),
+        }
     }
 }
 
@@ -84,6 +81,29 @@ fn push_param<'t, T: Float>(
             "{op}: {what} must have shape {want:?}: got {s:?}"
         );
         inputs.push(p);
+    }
+}
+
+/// The weight and bias among an op's input values `[x, weight?, bias?]`.
+fn params<'a, T: Float>(
+    v: &[&'a Tensor<T>],
+    weight: bool,
+    bias: bool,
+) -> (Option<&'a Tensor<T>>, Option<&'a Tensor<T>>) {
+    let w = weight.then(|| v[1]);
+    let b = bias.then(|| v[1 + weight as usize]);
+    (w, b)
+}
+
+// ---- layer_norm ---------------------------------------------------------
+
+/// The layer-norm groups of `x`: rows of the trailing `dims` axes.
+fn layer_groups(x: &[usize], dims: usize) -> Groups {
+    let k = x.len() - dims;
+    Groups {
+        outer: 1,
+        groups: x[..k].iter().product(),
+        inner: x[k..].iter().product(),
     }
 }
 
@@ -134,14 +154,14 @@ impl<'t, T: Float> Var<'t, T> {
             &mut inputs,
         );
         push_param("layer_norm", "bias", bias, normalized_shape, &mut inputs);
-        let op = NnOp::LayerNorm {
+        let op = NormOp::LayerNorm {
             dims: k as u32,
             eps,
             weight: weight.is_some(),
             bias: bias.is_some(),
         };
         let d = layer_groups(&xs, k).inner;
-        self.tape.apply(Op::Nn(op), &inputs, |v| {
+        self.tape.apply(Op::Norm(op), &inputs, |v| {
             // The affine map is fused into the normalising pass.
             let (w, b) = params(v, weight.is_some(), bias.is_some());
             let mut y = Tensor::pooled_zeros(xs.clone());
@@ -156,7 +176,91 @@ impl<'t, T: Float> Var<'t, T> {
             y
         })
     }
+}
 
+/// `layer_norm`'s rule: one fused pass per block of rows
+/// ([`kernels::layer_norm_rows_backward`]) gives all three gradients.
+fn layer_norm_backward<T: Float>(
+    dims: usize,
+    eps: f64,
+    weight: bool,
+    bias: bool,
+    ctx: &mut BackwardCtx<'_, T>,
+) {
+    let (x, g) = (ctx.input(0), ctx.grad_out());
+    let xs = Shape::from_slice(x.shape());
+    let param_shape = Shape::from_slice(&xs[xs.len() - dims..]);
+    let d = layer_groups(&xs, dims).inner;
+    let w = weight.then(|| ctx.input(1).as_slice());
+    let mut dx = Tensor::pooled_zeros(xs);
+    let (dw, db) = kernels::layer_norm_rows_backward(
+        x.as_slice(),
+        g.as_slice(),
+        d,
+        T::from_f64(eps),
+        w,
+        dx.as_mut_slice(),
+    );
+    let b_idx = 1 + weight as usize;
+    if weight && ctx.needs(1) {
+        ctx.add(1, Tensor::from_parts(param_shape.clone(), dw));
+    }
+    if bias && ctx.needs(b_idx) {
+        ctx.add(b_idx, Tensor::from_parts(param_shape, db));
+    }
+    if ctx.needs(0) {
+        ctx.add(0, dx);
+    }
+}
+
+// ---- batch_norm ---------------------------------------------------------
+
+/// The per-channel statistics of the batch a
+/// [`batch_norm_with_stats`](Var::batch_norm_with_stats) call normalised
+/// with, for a BatchNorm layer to fold into its running averages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchStats<T: Float = f32> {
+    /// Mean of each channel, `[C]`.
+    pub mean: Tensor<T>,
+    /// Unbiased variance of each channel (divided by `count - 1`), `[C]`:
+    /// what PyTorch folds into `running_var`. The normalisation itself uses
+    /// the biased variance.
+    pub var: Tensor<T>,
+    /// Values per channel (`N` times the spatial size).
+    pub count: usize,
+}
+
+/// The batch-norm groups of `x [N, C, *]`: channels, and the shape the
+/// `[C]` parameters broadcast as (`[C, 1, .., 1]`, one 1 per trailing axis).
+fn batch_groups(x: &[usize]) -> (Groups, Shape) {
+    let mut param: Shape = smallvec::smallvec![1; x.len() - 1];
+    param[0] = x[1];
+    let groups = Groups {
+        outer: x[0],
+        groups: x[1],
+        inner: x[2..].iter().product(),
+    };
+    (groups, param)
+}
+
+/// `xhat * weight + bias`, the parameters viewed as `param_shape`.
+fn affine<T: Float>(
+    xhat: Tensor<T>,
+    weight: Option<&Tensor<T>>,
+    bias: Option<&Tensor<T>>,
+    param_shape: &[usize],
+) -> Tensor<T> {
+    let y = match weight {
+        Some(w) => &xhat * &w.reshape(param_shape),
+        None => xhat,
+    };
+    match bias {
+        Some(b) => &y + &b.reshape(param_shape),
+        None => y,
+    }
+}
+
+impl<'t, T: Float> Var<'t, T> {
     /// Batch normalisation in training mode, as PyTorch's `batch_norm` with
     /// `training=True`: `x [N, C]` or `[N, C, *]` is normalised per channel
     /// (axis 1) with the mean and biased variance over every other axis,
@@ -227,13 +331,13 @@ impl<'t, T: Float> Var<'t, T> {
         let mut inputs = vec![self];
         push_param("batch_norm", "weight", weight, &xs[1..2], &mut inputs);
         push_param("batch_norm", "bias", bias, &xs[1..2], &mut inputs);
-        let op = NnOp::BatchNorm {
+        let op = NormOp::BatchNorm {
             eps,
             weight: weight.is_some(),
             bias: bias.is_some(),
         };
         let mut stats = None;
-        let y = self.tape.apply(Op::Nn(op), &inputs, |v| {
+        let y = self.tape.apply(Op::Norm(op), &inputs, |v| {
             let nz = kernels::normalize(v[0].as_slice(), groups, T::from_f64(eps));
             let unbias = T::from_usize(count) / T::from_usize(count - 1);
             stats = Some(BatchStats {
@@ -255,30 +359,14 @@ impl<'t, T: Float> Var<'t, T> {
     }
 }
 
-/// The weight and bias among an op's input values `[x, weight?, bias?]`.
-fn params<'a, T: Float>(
-    v: &[&'a Tensor<T>],
-    weight: bool,
-    bias: bool,
-) -> (Option<&'a Tensor<T>>, Option<&'a Tensor<T>>) {
-    let w = weight.then(|| v[1]);
-    let b = bias.then(|| v[1 + weight as usize]);
-    (w, b)
-}
-
-/// The batch-norm rule, for `y = xhat * w + b` over `groups`, the
-/// parameters broadcasting as `param_shape`. `xhat` is recomputed from the
-/// input (one pass for the statistics, one to normalise) rather than kept
-/// from the forward pass.
-fn norm_backward<T: Float>(
-    ctx: &mut BackwardCtx<'_, T>,
-    groups: Groups,
-    param_shape: &[usize],
-    eps: f64,
-    weight: bool,
-    bias: bool,
-) {
+/// `batch_norm`'s rule, for `y = xhat * w + b` over the channels, the
+/// parameters broadcasting as `[C, 1, .., 1]`. `xhat` is recomputed from
+/// the input (one pass for the statistics, one to normalise) rather than
+/// kept from the forward pass.
+fn batch_norm_backward<T: Float>(eps: f64, weight: bool, bias: bool, ctx: &mut BackwardCtx<'_, T>) {
     let (x, g) = (ctx.input(0), ctx.grad_out());
+    let (groups, param_shape) = batch_groups(x.shape());
+    let param_shape = param_shape.as_slice();
     let nz = kernels::normalize(x.as_slice(), groups, T::from_f64(eps));
     let xhat = Tensor::from_parts(Shape::from_slice(x.shape()), nz.xhat);
     let b_idx = 1 + weight as usize;
@@ -297,50 +385,4 @@ fn norm_backward<T: Float>(
         let dx = kernels::normalize_backward(xhat.as_slice(), dxhat.as_slice(), &nz.rstd, groups);
         ctx.add(0, Tensor::from_parts(Shape::from_slice(x.shape()), dx));
     }
-}
-
-/// `layer_norm`'s rule: one fused pass per block of rows
-/// ([`kernels::layer_norm_rows_backward`]) gives all three gradients.
-pub(super) fn layer_norm_backward<T: Float>(
-    dims: usize,
-    eps: f64,
-    weight: bool,
-    bias: bool,
-    ctx: &mut BackwardCtx<'_, T>,
-) {
-    let (x, g) = (ctx.input(0), ctx.grad_out());
-    let xs = Shape::from_slice(x.shape());
-    let param_shape = Shape::from_slice(&xs[xs.len() - dims..]);
-    let d = layer_groups(&xs, dims).inner;
-    let w = weight.then(|| ctx.input(1).as_slice());
-    let mut dx = Tensor::pooled_zeros(xs);
-    let (dw, db) = kernels::layer_norm_rows_backward(
-        x.as_slice(),
-        g.as_slice(),
-        d,
-        T::from_f64(eps),
-        w,
-        dx.as_mut_slice(),
-    );
-    let b_idx = 1 + weight as usize;
-    if weight && ctx.needs(1) {
-        ctx.add(1, Tensor::from_parts(param_shape.clone(), dw));
-    }
-    if bias && ctx.needs(b_idx) {
-        ctx.add(b_idx, Tensor::from_parts(param_shape, db));
-    }
-    if ctx.needs(0) {
-        ctx.add(0, dx);
-    }
-}
-
-/// `batch_norm`'s rule.
-pub(super) fn batch_norm_backward<T: Float>(
-    eps: f64,
-    weight: bool,
-    bias: bool,
-    ctx: &mut BackwardCtx<'_, T>,
-) {
-    let (groups, param_shape) = batch_groups(ctx.input(0).shape());
-    norm_backward(ctx, groups, &param_shape, eps, weight, bias);
 }

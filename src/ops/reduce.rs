@@ -10,6 +10,9 @@
 //! ([`AuxRange`]), so each op value stays `Copy`. Backward rules reshape the
 //! incoming gradient to the kept-axes shape (reduced axes of size 1), after
 //! which it broadcasts against the input like any elementwise operand.
+//!
+//! Each op is one section: its `Var` methods (all elements, then chosen
+//! axes), which call the forward kernel, then its backward rule.
 
 use super::Op;
 use crate::tape::{AuxRange, BackwardCtx, Var};
@@ -98,105 +101,21 @@ impl ReduceOp {
         }
     }
 
-    /// Computes the op on a tensor; `axes` are the resolved axes stored in
-    /// the op (ignored by the arg ops, which carry their one axis).
-    pub fn forward<T: Float>(self, x: &Tensor<T>, axes: &[usize]) -> Tensor<T> {
-        match self {
-            ReduceOp::Sum { keepdim, .. } => x.sum_over(axes, keepdim),
-            ReduceOp::Mean { keepdim, .. } => x.mean_over(axes, keepdim),
-            ReduceOp::Max { keepdim, .. } => x.max_over(axes, keepdim),
-            ReduceOp::Min { keepdim, .. } => x.min_over(axes, keepdim),
-            ReduceOp::Var {
-                correction,
-                keepdim,
-                ..
-            } => x.var_over(axes, correction, keepdim),
-            ReduceOp::LogSumExp { keepdim, .. } => x.logsumexp_over(axes, keepdim),
-            ReduceOp::ArgMax { axis, keepdim } => x.argmax_axis(axis as isize, keepdim),
-            ReduceOp::ArgMin { axis, keepdim } => x.argmin_axis(axis as isize, keepdim),
-        }
-    }
-
     /// Adds the input's share of the gradient.
     pub(crate) fn backward<T: Float>(self, ctx: &mut BackwardCtx<'_, T>) {
-        let (x, out, g) = (ctx.input(0), ctx.output(), ctx.grad_out());
-        let axes = match self {
-            ReduceOp::Sum { axes, .. }
-            | ReduceOp::Mean { axes, .. }
-            | ReduceOp::Max { axes, .. }
-            | ReduceOp::Min { axes, .. }
-            | ReduceOp::Var { axes, .. }
-            | ReduceOp::LogSumExp { axes, .. } => ctx.aux(axes),
-            ReduceOp::ArgMax { .. } | ReduceOp::ArgMin { .. } => return,
-        };
-        let dims = x.shape();
-        let keep = keepdim_shape(dims, axes);
-        let n = T::from_usize(reduced_count(dims, axes));
-        // `gk` broadcasts against `x`; `out_k` likewise for the output.
-        let gk = g.reshape(&keep);
-        let gx = match self {
-            // Every summed element moves the sum one for one.
-            ReduceOp::Sum { .. } => g.expand_over(axes, dims),
-            // d mean / dx_i = 1 / N
-            ReduceOp::Mean { .. } => g.map(|g| g / n).expand_over(axes, dims),
-            // The gradient goes to every element equal to the extreme, split
-            // evenly among ties (as PyTorch's max without `dim`): then the
-            // rule is the average of the one-hot rules of the tied picks.
-            ReduceOp::Max { .. } | ReduceOp::Min { .. } => {
-                let out_k = out.reshape(&keep);
-                let hit = x.zip_map(
-                    &out_k,
-                    self.name(),
-                    |x, m| {
-                        if x == m { T::ONE } else { T::ZERO }
-                    },
-                );
-                let ties = hit.sum_over(axes, true);
-                &hit * &(&gk / &ties)
+        match self {
+            ReduceOp::Sum { axes, .. } => sum_backward(ctx, axes),
+            ReduceOp::Mean { axes, .. } => mean_backward(ctx, axes),
+            ReduceOp::Max { axes, .. } | ReduceOp::Min { axes, .. } => {
+                extreme_backward(ctx, axes, self.name())
             }
-            // With m the mean and d = N - correction,
-            // d/dx_i sum_j (x_j - m)^2 / d = 2 (x_i - m) / d - (2 / (N d)) sum_j (x_j - m),
-            // and the last sum is 0. The deviations are those the forward
-            // pass used (around a pivot), accurate when the mean is large.
-            ReduceOp::Var { correction, .. } => {
-                let d = T::from_usize(reduced_count(dims, axes).saturating_sub(correction));
-                let dev = x.deviations(&x.centered_over(axes));
-                let two = T::from_f64(2.0);
-                &dev * &gk.map(|g| two * g / d)
-            }
-            // d/dx_i ln sum_j e^x_j = e^x_i / sum_j e^x_j = e^(x_i - out): the
-            // softmax, read off the output so nothing overflows. A -inf
-            // input gets 0 even where the output is -inf too.
-            //
-            // The output is rounded to its own magnitude: near 1e4 in f32 it
-            // is off by up to 5e-4, which would scale every e^(x_i - out) by
-            // up to 1 +- 5e-4. That error is one factor per output (each
-            // x_i - out is exact there, Sterbenz), so dividing by the sum of
-            // the e^(x_i - out), ideally 1, removes it: one more pass, in a
-            // backward rule that is not a hot one.
-            ReduceOp::LogSumExp { .. } => {
-                let out_k = out.reshape(&keep);
-                let p = x.zip_map(&out_k, "logsumexp", |x, l| {
-                    if x == T::NEG_INFINITY {
-                        T::ZERO
-                    } else {
-                        (x - l).exp()
-                    }
-                });
-                let total = p.sum_over(axes, true);
-                // An all -inf group has p = 0 and total 0: it keeps 0.
-                let scale = gk.zip_map(
-                    &total,
-                    "logsumexp",
-                    |g, s| {
-                        if s > T::ZERO { g / s } else { g }
-                    },
-                );
-                &p * &scale
-            }
-            ReduceOp::ArgMax { .. } | ReduceOp::ArgMin { .. } => return,
-        };
-        ctx.add(0, gx);
+            ReduceOp::Var {
+                axes, correction, ..
+            } => var_backward(ctx, axes, correction),
+            ReduceOp::LogSumExp { axes, .. } => logsumexp_backward(ctx, axes),
+            // Recorded without gradient, so never reached.
+            ReduceOp::ArgMax { .. } | ReduceOp::ArgMin { .. } => {}
+        }
     }
 }
 
@@ -219,19 +138,25 @@ fn all_axes(ndim: usize) -> SmallVec<[isize; 4]> {
 
 impl<'t, T: Float> Var<'t, T> {
     /// Resolves `axes` (panicking with `name` and the shape if one is out of
-    /// range or repeated), stores them on the tape, and records the op.
+    /// range or repeated), stores them on the tape, and records the op
+    /// `make` returns, computing it with `forward` over the resolved axes.
     fn reduce(
         self,
         name: &str,
         axes: &[isize],
         make: impl FnOnce(AuxRange) -> ReduceOp,
+        forward: impl FnOnce(&Tensor<T>, &[usize]) -> Tensor<T>,
     ) -> Var<'t, T> {
         let axes = resolve_axes(name, axes, &self.shape());
         let op = make(self.tape.push_aux(&axes));
         self.tape
-            .apply(Op::Reduce(op), &[self], |v| op.forward(v[0], &axes))
+            .apply(Op::Reduce(op), &[self], |v| forward(v[0], &axes))
     }
+}
 
+// ---- sum ----------------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// Sum of all elements, as a 0-d var.
     ///
     /// Forward: `sum_i x_i`. Derivative: 1 for every element.
@@ -266,9 +191,25 @@ impl<'t, T: Float> Var<'t, T> {
     /// assert_eq!(x.sum_axes(&[0], true).shape().as_slice(), &[1, 3]);
     /// ```
     pub fn sum_axes(self, axes: &[isize], keepdim: bool) -> Var<'t, T> {
-        self.reduce("sum", axes, |axes| ReduceOp::Sum { axes, keepdim })
+        self.reduce(
+            "sum",
+            axes,
+            |axes| ReduceOp::Sum { axes, keepdim },
+            |x, axes| x.sum_over(axes, keepdim),
+        )
     }
+}
 
+/// `sum`'s rule: every summed element moves the sum one for one, so each
+/// gets the gradient of the sum it went into.
+fn sum_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axes: AuxRange) {
+    let (x, g, axes) = (ctx.input(0), ctx.grad_out(), ctx.aux(axes));
+    ctx.add(0, g.expand_over(axes, x.shape()));
+}
+
+// ---- mean ---------------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// Mean of all elements, as a 0-d var.
     ///
     /// Forward: `sum_i x_i / N`. Derivative: `1 / N` for every element.
@@ -285,9 +226,25 @@ impl<'t, T: Float> Var<'t, T> {
     /// # Panics
     /// If an axis is out of range or repeated.
     pub fn mean_axes(self, axes: &[isize], keepdim: bool) -> Var<'t, T> {
-        self.reduce("mean", axes, |axes| ReduceOp::Mean { axes, keepdim })
+        self.reduce(
+            "mean",
+            axes,
+            |axes| ReduceOp::Mean { axes, keepdim },
+            |x, axes| x.mean_over(axes, keepdim),
+        )
     }
+}
 
+/// `mean`'s rule: `d mean / dx_i = 1 / N`.
+fn mean_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axes: AuxRange) {
+    let (x, g, axes) = (ctx.input(0), ctx.grad_out(), ctx.aux(axes));
+    let n = T::from_usize(reduced_count(x.shape(), axes));
+    ctx.add(0, g.map(|g| g / n).expand_over(axes, x.shape()));
+}
+
+// ---- max ----------------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// The largest element, as a 0-d var.
     ///
     /// Derivative: 1 at the maximum; when several elements tie for it, the
@@ -317,9 +274,33 @@ impl<'t, T: Float> Var<'t, T> {
     /// # Panics
     /// If an axis is out of range or repeated, or the var has no elements.
     pub fn max_axes(self, axes: &[isize], keepdim: bool) -> Var<'t, T> {
-        self.reduce("max", axes, |axes| ReduceOp::Max { axes, keepdim })
+        self.reduce(
+            "max",
+            axes,
+            |axes| ReduceOp::Max { axes, keepdim },
+            |x, axes| x.max_over(axes, keepdim),
+        )
     }
+}
 
+/// The rule of `max` and `min` (`name`): the gradient goes to every
+/// element equal to the extreme, split evenly among ties (as PyTorch's max
+/// without `dim`), which is the average of the one-hot rules of the tied
+/// picks.
+fn extreme_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axes: AuxRange, name: &str) {
+    let (x, out, g, axes) = (ctx.input(0), ctx.output(), ctx.grad_out(), ctx.aux(axes));
+    // The kept-axes shape (reduced axes of size 1) broadcasts against `x`.
+    let keep = keepdim_shape(x.shape(), axes);
+    let (gk, out_k) = (g.reshape(&keep), out.reshape(&keep));
+    let hit = x.zip_map(&out_k, name, |x, m| if x == m { T::ONE } else { T::ZERO });
+    let ties = hit.sum_over(axes, true);
+    ctx.add(0, &hit * &(&gk / &ties));
+}
+
+// ---- min ----------------------------------------------------------------
+
+// Its rule is max's, `extreme_backward`.
+impl<'t, T: Float> Var<'t, T> {
     /// The smallest element, as a 0-d var; ties split the gradient evenly,
     /// as for [`max`](Var::max).
     ///
@@ -335,9 +316,18 @@ impl<'t, T: Float> Var<'t, T> {
     /// # Panics
     /// If an axis is out of range or repeated, or the var has no elements.
     pub fn min_axes(self, axes: &[isize], keepdim: bool) -> Var<'t, T> {
-        self.reduce("min", axes, |axes| ReduceOp::Min { axes, keepdim })
+        self.reduce(
+            "min",
+            axes,
+            |axes| ReduceOp::Min { axes, keepdim },
+            |x, axes| x.min_over(axes, keepdim),
+        )
     }
+}
 
+// ---- var ----------------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// Variance of all elements, as a 0-d var; see [`var_axes`](Var::var_axes).
     ///
     /// ```
@@ -364,13 +354,35 @@ impl<'t, T: Float> Var<'t, T> {
     /// # Panics
     /// If an axis is out of range or repeated.
     pub fn var_axes(self, axes: &[isize], correction: usize, keepdim: bool) -> Var<'t, T> {
-        self.reduce("var", axes, |axes| ReduceOp::Var {
+        self.reduce(
+            "var",
             axes,
-            correction,
-            keepdim,
-        })
+            |axes| ReduceOp::Var {
+                axes,
+                correction,
+                keepdim,
+            },
+            |x, axes| x.var_over(axes, correction, keepdim),
+        )
     }
+}
 
+/// `var`'s rule. With `m` the mean and `d = N - correction`,
+/// `d/dx_i sum_j (x_j - m)^2 / d = 2 (x_i - m) / d - (2 / (N d)) sum_j (x_j - m)`,
+/// and the last sum is 0. The deviations are those the forward pass used
+/// (around a pivot), accurate when the mean is large.
+fn var_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axes: AuxRange, correction: usize) {
+    let (x, g, axes) = (ctx.input(0), ctx.grad_out(), ctx.aux(axes));
+    let gk = g.reshape(&keepdim_shape(x.shape(), axes));
+    let d = T::from_usize(reduced_count(x.shape(), axes).saturating_sub(correction));
+    let dev = x.deviations(&x.centered_over(axes));
+    let two = T::from_f64(2.0);
+    ctx.add(0, &dev * &gk.map(|g| two * g / d));
+}
+
+// ---- logsumexp ----------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// `ln sum exp x` over all elements, as a 0-d var; see
     /// [`logsumexp_axes`](Var::logsumexp_axes).
     ///
@@ -396,12 +408,51 @@ impl<'t, T: Float> Var<'t, T> {
     /// # Panics
     /// If an axis is out of range or repeated.
     pub fn logsumexp_axes(self, axes: &[isize], keepdim: bool) -> Var<'t, T> {
-        self.reduce("logsumexp", axes, |axes| ReduceOp::LogSumExp {
+        self.reduce(
+            "logsumexp",
             axes,
-            keepdim,
-        })
+            |axes| ReduceOp::LogSumExp { axes, keepdim },
+            |x, axes| x.logsumexp_over(axes, keepdim),
+        )
     }
+}
 
+/// `logsumexp`'s rule: `d/dx_i ln sum_j e^x_j = e^x_i / sum_j e^x_j =
+/// e^(x_i - out)`, the softmax, read off the output so nothing overflows. A
+/// -inf input gets 0 even where the output is -inf too.
+///
+/// The output is rounded to its own magnitude: near 1e4 in f32 it is off by
+/// up to 5e-4, which would scale every e^(x_i - out) by up to 1 +- 5e-4.
+/// That error is one factor per output (each x_i - out is exact there,
+/// Sterbenz), so dividing by the sum of the e^(x_i - out), ideally 1,
+/// removes it: one more pass, in a backward rule that is not a hot one.
+fn logsumexp_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axes: AuxRange) {
+    let (x, out, g, axes) = (ctx.input(0), ctx.output(), ctx.grad_out(), ctx.aux(axes));
+    let keep = keepdim_shape(x.shape(), axes);
+    let (gk, out_k) = (g.reshape(&keep), out.reshape(&keep));
+    let p = x.zip_map(&out_k, "logsumexp", |x, l| {
+        if x == T::NEG_INFINITY {
+            T::ZERO
+        } else {
+            (x - l).exp()
+        }
+    });
+    let total = p.sum_over(axes, true);
+    // An all -inf group has p = 0 and total 0: it keeps 0.
+    let scale = gk.zip_map(
+        &total,
+        "logsumexp",
+        |g, s| {
+            if s > T::ZERO { g / s } else { g }
+        },
+    );
+    ctx.add(0, &p * &scale);
+}
+
+// ---- argmax, argmin -----------------------------------------------------
+
+// No rule: the indices carry no gradient.
+impl<'t, T: Float> Var<'t, T> {
     /// Index of the largest element along `axis` (the first on ties), as a
     /// float. The result carries no gradient.
     ///
@@ -420,7 +471,9 @@ impl<'t, T: Float> Var<'t, T> {
     /// ```
     pub fn argmax(self, axis: isize, keepdim: bool) -> Var<'t, T> {
         let axis = resolve_axis("argmax", axis, &self.shape());
-        self.record_arg(ReduceOp::ArgMax { axis, keepdim })
+        self.record_arg(ReduceOp::ArgMax { axis, keepdim }, |x| {
+            x.argmax_axis(axis as isize, keepdim)
+        })
     }
 
     /// Index of the smallest element along `axis` (the first on ties), as a
@@ -430,12 +483,15 @@ impl<'t, T: Float> Var<'t, T> {
     /// If the axis is out of range or has size 0.
     pub fn argmin(self, axis: isize, keepdim: bool) -> Var<'t, T> {
         let axis = resolve_axis("argmin", axis, &self.shape());
-        self.record_arg(ReduceOp::ArgMin { axis, keepdim })
+        self.record_arg(ReduceOp::ArgMin { axis, keepdim }, |x| {
+            x.argmin_axis(axis as isize, keepdim)
+        })
     }
 
-    fn record_arg(self, op: ReduceOp) -> Var<'t, T> {
+    /// Records an index op, computed by `forward`, without gradient.
+    fn record_arg(self, op: ReduceOp, forward: impl FnOnce(&Tensor<T>) -> Tensor<T>) -> Var<'t, T> {
         self.tape
-            .apply(Op::Reduce(op), &[self], |v| op.forward(v[0], &[]))
+            .apply(Op::Reduce(op), &[self], |v| forward(v[0]))
             .without_grad()
     }
 }

@@ -10,6 +10,8 @@
 //! Axes are `isize` (negative counts from the end) and are resolved before
 //! recording, so the op values on the tape hold plain `usize` axes. Lists
 //! (a permutation, indices, pads) are stored on the tape with `push_aux`.
+//!
+//! Each op is one section: its `Var` method, then its backward rule.
 
 use super::Op;
 use crate::tape::{AuxRange, BackwardCtx, Var};
@@ -74,71 +76,20 @@ pub enum ShapeOp {
 impl ShapeOp {
     /// Adds each input's share of the gradient.
     pub(crate) fn backward<T: Float>(self, ctx: &mut BackwardCtx<'_, T>) {
-        let g = ctx.grad_out();
         match self {
-            // The same elements in the same order: reshape the gradient back.
             ShapeOp::Reshape
             | ShapeOp::Flatten(..)
             | ShapeOp::Squeeze(_)
-            | ShapeOp::Unsqueeze(_) => {
-                ctx.add(0, g.reshape(ctx.input(0).shape()));
-            }
-            // `add` sums the gradient over the broadcast axes.
-            ShapeOp::BroadcastTo => ctx.add(0, g.clone()),
-            // A swap is its own inverse.
-            ShapeOp::Transpose(a, b) => ctx.add(0, g.transpose(a as isize, b as isize)),
-            ShapeOp::Permute(perm) => {
-                let perm = ctx.aux(perm);
-                let mut inverse = vec![0; perm.len()];
-                for (i, &p) in perm.iter().enumerate() {
-                    inverse[p] = i;
-                }
-                ctx.add(0, g.permute(&inverse));
-            }
-            // Elements outside the slice did not reach the output: zeros.
-            ShapeOp::Narrow { axis, start, len } => {
-                let size = ctx.input(0).shape()[axis];
-                let mut pads = vec![(0, 0); g.ndim()];
-                pads[axis] = (start, size - start - len);
-                ctx.add(0, g.pad(&pads, T::ZERO));
-            }
-            // Each input gets its own stretch of the gradient.
-            ShapeOp::Concat(axis) => {
-                let mut start = 0;
-                for i in 0..ctx.num_inputs() {
-                    let len = ctx.input(i).shape()[axis];
-                    if ctx.needs(i) {
-                        ctx.add(i, g.narrow(axis as isize, start, len));
-                    }
-                    start += len;
-                }
-            }
-            ShapeOp::Stack(axis) => {
-                for i in 0..ctx.num_inputs() {
-                    if ctx.needs(i) {
-                        let gi = g.narrow(axis as isize, i, 1).squeeze(axis as isize);
-                        ctx.add(i, gi);
-                    }
-                }
-            }
-            // Scatter-add: a row picked twice gets both gradients.
-            ShapeOp::IndexSelect { axis, index } => {
-                let mut gx = Tensor::zeros(ctx.input(0).shape());
-                gx.index_add_assign(axis as isize, ctx.aux(index), g);
-                ctx.add(0, gx);
-            }
-            ShapeOp::Gather { axis, index } => {
-                let x = ctx.input(0);
-                let (dims, index) = ctx.aux(index).split_at(x.ndim());
-                let mut gx = Tensor::zeros(x.shape());
-                gx.scatter_add_assign(axis as isize, index, dims, g);
-                ctx.add(0, gx);
-            }
-            // The padding is constant: only the original block gets gradient.
-            ShapeOp::Pad { pads, .. } => {
-                let start: Vec<usize> = ctx.aux(pads).iter().step_by(2).copied().collect();
-                ctx.add(0, g.crop(&start, ctx.input(0).shape()));
-            }
+            | ShapeOp::Unsqueeze(_) => reshape_backward(ctx),
+            ShapeOp::BroadcastTo => broadcast_to_backward(ctx),
+            ShapeOp::Transpose(a, b) => transpose_backward(ctx, a, b),
+            ShapeOp::Permute(perm) => permute_backward(ctx, perm),
+            ShapeOp::Narrow { axis, start, len } => narrow_backward(ctx, axis, start, len),
+            ShapeOp::Concat(axis) => concat_backward(ctx, axis),
+            ShapeOp::Stack(axis) => stack_backward(ctx, axis),
+            ShapeOp::IndexSelect { axis, index } => index_select_backward(ctx, axis, index),
+            ShapeOp::Gather { axis, index } => gather_backward(ctx, axis, index),
+            ShapeOp::Pad { pads, .. } => pad_backward(ctx, pads),
         }
     }
 }
@@ -166,10 +117,15 @@ impl fmt::Display for ShapeOp {
 }
 
 impl<'t, T: Float> Var<'t, T> {
+    /// Records `op` on this var, computing it with `forward`.
     fn shape_op(self, op: ShapeOp, forward: impl FnOnce(&Tensor<T>) -> Tensor<T>) -> Var<'t, T> {
         self.tape.apply(Op::Shape(op), &[self], |v| forward(v[0]))
     }
+}
 
+// ---- reshape, flatten, squeeze, unsqueeze -------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// The same elements, in the same row-major order, under a new shape
     /// with as many elements. Shares the storage (no copy).
     ///
@@ -232,7 +188,17 @@ impl<'t, T: Float> Var<'t, T> {
         let a = crate::tensor::layout::resolve_insert_axis("unsqueeze", axis, &self.shape());
         self.shape_op(ShapeOp::Unsqueeze(a), |x| x.unsqueeze(axis))
     }
+}
 
+/// The rule of `reshape`, `flatten`, `squeeze` and `unsqueeze`: the same
+/// elements in the same order, so the gradient is reshaped back.
+fn reshape_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
+    ctx.add(0, ctx.grad_out().reshape(ctx.input(0).shape()));
+}
+
+// ---- broadcast_to -------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// The value repeated to fill `dims`, by NumPy's broadcasting rules
     /// (size-1 axes stretch, missing leading axes are added).
     ///
@@ -253,7 +219,16 @@ impl<'t, T: Float> Var<'t, T> {
     pub fn broadcast_to(self, dims: &[usize]) -> Var<'t, T> {
         self.shape_op(ShapeOp::BroadcastTo, |x| x.broadcast_to(dims))
     }
+}
 
+/// `broadcast_to`'s rule: `add` sums the gradient over the repeated axes.
+fn broadcast_to_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
+    ctx.add(0, ctx.grad_out().clone());
+}
+
+// ---- transpose, t -------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// Axes `a` and `b` swapped (negative axes count from the end): a
     /// `[2, 3, 4]` var transposed over `(0, -1)` is `[4, 3, 2]`. A copy.
     ///
@@ -283,7 +258,16 @@ impl<'t, T: Float> Var<'t, T> {
         }
         self.transpose(0, 1)
     }
+}
 
+/// `transpose`'s rule: a swap is its own inverse.
+fn transpose_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, a: usize, b: usize) {
+    ctx.add(0, ctx.grad_out().transpose(a as isize, b as isize));
+}
+
+// ---- permute ------------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// The axes reordered: axis `i` of the result is axis `perm[i]` of the
     /// input, so `[2, 3, 4].permute(&[2, 0, 1])` is `[4, 2, 3]`. A copy.
     ///
@@ -304,7 +288,21 @@ impl<'t, T: Float> Var<'t, T> {
         let r = self.tape.push_aux(perm);
         self.shape_op(ShapeOp::Permute(r), |x| x.permute(perm))
     }
+}
 
+/// `permute`'s rule: the gradient permuted by the inverse permutation.
+fn permute_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, perm: AuxRange) {
+    let perm = ctx.aux(perm);
+    let mut inverse = vec![0; perm.len()];
+    for (i, &p) in perm.iter().enumerate() {
+        inverse[p] = i;
+    }
+    ctx.add(0, ctx.grad_out().permute(&inverse));
+}
+
+// ---- narrow -------------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// Elements `start..start + len` along `axis`, all of every other axis
     /// (PyTorch's `narrow`): `[4, 5].narrow(1, 1, 3)` is `[4, 3]`. A copy.
     ///
@@ -324,7 +322,21 @@ impl<'t, T: Float> Var<'t, T> {
             |x| x.narrow(axis, start, len),
         )
     }
+}
 
+/// `narrow`'s rule: elements outside the slice did not reach the output,
+/// so the gradient is padded back with zeros.
+fn narrow_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: usize, start: usize, len: usize) {
+    let g = ctx.grad_out();
+    let size = ctx.input(0).shape()[axis];
+    let mut pads = vec![(0, 0); g.ndim()];
+    pads[axis] = (start, size - start - len);
+    ctx.add(0, g.pad(&pads, T::ZERO));
+}
+
+// ---- concat -------------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// The vars joined along an existing `axis`; shapes must agree on every
     /// other axis, and the result's size along `axis` is the sum of theirs.
     ///
@@ -351,7 +363,24 @@ impl<'t, T: Float> Var<'t, T> {
             Tensor::concat(v, axis)
         })
     }
+}
 
+/// `concat`'s rule: each input gets its own stretch of the gradient.
+fn concat_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: usize) {
+    let g = ctx.grad_out();
+    let mut start = 0;
+    for i in 0..ctx.num_inputs() {
+        let len = ctx.input(i).shape()[axis];
+        if ctx.needs(i) {
+            ctx.add(i, g.narrow(axis as isize, start, len));
+        }
+        start += len;
+    }
+}
+
+// ---- stack --------------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// The vars, all of one shape, stacked along a new axis inserted at
     /// `axis` (`0..=ndim`): three `[2, 3]` vars stacked at axis 1 make
     /// `[2, 3, 3]`, and 0-d vars stack into a 1-d var.
@@ -369,7 +398,22 @@ impl<'t, T: Float> Var<'t, T> {
             Tensor::stack(v, axis)
         })
     }
+}
 
+/// `stack`'s rule: input `i` gets slice `i` of the gradient.
+fn stack_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: usize) {
+    let g = ctx.grad_out();
+    for i in 0..ctx.num_inputs() {
+        if ctx.needs(i) {
+            let gi = g.narrow(axis as isize, i, 1).squeeze(axis as isize);
+            ctx.add(i, gi);
+        }
+    }
+}
+
+// ---- index_select -------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// Slices along `axis` picked by index, in the order given, repeats
     /// allowed; the result's size along `axis` is `indices.len()`. With
     /// `axis = 0` on a `[vocab, dim]` table this is an embedding lookup.
@@ -396,7 +440,19 @@ impl<'t, T: Float> Var<'t, T> {
             x.index_select(axis, indices)
         })
     }
+}
 
+/// `index_select`'s rule, a scatter-add: a row picked twice gets both
+/// gradients.
+fn index_select_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: usize, index: AuxRange) {
+    let mut gx = Tensor::zeros(ctx.input(0).shape());
+    gx.index_add_assign(axis as isize, ctx.aux(index), ctx.grad_out());
+    ctx.add(0, gx);
+}
+
+// ---- gather -------------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// One element per index along `axis`, as `torch.gather`. `index` is a
     /// row-major array of shape `index_dims` with as many axes as the input
     /// and no larger off `axis`; the result has shape `index_dims`, and for
@@ -425,7 +481,21 @@ impl<'t, T: Float> Var<'t, T> {
             x.gather(axis, index, index_dims)
         })
     }
+}
 
+/// `gather`'s rule, a scatter-add: each output gradient goes to the element
+/// it was read from.
+fn gather_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: usize, index: AuxRange) {
+    let x = ctx.input(0);
+    let (dims, index) = ctx.aux(index).split_at(x.ndim());
+    let mut gx = Tensor::zeros(x.shape());
+    gx.scatter_add_assign(axis as isize, index, dims, ctx.grad_out());
+    ctx.add(0, gx);
+}
+
+// ---- pad ----------------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
     /// Constant padding: `pads[i] = (before, after)` elements equal to
     /// `value` on each side of axis `i`, one pair per axis. Shape rule:
     /// axis `i` grows from `d` to `before + d + after`.
@@ -449,4 +519,11 @@ impl<'t, T: Float> Var<'t, T> {
             x.pad(pads, T::from_f64(value))
         })
     }
+}
+
+/// `pad`'s rule: the padding is constant, so only the original block gets
+/// gradient.
+fn pad_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, pads: AuxRange) {
+    let start: Vec<usize> = ctx.aux(pads).iter().step_by(2).copied().collect();
+    ctx.add(0, ctx.grad_out().crop(&start, ctx.input(0).shape()));
 }

@@ -8,18 +8,26 @@
 //!
 //! - `mod.rs`: recording (this file);
 //! - `backward.rs`: the reverse sweep, the context backward rules get, [`Grads`];
+//! - `grad.rs`: the sweep that records gradients as vars ([`Tape::grad`]),
+//!   for derivatives of derivatives;
+//! - `jvp.rs`: forward mode, tangents computed as ops are recorded
+//!   ([`Tape::dual`], [`Var::tangent`]);
 //! - `print.rs`: the Wengert list (`Display`) and Graphviz export;
 //! - `profile.rs`: the profiler (time per op kind);
 //! - `anomaly.rs`: anomaly mode (the first op to produce a NaN or infinity).
 
 mod anomaly;
 mod backward;
+mod grad;
+mod jvp;
 mod param;
 mod print;
 mod profile;
 
 pub use anomaly::{Anomaly, NonFinite, Phase};
 pub use backward::{BackwardCtx, Grads};
+pub use grad::GraphCtx;
+pub use jvp::JvpCtx;
 pub use param::{Param, ParamId};
 pub use profile::{Profile, ProfileRow};
 
@@ -95,6 +103,10 @@ pub struct Tape<T: Float = f32> {
     profile_done: RefCell<Profile>,
     anomaly_mode: Cell<bool>,
     anomaly: RefCell<Option<Anomaly>>,
+    /// Forward mode: on once a dual var is recorded (until a reset).
+    forward_mode: Cell<bool>,
+    /// Forward mode: each node's tangent (`None` for zero).
+    tangents: RefCell<Vec<Option<Tensor<T>>>>,
 }
 
 impl<T: Float> Drop for Tape<T> {
@@ -129,6 +141,8 @@ impl<T: Float> Tape<T> {
             profile_done: RefCell::new(Profile::default()),
             anomaly_mode: Cell::new(false),
             anomaly: RefCell::new(None),
+            forward_mode: Cell::new(false),
+            tangents: RefCell::new(Vec::new()),
         }
     }
 
@@ -233,6 +247,8 @@ impl<T: Float> Tape<T> {
     pub(crate) fn clear(&self) {
         self.fold_profile();
         *self.anomaly.borrow_mut() = None;
+        self.forward_mode.set(false);
+        self.tangents.borrow_mut().clear();
         self.recycle_buffers();
         self.aux.borrow_mut().clear();
         self.generation.set(self.generation.get().wrapping_add(1));
@@ -313,13 +329,17 @@ impl<T: Float> Tape<T> {
             });
             idx
         };
-        // One branch when neither the profiler nor anomaly mode is on.
-        if self.profiling.get() | self.anomaly_mode.get() {
+        // One branch when neither the profiler, anomaly mode nor forward
+        // mode is on.
+        if self.profiling.get() | self.anomaly_mode.get() | self.forward_mode.get() {
             if self.profiling.get() {
                 self.note_forward(idx as usize, forward_nanos);
             }
             if self.anomaly_mode.get() {
                 self.check_forward(idx as usize);
+            }
+            if self.forward_mode.get() {
+                self.push_tangent(idx as usize);
             }
         }
         Var {

@@ -103,36 +103,79 @@
 //!
 //! ## 3. Make it a built-in operation
 //!
-//! Inside tapegrad an operation is a few lines in one file of
-//! [`ops`](crate::ops), one file per family (`src/ops/unary.rs` for
-//! elementwise functions of one input, `binary.rs`, `reduce.rs`,
-//! `shape.rs`, ...), with forward and backward side by side. For softsign,
-//! in `src/ops/unary.rs`:
+//! Inside tapegrad an operation lives in one place: one file of
+//! [`ops`](crate::ops) per family (`src/ops/unary.rs` for elementwise
+//! functions of one input, `binary.rs`, `reduce.rs`, `shape.rs`, ...), and
+//! in it one entry or one section per operation, holding its public method,
+//! its forward computation and its backward rule together.
 //!
-//! 1. a variant `Softsign` in the family's enum
-//!    [`UnaryOp`](crate::ops::UnaryOp), with a doc line, and its printed
-//!    name (`softsign`) in the enum's `Display`;
-//! 2. an arm in the family's `forward`:
-//!    `UnaryOp::Softsign => x.map(|x| x / (T::ONE + x.abs()))`;
-//! 3. an arm in the family's `backward`, which receives a
-//!    [`BackwardCtx`](crate::tape::BackwardCtx) holding the op's inputs,
-//!    its output and the incoming gradient `g`, and adds `g ⊙ f'(x)` into
-//!    the input's gradient:
-//!    `UnaryOp::Softsign => dx(&|x| T::ONE / ((T::ONE + x.abs()) * (T::ONE + x.abs())))`.
-//!    A rule may use the output instead of the input when that is simpler
-//!    (`tanh` uses `1 - y²`), so nothing extra is stored;
-//! 4. the public method on `Var`, with a doc comment giving the formula,
-//!    the derivative, shapes and panics, whose body records the node:
-//!    `pub fn softsign(self) -> Var<'t, T> { self.unary(UnaryOp::Softsign) }`
-//!    (`unary` calls the crate-internal `tape.apply`, which runs the forward
-//!    arm on the input's value and appends the node);
-//! 5. a test in `tests/`, with the hand derivative and `gradcheck`
-//!    exactly as above.
+//! The elementwise families are tables. Softsign is one entry in the table
+//! of `src/ops/unary.rs`:
 //!
-//! No other place changes: the backward walker dispatches on the family,
-//! and sums a gradient back to its input's shape itself when broadcasting
-//! was involved (chapter 3). The result is one node per call, and a
-//! pull request away from everyone's tape.
+//! ```text
+//! /// `softsign(x) = x / (1 + |x|)`. Derivative: `1 / (1 + |x|)²`.
+//! pub fn softsign() -> Softsign {
+//!     name: "softsign",
+//!     forward: |x| x / (T::ONE + x.abs()),
+//!     backward: |g, x, _out| chain(g, x, |x| {
+//!         let d = T::ONE + x.abs();
+//!         T::ONE / (d * d)
+//!     }),
+//! }
+//! ```
+//!
+//! Read it line by line:
+//!
+//! - the doc comment and `pub fn softsign()` become the method
+//!   `x.softsign()` on [`Var`](crate::Var), with those docs (give the
+//!   formula, the derivative, and the shapes and panics if there are any);
+//!   `-> Softsign` names the variant of the family's enum
+//!   [`UnaryOp`](crate::ops::UnaryOp) that a node records. An operation
+//!   with constant arguments declares them, as
+//!   `pub fn leaky_relu(slope: f64) -> LeakyRelu` does;
+//! - `name` is what printed tapes, Graphviz output and profiles call it;
+//! - `forward` is the formula for one element (the table runs it over the
+//!   whole tensor in one vectorised loop);
+//! - `backward` receives the incoming gradient `g`, the input `x` and the
+//!   output `out` as tensors and returns the input's gradient,
+//!   `g ⊙ f'(x)`: `chain(g, x, f')` multiplies `g` by the derivative
+//!   computed element by element. A rule may use the output
+//!   instead of the input when that is simpler (`tanh`'s is
+//!   `chain(g, out, |y| T::ONE - y * y)`), so nothing extra is stored.
+//!
+//! What an entry gives, seen from outside, for the `tanh` entry: one node
+//! per call, printed under the entry's name, and the entry's rule in
+//! backward.
+//!
+//! ```
+//! use tapegrad::{Tape, tensor};
+//!
+//! let tape = Tape::<f64>::new();
+//! let x = tape.var(tensor![0.5, -2.0]);
+//! let y = x.tanh();
+//! assert_eq!(tape.to_string(), "%0 = var  [2]\n%1 = tanh(%0)  [2]\n");
+//! // the rule, chain(g, out, |y| 1 - y * y), with g = 1
+//! let grads = y.sum().backward();
+//! for (g, x) in grads.wrt(x).to_vec().iter().zip([0.5f64, -2.0]) {
+//!     assert_eq!(*g, 1.0 - x.tanh() * x.tanh());
+//! }
+//! ```
+//!
+//! Operations that are not elementwise (a reduction, a normalisation) are
+//! a section of their family's file instead: the public method, which
+//! checks shapes and records the node with the crate-internal `tape.apply`
+//! (running a forward kernel from `tensor/`), and right below it a function
+//! `<op>_backward` that receives a [`BackwardCtx`](crate::tape::BackwardCtx)
+//! holding the op's inputs, its output and the incoming gradient, and adds
+//! each input's gradient into it; plus one line in the family's `backward`
+//! that calls it.
+//!
+//! Either way, the last step is a test in `tests/`, with the hand
+//! derivative and `gradcheck` exactly as above. No other place changes:
+//! the backward walker dispatches on the family, and sums a gradient back
+//! to its input's shape itself when broadcasting was involved (chapter 3).
+//! The result is one node per call, and a pull request away from
+//! everyone's tape.
 //!
 //! That is the whole engine: values on a list, a local rule per
 //! operation, a reverse walk that multiplies and adds. The rest of the

@@ -1,0 +1,179 @@
+//! Softmax, log-softmax and the causal softmax of attention scores.
+//!
+//! Each is one fused node, with a forward kernel from `tensor/softmax.rs`
+//! and a backward rule written for the whole op, which is both faster and
+//! more stable than chaining primitives (a softmax built as
+//! `exp(x) / sum(exp(x))` overflows in f32 once a logit passes 88; this one
+//! subtracts the maximum first and never does). Each op is one section:
+//! its `Var` method, then its rule; all rules read only the output.
+
+use super::Op;
+use crate::tape::{BackwardCtx, Var};
+use crate::tensor::Float;
+use crate::tensor::shape::resolve_axis;
+use crate::tensor::softmax as kernels;
+use std::fmt;
+
+/// The softmax ops. The axis is resolved and stored as a small integer, so
+/// the op stays `Copy` and small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoftmaxOp {
+    /// `softmax` along an axis (resolved; 0 for a 0-d input).
+    Softmax {
+        /// The axis the probabilities sum to 1 along.
+        axis: u32,
+    },
+    /// `log_softmax` along an axis (resolved; 0 for a 0-d input).
+    LogSoftmax {
+        /// The axis normalised over.
+        axis: u32,
+    },
+    /// `causal_softmax` over the last axis of `[.., Lq, Lk]`.
+    CausalSoftmax,
+}
+
+impl SoftmaxOp {
+    /// Adds the input's share of the gradient.
+    pub(crate) fn backward<T: Float>(self, ctx: &mut BackwardCtx<'_, T>) {
+        match self {
+            SoftmaxOp::Softmax { axis } => softmax_backward(ctx, axis),
+            SoftmaxOp::LogSoftmax { axis } => log_softmax_backward(ctx, axis),
+            SoftmaxOp::CausalSoftmax => causal_softmax_backward(ctx),
+        }
+    }
+}
+
+impl fmt::Display for SoftmaxOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SoftmaxOp::Softmax { axis } => write!(f, "softmax[axis={axis}]"),
+            SoftmaxOp::LogSoftmax { axis } => write!(f, "log_softmax[axis={axis}]"),
+            SoftmaxOp::CausalSoftmax => f.write_str("causal_softmax"),
+        }
+    }
+}
+
+/// Resolves a softmax axis; a 0-d input accepts 0 and -1 (as PyTorch) and
+/// is treated as one element.
+fn softmax_axis(op: &str, axis: isize, dims: &[usize]) -> u32 {
+    if dims.is_empty() && (axis == 0 || axis == -1) {
+        0
+    } else {
+        resolve_axis(op, axis, dims) as u32
+    }
+}
+
+// ---- softmax ------------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
+    /// Softmax along `axis` (negative counts from the end):
+    /// `y_i = e^(x_i - m) / sum_j e^(x_j - m)`, with `m` the maximum along the
+    /// axis, so large logits do not overflow.
+    ///
+    /// Derivative (a vector-Jacobian product along the axis):
+    /// `dx = y * (g - sum(g * y))`. Shape: unchanged. A 0-d input is one
+    /// element (its softmax is 1).
+    ///
+    /// # Panics
+    /// If `axis` is out of range for the shape.
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(tensor![[0.0, 2f64.ln()], [1000.0, 1000.0]]);
+    /// let y = x.softmax(-1).value();
+    /// // e^0 : e^ln2 = 1 : 2, and equal logits share evenly even at 1000.
+    /// assert!((y.get(&[0, 1]) - 2.0 / 3.0).abs() < 1e-12);
+    /// assert_eq!(y.get(&[1, 0]), 0.5);
+    /// ```
+    pub fn softmax(self, axis: isize) -> Var<'t, T> {
+        let axis = softmax_axis("softmax", axis, &self.shape());
+        self.tape
+            .apply(Op::Softmax(SoftmaxOp::Softmax { axis }), &[self], |v| {
+                kernels::softmax(v[0], axis as usize, false)
+            })
+    }
+}
+
+/// `softmax`'s rule: `dx = y * (g - sum(g * y))` along the axis.
+fn softmax_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: u32) {
+    let dx = kernels::softmax_backward(ctx.output(), ctx.grad_out(), axis as usize, false);
+    ctx.add(0, dx);
+}
+
+// ---- log_softmax --------------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
+    /// Log-softmax along `axis`: `y_i = (x_i - m) - ln sum_j e^(x_j - m)`,
+    /// with `m` the maximum along the axis (stable for any finite logits).
+    ///
+    /// Derivative: `dx = g - softmax(x) * sum(g)`, where `softmax(x) = e^y`.
+    /// Shape: unchanged; a 0-d input gives 0.
+    ///
+    /// # Panics
+    /// If `axis` is out of range for the shape.
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(tensor![1000.0, 0.0]);
+    /// let y = x.log_softmax(0).value();
+    /// // ln(e^1000 / (e^1000 + 1)) = -ln(1 + e^-1000) = 0 in f64, and -1000 for the other.
+    /// assert_eq!(y.to_vec(), vec![0.0, -1000.0]);
+    /// ```
+    pub fn log_softmax(self, axis: isize) -> Var<'t, T> {
+        let axis = softmax_axis("log_softmax", axis, &self.shape());
+        self.tape
+            .apply(Op::Softmax(SoftmaxOp::LogSoftmax { axis }), &[self], |v| {
+                kernels::softmax(v[0], axis as usize, true)
+            })
+    }
+}
+
+/// `log_softmax`'s rule: `dx = g - softmax(x) * sum(g)`, with `softmax(x) = e^y`.
+fn log_softmax_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: u32) {
+    let dx = kernels::softmax_backward(ctx.output(), ctx.grad_out(), axis as usize, true);
+    ctx.add(0, dx);
+}
+
+// ---- causal_softmax -----------------------------------------------------
+
+impl<'t, T: Float> Var<'t, T> {
+    /// Softmax over the last axis of `[.., Lq, Lk]` scores with a causal
+    /// mask: query `i` (axis -2) sees keys `j <= i` only, and the later keys
+    /// get weight exactly 0. The same values as adding `-inf` above the
+    /// diagonal and taking [`softmax`](Var::softmax)`(-1)`, without building
+    /// or adding the mask.
+    ///
+    /// Derivative: softmax's, `dx = y * (g - sum(g * y))` (0 for hidden keys).
+    ///
+    /// # Panics
+    /// If the input has fewer than 2 axes.
+    ///
+    /// ```
+    /// # use tapegrad::{Tape, tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(tensor![[1.0, 5.0], [0.0, 0.0]]);
+    /// let y = x.causal_softmax().value();
+    /// // row 0 sees key 0 only; row 1 shares evenly
+    /// assert_eq!(y.to_vec(), vec![1.0, 0.0, 0.5, 0.5]);
+    /// ```
+    pub fn causal_softmax(self) -> Var<'t, T> {
+        let dims = self.shape();
+        assert!(
+            dims.len() >= 2,
+            "causal_softmax: expects [.., Lq, Lk] scores: got {dims:?}"
+        );
+        self.tape
+            .apply(Op::Softmax(SoftmaxOp::CausalSoftmax), &[self], |v| {
+                kernels::causal_softmax(v[0])
+            })
+    }
+}
+
+/// `causal_softmax`'s rule: softmax's; the hidden keys have `y = 0`, hence
+/// `dx = 0` there.
+fn causal_softmax_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
+    let dx = kernels::causal_softmax_backward(ctx.output(), ctx.grad_out());
+    ctx.add(0, dx);
+}
