@@ -148,6 +148,175 @@ where
     report.finish()
 }
 
+/// Checks second derivatives of `f` at `inputs`: the gradients that
+/// [`Tape::grad`] records on the tape, and their own derivatives.
+///
+/// With `s = sum(w * f(x))` for fixed random weights `w` (as in
+/// [`gradcheck`]), it checks, in f64:
+/// 1. that the recorded gradients `∇s` equal the plain backward pass's,
+///    element by element (`|a - b| <= 1e-10 (1 + |b|)`): a wrong recorded
+///    rule shows here;
+/// 2. by [`gradcheck_with`] on `q(x) = sum_j <v_j, ∇_j s(x)>` for fixed
+///    random `v`: that backward through the recorded gradients (the
+///    Hessian-vector product `H v`) matches central finite differences of
+///    `q`.
+///
+/// ```
+/// use tapegrad::{check::gradgradcheck, Tensor};
+/// let x = Tensor::<f64>::from_vec(vec![0.3, -1.2, 2.0], &[3]).unwrap();
+/// gradgradcheck(|v| v[0].square() * v[0].sin(), &[x]).unwrap();
+/// ```
+///
+/// # Errors
+/// The report, if any element disagrees beyond tolerance (for check 1,
+/// the report's worst element compares the recorded gradient, `analytic`,
+/// with the plain one, `numeric`).
+///
+/// # Panics
+/// If an op of `f` has no recorded gradient rule (the message names it).
+pub fn gradgradcheck<F>(f: F, inputs: &[Tensor<f64>]) -> Result<GradcheckReport, GradcheckReport>
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
+{
+    let opts = GradcheckOptions::default();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0xbb67ae85);
+    let weights = {
+        let tape = Tape::<f64>::new();
+        let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.constant(x.clone())).collect();
+        let shape = f(&vars).shape();
+        Tensor::<f64>::rand_uniform(&shape, 0.5, 1.5, &mut rng)
+    };
+    let directions: Vec<Tensor<f64>> = inputs
+        .iter()
+        .map(|x| Tensor::<f64>::rand_uniform(x.shape(), -1.0, 1.0, &mut rng))
+        .collect();
+
+    // 1. The recorded gradients against the plain ones.
+    let tape = Tape::<f64>::new();
+    let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.var(x.clone())).collect();
+    let out = f(&vars);
+    let s = (out * tape.constant(weights.clone())).sum();
+    let recorded = tape.grad(s, &vars);
+    let plain = s.backward();
+    let mut report = GradcheckReport::empty();
+    let exact = GradcheckOptions {
+        atol: 1e-10,
+        rtol: 1e-10,
+        ..opts
+    };
+    for (j, (r, &v)) in recorded.iter().zip(&vars).enumerate() {
+        let (r, p) = (r.value(), plain.wrt(v));
+        for e in 0..p.numel() {
+            report.record(&exact, j, e, p.shape(), r.as_slice()[e], p.as_slice()[e]);
+        }
+    }
+    let report = report.finish()?;
+
+    // 2. Backward through the recorded gradients, by finite differences.
+    let second = gradcheck_with(
+        |v| {
+            let tape = v[0].tape();
+            let s = (f(v) * tape.constant(weights.clone())).sum();
+            let grads = tape.grad(s, v);
+            let mut q = (grads[0] * tape.constant(directions[0].clone())).sum();
+            for (g, d) in grads.iter().zip(&directions).skip(1) {
+                q = q + (*g * tape.constant(d.clone())).sum();
+            }
+            q
+        },
+        inputs,
+        opts,
+    )?;
+    Ok(GradcheckReport {
+        checked: report.checked + second.checked,
+        ..second
+    })
+}
+
+/// Checks forward mode ([`Tape::dual`]) for `f` at `inputs`, with fixed
+/// random tangents `v` (one per input) and output weights `u`, in f64:
+/// 1. the tangent `J v` against central finite differences of `f` along
+///    `v`, element by element, with [`GradcheckOptions`]' default step and
+///    tolerances;
+/// 2. the dot-product identity `<J v, u> = <v, Jᵀ u>`, reverse mode's
+///    vector-Jacobian product on the right, to `1e-9 (1 + |rhs|)`.
+///
+/// ```
+/// use tapegrad::{check::jvpcheck, Tensor};
+/// let x = Tensor::<f64>::from_vec(vec![0.3, -1.2, 2.0], &[3]).unwrap();
+/// jvpcheck(|v| v[0].square() * v[0].sin(), &[x]).unwrap();
+/// ```
+///
+/// # Errors
+/// The report, if an element or the identity disagrees beyond tolerance
+/// (for the identity, the worst element is `input` 0 at index `[]`,
+/// `analytic` the left side and `numeric` the right).
+///
+/// # Panics
+/// If an op of `f` has no forward-mode rule (the message names it).
+pub fn jvpcheck<F>(f: F, inputs: &[Tensor<f64>]) -> Result<GradcheckReport, GradcheckReport>
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
+{
+    let opts = GradcheckOptions::default();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x3c6ef372);
+    let tangents: Vec<Tensor<f64>> = inputs
+        .iter()
+        .map(|x| Tensor::<f64>::rand_uniform(x.shape(), -1.0, 1.0, &mut rng))
+        .collect();
+    let tape = Tape::<f64>::new();
+    let vars: Vec<Var<'_, f64>> = inputs
+        .iter()
+        .zip(&tangents)
+        .map(|(x, v)| tape.dual(x.clone(), v.clone()))
+        .collect();
+    let out = f(&vars);
+    let jv = out.tangent();
+
+    // 1. Central differences of f along v.
+    let along = |h: f64| -> Tensor<f64> {
+        let tape = Tape::<f64>::new();
+        let vars: Vec<Var<'_, f64>> = inputs
+            .iter()
+            .zip(&tangents)
+            .map(|(x, v)| {
+                let moved = x.zip_map(v, "jvpcheck", |x, v| x + h * v);
+                tape.constant(moved)
+            })
+            .collect();
+        f(&vars).value()
+    };
+    let (plus, minus) = (along(opts.eps), along(-opts.eps));
+    let mut report = GradcheckReport::empty();
+    for e in 0..jv.numel() {
+        let numeric = (plus.as_slice()[e] - minus.as_slice()[e]) / (2.0 * opts.eps);
+        report.record(&opts, 0, e, jv.shape(), jv.as_slice()[e], numeric);
+    }
+    let report = report.finish()?;
+
+    // 2. <J v, u> against <v, J^T u>.
+    let u = Tensor::<f64>::rand_uniform(jv.shape(), -1.0, 1.0, &mut rng);
+    let lhs = contract(&jv, &u);
+    let grads = out.backward_with(u);
+    let rhs: f64 = vars
+        .iter()
+        .zip(&tangents)
+        .map(|(&x, v)| contract(grads.wrt(x), v))
+        .sum();
+    let exact = GradcheckOptions {
+        atol: 1e-9,
+        rtol: 1e-9,
+        ..opts
+    };
+    let mut identity = GradcheckReport::empty();
+    identity.record(&exact, 0, 0, &[], lhs, rhs);
+    let identity = identity.finish()?;
+    Ok(GradcheckReport {
+        checked: report.checked + identity.checked,
+        ..report
+    })
+}
+
 /// Checks the gradients of a model's parameters: backward through `f`
 /// (which binds the parameters with `tape.param` and returns the output)
 /// against central finite differences, perturbing each parameter element in

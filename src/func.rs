@@ -19,6 +19,12 @@
 //! Reverse mode costs one sweep per output, forward mode one pass per
 //! input: `jacobian` for functions with fewer outputs than inputs,
 //! `jacobian_fwd` for the others.
+//!
+//! Pass the function as a closure written at the call (`func::jvp(|x|
+//! x.exp(), ..)`) or as a `fn` item (`fn f<'t>(x: Var<'t, f64>) -> Var<'t,
+//! f64>`): Rust gives a closure the lifetime-generic signature these
+//! transforms need only when it is written where it is passed, not when it
+//! is first kept in a `let`.
 
 use crate::tape::{Tape, Var};
 use crate::tensor::{Float, Tensor};
@@ -95,14 +101,13 @@ where
 /// backward pass. Costs about two gradients, and never forms `H`.
 ///
 /// ```
-/// use tapegrad::{func, tensor};
-/// // f(x) = x0^2 x1: H = [[2 x1, 2 x0], [2 x0, 0]].
-/// let f = |x: tapegrad::Var<'_, f64>| {
-///     let (a, b) = (x.narrow(0, 0, 1), x.narrow(0, 1, 1));
-///     (a * a * b).sum()
-/// };
+/// use tapegrad::{Var, func, tensor};
+/// // f(x) = sum(x^3) + (sum x)^2: H = diag(6 x) + 2.
+/// fn f<'t>(x: Var<'t, f64>) -> Var<'t, f64> {
+///     (x.square() * x).sum() + x.sum().square()
+/// }
 /// let hv = func::hvp(f, &tensor![3.0, 2.0], &tensor![1.0, 0.0]);
-/// assert_eq!(hv.to_vec(), vec![4.0, 6.0]);
+/// assert_eq!(hv.to_vec(), vec![20.0, 2.0]);
 /// ```
 ///
 /// # Panics
@@ -127,15 +132,15 @@ where
 /// `x`'s (`J[i.., j..] = d f(x)[i..] / d x[j..]`).
 ///
 /// ```
-/// use tapegrad::{func, tensor};
-/// // f(x) = [x0 x1, x0 + x1]: J = [[x1, x0], [1, 1]].
-/// let f = |x: tapegrad::Var<'_, f64>| {
-///     let (a, b) = (x.narrow(0, 0, 1), x.narrow(0, 1, 1));
-///     tapegrad::Var::concat(&[a * b, a + b], 0)
-/// };
+/// use tapegrad::{Var, func, tensor};
+/// // f(x) = x sum(x): J[i][j] = sum(x) [i == j] + x[i].
+/// fn f<'t>(x: Var<'t, f64>) -> Var<'t, f64> {
+///     x * x.sum()
+/// }
 /// let j = func::jacobian(f, &tensor![2.0, 5.0]);
 /// assert_eq!(j.shape(), &[2, 2]);
-/// assert_eq!(j.to_vec(), vec![5.0, 2.0, 1.0, 1.0]);
+/// assert_eq!(j.to_vec(), vec![9.0, 2.0, 5.0, 12.0]);
+/// assert_eq!(func::jacobian_fwd(f, &tensor![2.0, 5.0]).to_vec(), j.to_vec());
 /// ```
 pub fn jacobian<T, F>(f: F, x: &Tensor<T>) -> Tensor<T>
 where
@@ -195,14 +200,13 @@ where
 /// is one plain backward pass from one of its elements.
 ///
 /// ```
-/// use tapegrad::{func, tensor};
-/// // f(x) = x0^2 x1: H = [[2 x1, 2 x0], [2 x0, 0]].
-/// let f = |x: tapegrad::Var<'_, f64>| {
-///     let (a, b) = (x.narrow(0, 0, 1), x.narrow(0, 1, 1));
-///     (a * a * b).sum()
-/// };
+/// use tapegrad::{Var, func, tensor};
+/// // f(x) = sum(x^3) + (sum x)^2: H = diag(6 x) + 2.
+/// fn f<'t>(x: Var<'t, f64>) -> Var<'t, f64> {
+///     (x.square() * x).sum() + x.sum().square()
+/// }
 /// let h = func::hessian(f, &tensor![3.0, 2.0]);
-/// assert_eq!(h.to_vec(), vec![4.0, 6.0, 6.0, 0.0]);
+/// assert_eq!(h.to_vec(), vec![20.0, 2.0, 2.0, 14.0]);
 /// ```
 ///
 /// # Panics

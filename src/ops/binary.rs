@@ -50,6 +50,8 @@ binary_ops! {
         forward: |a, b| a + b,
         grad a: |g, _a, _b, _out| g.clone(),
         grad b: |g, _a, _b, _out| g.clone(),
+        on_tape a: |g, a, b, out| g,
+        on_tape b: |g, a, b, out| g,
     }
 
     /// `a - b`. Derivatives: 1 and -1.
@@ -59,6 +61,8 @@ binary_ops! {
         forward: |a, b| a - b,
         grad a: |g, _a, _b, _out| g.clone(),
         grad b: |g, _a, _b, _out| -g,
+        on_tape a: |g, a, b, out| g,
+        on_tape b: |g, a, b, out| -g,
     }
 
     /// `a * b`. Derivatives: `b` and `a`.
@@ -68,6 +72,8 @@ binary_ops! {
         forward: |a, b| a * b,
         grad a: |g, _a, b, _out| g * b,
         grad b: |g, a, _b, _out| g * a,
+        on_tape a: |g, a, b, out| g * b,
+        on_tape b: |g, a, b, out| g * a,
     }
 
     /// `a / b`. Derivatives: `1 / b` and `-a / b^2 = -out / b`.
@@ -77,6 +83,8 @@ binary_ops! {
         forward: |a, b| a / b,
         grad a: |g, _a, b, _out| g / b,
         grad b: |g, _a, b, out| &(g * out) / &(-b),
+        on_tape a: |g, a, b, out| g / b,
+        on_tape b: |g, a, b, out| -(g * out / b),
     }
 
     /// `a ^ b`. Derivatives: `b a^(b-1)` and `a^b ln a` (NaN for `a <= 0`,
@@ -86,6 +94,8 @@ binary_ops! {
         forward: |a, b| a.powf(b),
         grad a: |g, a, b, _out| g * &a.zip_map(b, "pow", |a, b| b * a.powf(b - T::ONE)),
         grad b: |g, a, _b, out| g * &out.zip_map(a, "pow", |y, a| y * a.ln()),
+        on_tape a: |g, a, b, out| g * b * a.pow(b - T::ONE),
+        on_tape b: |g, a, b, out| g * out * a.ln(),
     }
 
     /// `max(a, b)`. The gradient goes to the larger input; ties split it
@@ -95,6 +105,8 @@ binary_ops! {
         forward: |a, b| if b > a { b } else { a },
         grad a: |g, a, b, _out| g * &a.zip_map(b, "maximum", max_share),
         grad b: |g, a, b, _out| g * &b.zip_map(a, "maximum", max_share),
+        on_tape a: |g, a, b, out| g * (a.gt(b) + a.eq(b) * T::from_f64(0.5)),
+        on_tape b: |g, a, b, out| g * (b.gt(a) + b.eq(a) * T::from_f64(0.5)),
     }
 
     /// `min(a, b)`. The gradient goes to the smaller input; ties split it
@@ -104,6 +116,8 @@ binary_ops! {
         forward: |a, b| if b < a { b } else { a },
         grad a: |g, a, b, _out| g * &a.zip_map(b, "minimum", min_share),
         grad b: |g, a, b, _out| g * &b.zip_map(a, "minimum", min_share),
+        on_tape a: |g, a, b, out| g * (a.lt(b) + a.eq(b) * T::from_f64(0.5)),
+        on_tape b: |g, a, b, out| g * (b.lt(a) + b.eq(a) * T::from_f64(0.5)),
     }
 }
 

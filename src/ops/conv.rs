@@ -5,7 +5,7 @@
 //! `Var` method, then its backward rule.
 
 use super::Op;
-use crate::tape::{BackwardCtx, Var};
+use crate::tape::{BackwardCtx, GraphCtx, JvpCtx, Var};
 use crate::tensor::conv::{self as kernels, Geom};
 use crate::tensor::{Float, Shape, Tensor};
 use std::fmt;
@@ -30,6 +30,19 @@ impl ConvOp {
             ConvOp::MaxPool2d(args) => max_pool2d_backward(args, ctx),
             ConvOp::AvgPool2d(args) => avg_pool2d_backward(args, ctx),
         }
+    }
+
+    /// Records each input's share of the gradient on the tape, as vars
+    /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
+    /// panics, naming itself.
+    pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
+        ctx.unsupported()
+    }
+
+    /// The forward-mode rule: the output's tangent from the inputs' (see
+    /// [`JvpCtx`]); an op without one panics, naming itself.
+    pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+        ctx.unsupported()
     }
 }
 

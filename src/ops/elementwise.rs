@@ -107,7 +107,8 @@ macro_rules! unary_ops {
             $vis:vis fn $method:ident ( $( $($arg:ident : $ty:ty),+ )? ) -> $Variant:ident {
                 name: $name:literal,
                 forward: |$x:ident| $forward:expr,
-                backward: |$g:ident, $bx:ident, $by:ident| $backward:expr $(,)?
+                backward: |$g:ident, $bx:ident, $by:ident| $backward:expr,
+                on_tape: |$tg:ident, $tx:ident, $tout:ident| $on_tape:expr $(,)?
             }
         )*
     ) => {
@@ -156,6 +157,44 @@ macro_rules! unary_ops {
                     )*
                 };
                 ctx.add(0, dx);
+            }
+
+            /// The gradient rule recorded on the tape, over vars (for
+            /// [`Tape::grad`](crate::Tape::grad)).
+            #[allow(unused_variables)]
+            pub(crate) fn backward_on_tape<T: $crate::tensor::Float>(
+                self,
+                ctx: &mut $crate::tape::GraphCtx<'_, '_, T>,
+            ) {
+                let $c = T::from_f64;
+                let dx = match self {
+                    $(
+                        $Enum::$Variant $( ( $($arg),+ ) )? => {
+                            let ($tg, $tx, $tout) = (ctx.grad_out(), ctx.input(0), ctx.output());
+                            $on_tape
+                        }
+                    )*
+                };
+                ctx.add(0, dx);
+            }
+
+            /// The forward-mode rule: the backward rule with the tangent in
+            /// place of the gradient (`J` is diagonal, so `J t = t ⊙ f'`).
+            #[allow(unused_variables)]
+            pub(crate) fn jvp<T: $crate::tensor::Float>(
+                self,
+                ctx: &$crate::tape::JvpCtx<'_, T>,
+            ) -> $crate::tensor::Tensor<T> {
+                let $c = T::from_f64;
+                let t = ctx.tangent(0).expect("jvp is asked only where an input has a tangent");
+                match self {
+                    $(
+                        $Enum::$Variant $( ( $($arg),+ ) )? => {
+                            let ($g, $bx, $by) = (t, ctx.input(0), ctx.output());
+                            $backward
+                        }
+                    )*
+                }
             }
         }
 
@@ -206,7 +245,9 @@ macro_rules! binary_ops {
                 $( operator: $Trait:ident :: $op_method:ident, )?
                 forward: |$a:ident, $b:ident| $forward:expr,
                 grad a: |$g0:ident, $a0:ident, $b0:ident, $y0:ident| $grad_a:expr,
-                grad b: |$g1:ident, $a1:ident, $b1:ident, $y1:ident| $grad_b:expr $(,)?
+                grad b: |$g1:ident, $a1:ident, $b1:ident, $y1:ident| $grad_b:expr,
+                on_tape a: |$h0:ident, $p0:ident, $q0:ident, $z0:ident| $tape_a:expr,
+                on_tape b: |$h1:ident, $p1:ident, $q1:ident, $z1:ident| $tape_b:expr $(,)?
             }
         )*
     ) => {
@@ -259,6 +300,70 @@ macro_rules! binary_ops {
                                     (ctx.grad_out(), ctx.input(0), ctx.input(1), ctx.output());
                                 let db = $grad_b;
                                 ctx.add(1, db);
+                            }
+                        }
+                    )*
+                }
+            }
+
+            /// The gradient rules recorded on the tape, over vars (for
+            /// [`Tape::grad`](crate::Tape::grad)).
+            #[allow(unused_variables)]
+            pub(crate) fn backward_on_tape<T: $crate::tensor::Float>(
+                self,
+                ctx: &mut $crate::tape::GraphCtx<'_, '_, T>,
+            ) {
+                match self {
+                    $(
+                        $Enum::$Variant => {
+                            if ctx.needs(0) {
+                                let ($h0, $p0, $q0, $z0) =
+                                    (ctx.grad_out(), ctx.input(0), ctx.input(1), ctx.output());
+                                let da = $tape_a;
+                                ctx.add(0, da);
+                            }
+                            if ctx.needs(1) {
+                                let ($h1, $p1, $q1, $z1) =
+                                    (ctx.grad_out(), ctx.input(0), ctx.input(1), ctx.output());
+                                let db = $tape_b;
+                                ctx.add(1, db);
+                            }
+                        }
+                    )*
+                }
+            }
+
+            /// The forward-mode rule: each input's backward rule with its
+            /// tangent in place of the gradient (each is linear in the
+            /// gradient and elementwise), broadcast to the output and summed.
+            #[allow(unused_variables)]
+            pub(crate) fn jvp<T: $crate::tensor::Float>(
+                self,
+                ctx: &$crate::tape::JvpCtx<'_, T>,
+            ) -> $crate::tensor::Tensor<T> {
+                let out_shape = ctx.output().shape();
+                let fit = |t: $crate::tensor::Tensor<T>| {
+                    if t.shape() == out_shape { t } else { t.broadcast_to(out_shape) }
+                };
+                let (ta, tb) = (ctx.tangent(0), ctx.tangent(1));
+                match self {
+                    $(
+                        $Enum::$Variant => {
+                            let da = ta.map(|$g0| {
+                                let ($a0, $b0, $y0) = (ctx.input(0), ctx.input(1), ctx.output());
+                                fit($grad_a)
+                            });
+                            let db = tb.map(|$g1| {
+                                let ($a1, $b1, $y1) = (ctx.input(0), ctx.input(1), ctx.output());
+                                fit($grad_b)
+                            });
+                            match (da, db) {
+                                (Some(mut da), Some(db)) => {
+                                    da.add_assign(&db);
+                                    da
+                                }
+                                (Some(d), None) | (None, Some(d)) => d,
+                                (None, None) => unreachable!("jvp is asked only where an input has a tangent"),
                             }
                         }
                     )*

@@ -13,7 +13,7 @@
 //! Each op is one section: its `Var` method, its forward, then its rule.
 
 use super::Op;
-use crate::tape::{BackwardCtx, Var};
+use crate::tape::{BackwardCtx, GraphCtx, JvpCtx, Var};
 use crate::tensor::heads::{HeadOperand, head_products};
 use crate::tensor::{Float, Tensor};
 use std::fmt;
@@ -43,6 +43,19 @@ impl HeadsOp {
             HeadsOp::HeadScores { heads } => head_scores_backward(heads as usize, ctx),
             HeadsOp::HeadMix { heads } => head_mix_backward(heads as usize, ctx),
         }
+    }
+
+    /// Records each input's share of the gradient on the tape, as vars
+    /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
+    /// panics, naming itself.
+    pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
+        ctx.unsupported()
+    }
+
+    /// The forward-mode rule: the output's tangent from the inputs' (see
+    /// [`JvpCtx`]); an op without one panics, naming itself.
+    pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+        ctx.unsupported()
     }
 }
 

@@ -9,7 +9,7 @@
 
 use super::Op;
 use super::unary::UnaryOp;
-use crate::tape::{AuxRange, BackwardCtx, Var};
+use crate::tape::{AuxRange, BackwardCtx, GraphCtx, JvpCtx, Var};
 use crate::tensor::shape::assert_same_shape;
 use crate::tensor::softmax as kernels;
 use crate::tensor::{Float, Tensor};
@@ -38,6 +38,19 @@ impl LossOp {
             LossOp::Mse => mse_loss_backward(ctx),
             LossOp::BceWithLogits => bce_with_logits_backward(ctx),
         }
+    }
+
+    /// Records each input's share of the gradient on the tape, as vars
+    /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
+    /// panics, naming itself.
+    pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
+        ctx.unsupported()
+    }
+
+    /// The forward-mode rule: the output's tangent from the inputs' (see
+    /// [`JvpCtx`]); an op without one panics, naming itself.
+    pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+        ctx.unsupported()
     }
 }
 

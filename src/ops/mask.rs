@@ -8,7 +8,7 @@
 
 use super::Op;
 use super::binary::Operand;
-use crate::tape::{BackwardCtx, Var};
+use crate::tape::{BackwardCtx, GraphCtx, JvpCtx, Var};
 use crate::tensor::shape::{Shape, broadcast_shapes};
 use crate::tensor::{Float, Tensor};
 use std::fmt;
@@ -39,6 +39,19 @@ impl MaskOp {
             MaskOp::Cmp(_) => {}
             MaskOp::Where => where_backward(ctx),
         }
+    }
+
+    /// Records each input's share of the gradient on the tape, as vars
+    /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
+    /// panics, naming itself.
+    pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
+        ctx.unsupported()
+    }
+
+    /// The forward-mode rule: the output's tangent from the inputs' (see
+    /// [`JvpCtx`]); an op without one panics, naming itself.
+    pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+        ctx.unsupported()
     }
 }
 

@@ -9,7 +9,7 @@
 //! Each op is one section: its `Var` method, its forward, then its rule.
 
 use super::Op;
-use crate::tape::{BackwardCtx, Var};
+use crate::tape::{BackwardCtx, GraphCtx, JvpCtx, Var};
 use crate::tensor::{Float, MatLayout, Tensor, gemm_into, worth_parallel_gemm};
 use std::fmt;
 
@@ -32,6 +32,19 @@ impl MatmulOp {
             MatmulOp::Matmul => matmul_backward(ctx),
             MatmulOp::Linear => linear_backward(ctx),
         }
+    }
+
+    /// Records each input's share of the gradient on the tape, as vars
+    /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
+    /// panics, naming itself.
+    pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
+        ctx.unsupported()
+    }
+
+    /// The forward-mode rule: the output's tangent from the inputs' (see
+    /// [`JvpCtx`]); an op without one panics, naming itself.
+    pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+        ctx.unsupported()
     }
 }
 

@@ -171,18 +171,39 @@ impl Op {
     pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut crate::tape::GraphCtx<'_, '_, T>) {
         match self {
             Op::Var | Op::Constant | Op::Param(_) | Op::Detach => {}
-            _ => ctx.unsupported(),
+            Op::Unary(op) => op.backward_on_tape(ctx),
+            Op::Scalar(op) => op.backward_on_tape(ctx),
+            Op::Binary(op) => op.backward_on_tape(ctx),
+            Op::Mask(op) => op.backward_on_tape(ctx),
+            Op::Reduce(op) => op.backward_on_tape(ctx),
+            Op::Matmul(op) => op.backward_on_tape(ctx),
+            Op::Shape(op) => op.backward_on_tape(ctx),
+            Op::Softmax(op) => op.backward_on_tape(ctx),
+            Op::Conv(op) => op.backward_on_tape(ctx),
+            Op::Norm(op) => op.backward_on_tape(ctx),
+            Op::Heads(op) => op.backward_on_tape(ctx),
+            Op::Loss(op) => op.backward_on_tape(ctx),
         }
     }
 
     /// The forward-mode rule: the output's tangent from the inputs'
     /// (`None` for a leaf or a detached value, whose tangent is zero).
     pub(crate) fn jvp<T: Float>(self, ctx: &crate::tape::JvpCtx<'_, T>) -> Option<Tensor<T>> {
-        let _ = ctx;
-        match self {
-            Op::Var | Op::Constant | Op::Param(_) | Op::Detach => None,
-            op => panic!("forward mode: {op} has no forward-mode rule"),
-        }
+        Some(match self {
+            Op::Var | Op::Constant | Op::Param(_) | Op::Detach => return None,
+            Op::Unary(op) => op.jvp(ctx),
+            Op::Scalar(op) => op.jvp(ctx),
+            Op::Binary(op) => op.jvp(ctx),
+            Op::Mask(op) => op.jvp(ctx),
+            Op::Reduce(op) => op.jvp(ctx),
+            Op::Matmul(op) => op.jvp(ctx),
+            Op::Shape(op) => op.jvp(ctx),
+            Op::Softmax(op) => op.jvp(ctx),
+            Op::Conv(op) => op.jvp(ctx),
+            Op::Norm(op) => op.jvp(ctx),
+            Op::Heads(op) => op.jvp(ctx),
+            Op::Loss(op) => op.jvp(ctx),
+        })
     }
 }
 

@@ -9,7 +9,7 @@
 //! op is one section: its `Var` method, then its backward rule.
 
 use super::Op;
-use crate::tape::{BackwardCtx, Var};
+use crate::tape::{BackwardCtx, GraphCtx, JvpCtx, Var};
 use crate::tensor::norm::{self as kernels, Groups};
 use crate::tensor::{Float, Shape, Tensor};
 use std::fmt;
@@ -54,6 +54,19 @@ impl NormOp {
             } => layer_norm_backward(dims as usize, eps, weight, bias, ctx),
             NormOp::BatchNorm { eps, weight, bias } => batch_norm_backward(eps, weight, bias, ctx),
         }
+    }
+
+    /// Records each input's share of the gradient on the tape, as vars
+    /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
+    /// panics, naming itself.
+    pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
+        ctx.unsupported()
+    }
+
+    /// The forward-mode rule: the output's tangent from the inputs' (see
+    /// [`JvpCtx`]); an op without one panics, naming itself.
+    pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+        ctx.unsupported()
     }
 }
 

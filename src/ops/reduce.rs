@@ -15,7 +15,7 @@
 //! axes), which call the forward kernel, then its backward rule.
 
 use super::Op;
-use crate::tape::{AuxRange, BackwardCtx, Var};
+use crate::tape::{AuxRange, BackwardCtx, GraphCtx, JvpCtx, Var};
 use crate::tensor::shape::{resolve_axes, resolve_axis};
 use crate::tensor::{Float, Tensor};
 use crate::tensor::{keepdim_shape, reduced_count};
@@ -117,6 +117,28 @@ impl ReduceOp {
             ReduceOp::ArgMax { .. } | ReduceOp::ArgMin { .. } => {}
         }
     }
+
+    /// Records each input's share of the gradient on the tape, as vars
+    /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
+    /// panics, naming itself.
+    pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
+        match self {
+            ReduceOp::Sum { axes, .. } => sum_backward_on_tape(ctx, axes),
+            ReduceOp::Mean { axes, .. } => mean_backward_on_tape(ctx, axes),
+            ReduceOp::ArgMax { .. } | ReduceOp::ArgMin { .. } => {}
+            _ => ctx.unsupported(),
+        }
+    }
+
+    /// The forward-mode rule: the output's tangent from the inputs' (see
+    /// [`JvpCtx`]); an op without one panics, naming itself.
+    pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+        match self {
+            ReduceOp::Sum { axes, keepdim } => sum_jvp(ctx, axes, keepdim),
+            ReduceOp::Mean { axes, keepdim } => mean_jvp(ctx, axes, keepdim),
+            _ => ctx.unsupported(),
+        }
+    }
 }
 
 impl fmt::Display for ReduceOp {
@@ -207,6 +229,20 @@ fn sum_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axes: AuxRange) {
     ctx.add(0, g.expand_over(axes, x.shape()));
 }
 
+/// On the tape: `g`, with the reduced axes back (size 1), broadcast to `x`.
+fn sum_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>, axes: AuxRange) {
+    let (dims, g, axes) = (ctx.input(0).shape(), ctx.grad_out(), ctx.aux(axes));
+    ctx.add(
+        0,
+        g.reshape(&keepdim_shape(&dims, &axes)).broadcast_to(&dims),
+    );
+}
+
+/// Forward mode: the sum is linear, so the tangent is the tangent's sum.
+fn sum_jvp<T: Float>(ctx: &JvpCtx<'_, T>, axes: AuxRange, keepdim: bool) -> Tensor<T> {
+    ctx.tangent_or_zeros(0).sum_over(ctx.aux(axes), keepdim)
+}
+
 // ---- mean ---------------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
@@ -240,6 +276,19 @@ fn mean_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axes: AuxRange) {
     let (x, g, axes) = (ctx.input(0), ctx.grad_out(), ctx.aux(axes));
     let n = T::from_usize(reduced_count(x.shape(), axes));
     ctx.add(0, g.map(|g| g / n).expand_over(axes, x.shape()));
+}
+
+/// On the tape: as sum's, divided by `N`.
+fn mean_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>, axes: AuxRange) {
+    let (dims, g, axes) = (ctx.input(0).shape(), ctx.grad_out(), ctx.aux(axes));
+    let n = T::from_usize(reduced_count(&dims, &axes));
+    let g = g.reshape(&keepdim_shape(&dims, &axes)).broadcast_to(&dims);
+    ctx.add(0, g * (T::ONE / n));
+}
+
+/// Forward mode: the tangent's mean.
+fn mean_jvp<T: Float>(ctx: &JvpCtx<'_, T>, axes: AuxRange, keepdim: bool) -> Tensor<T> {
+    ctx.tangent_or_zeros(0).mean_over(ctx.aux(axes), keepdim)
 }
 
 // ---- max ----------------------------------------------------------------

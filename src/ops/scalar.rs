@@ -23,6 +23,7 @@ unary_ops! {
         name: "add",
         forward: |x| x + c(s),
         backward: |g, _x, _out| g.clone(),
+        on_tape: |g, x, out| g,
     }
 
     /// `x * s`, recorded by `x * s`, `s * x` and `x / s` (as `x * (1/s)`).
@@ -31,6 +32,7 @@ unary_ops! {
         name: "mul",
         forward: |x| x * c(s),
         backward: |g, _x, _out| g * c(s),
+        on_tape: |g, x, out| g * c(s),
     }
 
     /// `s - x`, recorded by `s - x`. Derivative: -1.
@@ -38,6 +40,7 @@ unary_ops! {
         name: "rsub",
         forward: |x| c(s) - x,
         backward: |g, _x, _out| -g,
+        on_tape: |g, x, out| -g,
     }
 
     /// `s / x`, recorded by `s / x`. Derivative: `-s / x^2 = -y / x`.
@@ -49,6 +52,7 @@ unary_ops! {
             "backward",
             |g, d| g * d,
         ),
+        on_tape: |g, x, out| -(g * out / x),
     }
 
     /// `x^p` for a constant `p`. Derivative: `p x^(p-1)`.
@@ -57,6 +61,7 @@ unary_ops! {
         name: "pow",
         forward: |x| x.powf(c(p)),
         backward: |g, x, _out| chain(g, x, |x| c(p) * x.powf(c(p - 1.0))),
+        on_tape: |g, x, out| g * x.powf(p - 1.0) * c(p),
     }
 }
 

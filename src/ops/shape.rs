@@ -14,7 +14,7 @@
 //! Each op is one section: its `Var` method, then its backward rule.
 
 use super::Op;
-use crate::tape::{AuxRange, BackwardCtx, Var};
+use crate::tape::{AuxRange, BackwardCtx, GraphCtx, JvpCtx, Var};
 use crate::tensor::shape::resolve_axis;
 use crate::tensor::{Float, Tensor};
 use std::fmt;
@@ -91,6 +91,19 @@ impl ShapeOp {
             ShapeOp::Gather { axis, index } => gather_backward(ctx, axis, index),
             ShapeOp::Pad { pads, .. } => pad_backward(ctx, pads),
         }
+    }
+
+    /// Records each input's share of the gradient on the tape, as vars
+    /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
+    /// panics, naming itself.
+    pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
+        ctx.unsupported()
+    }
+
+    /// The forward-mode rule: the output's tangent from the inputs' (see
+    /// [`JvpCtx`]); an op without one panics, naming itself.
+    pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+        ctx.unsupported()
     }
 }
 

@@ -8,10 +8,10 @@
 //! its `Var` method, then its rule; all rules read only the output.
 
 use super::Op;
-use crate::tape::{BackwardCtx, Var};
-use crate::tensor::Float;
+use crate::tape::{BackwardCtx, GraphCtx, JvpCtx, Var};
 use crate::tensor::shape::resolve_axis;
 use crate::tensor::softmax as kernels;
+use crate::tensor::{Float, Tensor};
 use std::fmt;
 
 /// The softmax ops. The axis is resolved and stored as a small integer, so
@@ -40,6 +40,19 @@ impl SoftmaxOp {
             SoftmaxOp::LogSoftmax { axis } => log_softmax_backward(ctx, axis),
             SoftmaxOp::CausalSoftmax => causal_softmax_backward(ctx),
         }
+    }
+
+    /// Records each input's share of the gradient on the tape, as vars
+    /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
+    /// panics, naming itself.
+    pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
+        ctx.unsupported()
+    }
+
+    /// The forward-mode rule: the output's tangent from the inputs' (see
+    /// [`JvpCtx`]); an op without one panics, naming itself.
+    pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+        ctx.unsupported()
     }
 }
 

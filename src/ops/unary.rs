@@ -43,6 +43,11 @@ fn normal_pdf<T: Float>(x: T) -> T {
     T::from_f64(0.398_942_280_401_432_7) * (T::from_f64(-0.5) * x * x).exp()
 }
 
+/// `φ(x) = e^(-x²/2) / √(2π)` on the tape.
+fn normal_pdf_var<'t, T: Float>(x: Var<'t, T>) -> Var<'t, T> {
+    (x.square() * T::from_f64(-0.5)).exp() * T::from_f64(0.398_942_280_401_432_7)
+}
+
 /// `d|x|/dx = sign(x)`, taken as 0 at 0 (as PyTorch).
 fn sign<T: Float>(x: T) -> T {
     if x > T::ZERO {
@@ -70,6 +75,7 @@ unary_ops! {
         name: "neg",
         forward: |x| -x,
         backward: |g, _x, _out| -g,
+        on_tape: |g, x, out| -g,
     }
 
     /// `e^x`. Derivative: `e^x` (the output itself).
@@ -84,6 +90,7 @@ unary_ops! {
         name: "exp",
         forward: |x| x.exp(),
         backward: |g, _x, out| g * out,
+        on_tape: |g, x, out| g * out,
     }
 
     /// Natural logarithm, `ln x` (the name follows Rust's `f64::ln`).
@@ -92,6 +99,7 @@ unary_ops! {
         name: "ln",
         forward: |x| x.ln(),
         backward: |g, x, _out| g / x,
+        on_tape: |g, x, out| g / x,
     }
 
     /// `sqrt x`. Derivative: `1 / (2 sqrt x)`.
@@ -100,6 +108,7 @@ unary_ops! {
         forward: |x| x.sqrt(),
         // with y = sqrt x: 0.5 / y
         backward: |g, _x, out| chain(g, out, |y| c(0.5) / y),
+        on_tape: |g, x, out| g / out * c(0.5),
     }
 
     /// `x^2`. Derivative: `2x`.
@@ -107,6 +116,7 @@ unary_ops! {
         name: "square",
         forward: |x| x * x,
         backward: |g, x, _out| chain(g, x, |x| c(2.0) * x),
+        on_tape: |g, x, out| g * x * c(2.0),
     }
 
     /// `1 / x`. Derivative: `-1 / x^2`.
@@ -115,6 +125,7 @@ unary_ops! {
         forward: |x| T::ONE / x,
         // with y = 1 / x: -y^2
         backward: |g, _x, out| chain(g, out, |y| -y * y),
+        on_tape: |g, x, out| -(g * out.square()),
     }
 
     /// `|x|`. Derivative: `sign(x)`, 0 at 0.
@@ -122,6 +133,7 @@ unary_ops! {
         name: "abs",
         forward: |x| x.abs(),
         backward: |g, x, _out| chain(g, x, sign),
+        on_tape: |g, x, out| g * (x.gt(0.0) - x.lt(0.0)),
     }
 
     /// `sin x`. Derivative: `cos x`.
@@ -129,6 +141,7 @@ unary_ops! {
         name: "sin",
         forward: |x| x.sin(),
         backward: |g, x, _out| chain(g, x, |x| x.cos()),
+        on_tape: |g, x, out| g * x.cos(),
     }
 
     /// `cos x`. Derivative: `-sin x`.
@@ -136,6 +149,7 @@ unary_ops! {
         name: "cos",
         forward: |x| x.cos(),
         backward: |g, x, _out| chain(g, x, |x| -x.sin()),
+        on_tape: |g, x, out| -(g * x.sin()),
     }
 
     /// `tanh x`. Derivative: `1 - tanh^2 x`.
@@ -143,6 +157,7 @@ unary_ops! {
         name: "tanh",
         forward: |x| x.tanh(),
         backward: |g, _x, out| chain(g, out, |y| T::ONE - y * y),
+        on_tape: |g, x, out| g * (-out.square() + T::ONE),
     }
 
     /// `sigmoid(x) = 1 / (1 + e^-x)`. Derivative: `s (1 - s)`.
@@ -150,6 +165,7 @@ unary_ops! {
         name: "sigmoid",
         forward: |x| sigmoid(x),
         backward: |g, _x, out| chain(g, out, |s| s * (T::ONE - s)),
+        on_tape: |g, x, out| g * out * (-out + T::ONE),
     }
 
     /// `max(x, 0)`. Derivative: the Heaviside step (0 at 0).
@@ -157,6 +173,7 @@ unary_ops! {
         name: "relu",
         forward: |x| if x > T::ZERO { x } else { T::ZERO },
         backward: |g, x, _out| chain(g, x, step),
+        on_tape: |g, x, out| g * x.gt(0.0),
     }
 
     /// `x` where positive, else `slope * x`. Derivative: 1 or `slope`.
@@ -164,6 +181,7 @@ unary_ops! {
         name: "leaky_relu",
         forward: |x| if x > T::ZERO { x } else { c(slope) * x },
         backward: |g, x, _out| chain(g, x, |x| if x > T::ZERO { T::ONE } else { c(slope) }),
+        on_tape: |g, x, out| g * (x.gt(0.0) * c(1.0 - slope) + c(slope)),
     }
 
     /// `x` where positive, else `alpha (e^x - 1)`. Derivative: 1 or `alpha e^x`.
@@ -174,6 +192,19 @@ unary_ops! {
         backward: |g, _x, out| g.zip_map(out, "backward", |g, y| {
             if y > T::ZERO { g } else { g * (y + c(alpha)) }
         }),
+        on_tape: |g, x, out| {
+            let m = x.gt(0.0);
+            g * (m + (-m + T::ONE) * (out + c(alpha)))
+        },
+    }
+
+    /// `Φ(x)`, the standard normal's distribution function: recorded only
+    /// by the recorded gradient of `gelu`. Derivative: `φ(x)`.
+    fn normal_cdf() -> NormalCdf {
+        name: "normal_cdf",
+        forward: |x| normal_cdf(x),
+        backward: |g, x, _out| chain(g, x, normal_pdf),
+        on_tape: |g, x, out| g * normal_pdf_var(x),
     }
 
     /// `x Phi(x)` with the exact normal CDF (erf form), recorded by
@@ -182,6 +213,7 @@ unary_ops! {
         name: "gelu",
         forward: |x| x * normal_cdf(x),
         backward: |g, x, _out| chain(g, x, |x| normal_cdf(x) + x * normal_pdf(x)),
+        on_tape: |g, x, out| g * (x.normal_cdf() + x * normal_pdf_var(x)),
     }
 
     /// GELU's tanh approximation, `0.5 x (1 + tanh u)` with
@@ -200,6 +232,12 @@ unary_ops! {
             let du = c(SQRT_2_OVER_PI) * (T::ONE + c(3.0 * GELU_TANH_C) * x * x);
             c(0.5) * (T::ONE + t) + c(0.5) * x * (T::ONE - t * t) * du
         }),
+        on_tape: |g, x, out| {
+            let u = (x + x.square() * x * c(GELU_TANH_C)) * c(SQRT_2_OVER_PI);
+            let t = u.tanh();
+            let du = (x.square() * c(3.0 * GELU_TANH_C) + T::ONE) * c(SQRT_2_OVER_PI);
+            g * ((t + T::ONE) * c(0.5) + x * (-t.square() + T::ONE) * du * c(0.5))
+        },
     }
 
     /// SiLU (swish), `x sigmoid(x)`. Derivative: `s (1 + x (1 - s))`.
@@ -210,6 +248,10 @@ unary_ops! {
             let s = sigmoid(x);
             s * (T::ONE + x * (T::ONE - s))
         }),
+        on_tape: |g, x, out| {
+            let s = x.sigmoid();
+            g * s * (x * (-s + T::ONE) + T::ONE)
+        },
     }
 
     /// `ln(1 + e^x)`, computed without overflow. Derivative: `sigmoid(x)`.
@@ -217,6 +259,7 @@ unary_ops! {
         name: "softplus",
         forward: |x| softplus(x),
         backward: |g, x, _out| chain(g, x, sigmoid),
+        on_tape: |g, x, out| g * x.sigmoid(),
     }
 
     /// `x` limited to `[min, max]`. Derivative: 1 inside (ends included, as
@@ -227,6 +270,7 @@ unary_ops! {
         backward: |g, x, _out| chain(g, x, |x| {
             if x >= c(min) && x <= c(max) { T::ONE } else { T::ZERO }
         }),
+        on_tape: |g, x, out| g * (x.ge(min) * x.le(max)),
     }
 }
 

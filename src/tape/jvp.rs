@@ -61,6 +61,18 @@ impl<'a, T: Float> JvpCtx<'a, T> {
     pub fn aux(&self, r: super::AuxRange) -> &'a [usize] {
         &self.aux[r.start as usize..(r.start + r.len) as usize]
     }
+    /// The panic for an op without a forward-mode rule.
+    ///
+    /// # Panics
+    /// Always, naming the op.
+    #[cold]
+    pub fn unsupported(&self) -> ! {
+        panic!(
+            "forward mode: {} has no forward-mode rule yet (use reverse mode: backward, \
+             func::vjp or func::jacobian)",
+            self.node.op
+        )
+    }
 }
 
 impl<T: Float> Tape<T> {

@@ -2,6 +2,7 @@
 
 mod anomaly;
 mod check;
+mod higher;
 mod print;
 mod profile;
 mod recording;
