@@ -3,7 +3,7 @@
 //!
 //! Seeds: `save_checkpoint` of two models (a small one and a 64-wide one,
 //! both with batch norm) after a few steps of Adam under a
-//! `ReduceOnPlateau` schedule, stopped mid-epoch (so the file holds epoch
+//! `ReduceLrOnPlateau` schedule, stopped mid-epoch (so the file holds epoch
 //! sums with a metric, observations, per-parameter steps). Destinations:
 //! the same shapes with other values and an Adam with its own state.
 //!

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use tapegrad::data::{Batch, DataLoader, TensorDataset};
 use tapegrad::nn::{BatchNorm1d, Forward, Linear, Relu, Sequential};
 use tapegrad::optim::{Adam, Optimizer, OptimizerState};
-use tapegrad::schedule::{PlateauOptions, ReduceOnPlateau};
+use tapegrad::schedule::{PlateauOptions, ReduceLrOnPlateau};
 use tapegrad::train::{
     Callback, Context, Control, History, Record, StepOutput, TrainState, Trainer,
 };
@@ -171,7 +171,7 @@ pub fn train(
     let y: Vec<f32> = (0..10).map(|i| (i % 3) as f32).collect();
     let data = TensorDataset::new(x, Tensor::from_vec(y, &[10]).unwrap());
     let mut loader = DataLoader::new(&data, 4).shuffle(data_seed);
-    let plateau = ReduceOnPlateau::new(opt.lr(), PlateauOptions::default()).unwrap();
+    let plateau = ReduceLrOnPlateau::new(opt.lr(), PlateauOptions::default()).unwrap();
     let mut trainer = Trainer::new(100)
         .seed(data_seed)
         .schedule(plateau)
