@@ -3,6 +3,7 @@
 mod conv;
 mod elementwise;
 mod heads;
+mod higher_nn;
 mod loss;
 mod matmul;
 mod nn;
