@@ -3,6 +3,7 @@
 mod conv;
 mod elementwise;
 mod heads;
+mod higher_conv;
 mod higher_nn;
 mod loss;
 mod matmul;
