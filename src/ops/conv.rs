@@ -2,7 +2,18 @@
 //!
 //! The kernels (im2col + GEMM, window scans) are in `tensor/conv.rs`; this
 //! file checks shapes and records the ops. Each op is one section: its
-//! `Var` method, then its backward rule.
+//! `Var` method, then its rules: backward, on the tape, forward mode.
+//!
+//! Every op here is linear in each input (conv2d is bilinear in input and
+//! weight; max pooling is linear in the input once its window winners are
+//! fixed), so a tangent is the op applied to tangents. The recorded rules
+//! (for [`Tape::grad`](crate::Tape::grad)) need the backward maps as ops of
+//! their own, so that they can be differentiated again: conv2d's input and
+//! weight gradients, max pooling's scatter to the winners and its
+//! transpose (a pick of the winners), and average pooling's spread. Those
+//! are in [`grads`]; each one's derivative is again one of these ops.
+
+mod grads;
 
 use super::Op;
 use crate::tape::{BackwardCtx, GraphCtx, JvpCtx, Var};
@@ -20,6 +31,37 @@ pub enum ConvOp {
     MaxPool2d(Pool2dArgs),
     /// `avg_pool2d` (padding counted in the divisor); input `[x]`.
     AvgPool2d(Pool2dArgs),
+    /// conv2d's input gradient (a transposed convolution), as an op of its
+    /// own for recorded rules; inputs `[grad_out, weight]`.
+    Conv2dInputGrad {
+        /// The convolution's options.
+        args: Conv2dArgs,
+        /// The convolution input's height and width.
+        size: [u16; 2],
+    },
+    /// conv2d's weight gradient, as an op of its own for recorded rules;
+    /// inputs `[x, grad_out]`.
+    Conv2dWeightGrad {
+        /// The convolution's options.
+        args: Conv2dArgs,
+        /// The kernel's height and width.
+        kernel: [u16; 2],
+    },
+    /// max_pool2d's backward map (each output's value added to its
+    /// window's winner in `x`), as an op; inputs `[x, grad_out]`.
+    MaxPool2dGrad(Pool2dArgs),
+    /// The transpose of [`MaxPool2dGrad`](ConvOp::MaxPool2dGrad): each
+    /// output takes `t` at its window's winner in `x` (max pooling's
+    /// tangent map); inputs `[x, t]`.
+    MaxPool2dPick(Pool2dArgs),
+    /// avg_pool2d's backward map (each output spread over its window), as
+    /// an op; input `[grad_out]`.
+    AvgPool2dGrad {
+        /// The pooling's sizes.
+        args: Pool2dArgs,
+        /// The pooling input's height and width.
+        size: [u16; 2],
+    },
 }
 
 impl ConvOp {
@@ -29,6 +71,15 @@ impl ConvOp {
             ConvOp::Conv2d(args) => conv2d_backward(args, ctx),
             ConvOp::MaxPool2d(args) => max_pool2d_backward(args, ctx),
             ConvOp::AvgPool2d(args) => avg_pool2d_backward(args, ctx),
+            ConvOp::Conv2dInputGrad { args, size } => grads::input_grad_backward(args, size, ctx),
+            ConvOp::Conv2dWeightGrad { args, kernel } => {
+                grads::weight_grad_backward(args, kernel, ctx)
+            }
+            ConvOp::MaxPool2dGrad(args) => grads::max_pool2d_grad_backward(args, ctx),
+            ConvOp::MaxPool2dPick(args) => grads::max_pool2d_pick_backward(args, ctx),
+            ConvOp::AvgPool2dGrad { args, size } => {
+                grads::avg_pool2d_grad_backward(args, size, ctx)
+            }
         }
     }
 
@@ -36,13 +87,33 @@ impl ConvOp {
     /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
     /// panics, naming itself.
     pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
-        ctx.unsupported()
+        match self {
+            ConvOp::Conv2d(args) => conv2d_backward_on_tape(args, ctx),
+            ConvOp::MaxPool2d(args) => max_pool2d_backward_on_tape(args, ctx),
+            ConvOp::AvgPool2d(args) => avg_pool2d_backward_on_tape(args, ctx),
+            ConvOp::Conv2dInputGrad { args, .. } => grads::input_grad_backward_on_tape(args, ctx),
+            ConvOp::Conv2dWeightGrad { args, .. } => grads::weight_grad_backward_on_tape(args, ctx),
+            ConvOp::MaxPool2dGrad(args) => grads::max_pool2d_grad_backward_on_tape(args, ctx),
+            ConvOp::MaxPool2dPick(args) => grads::max_pool2d_pick_backward_on_tape(args, ctx),
+            ConvOp::AvgPool2dGrad { args, .. } => {
+                grads::avg_pool2d_grad_backward_on_tape(args, ctx)
+            }
+        }
     }
 
     /// The forward-mode rule: the output's tangent from the inputs' (see
     /// [`JvpCtx`]); an op without one panics, naming itself.
     pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
-        ctx.unsupported()
+        match self {
+            ConvOp::Conv2d(args) => conv2d_jvp(args, ctx),
+            ConvOp::MaxPool2d(args) => max_pool2d_jvp(args, ctx),
+            ConvOp::AvgPool2d(args) => avg_pool2d_jvp(args, ctx),
+            ConvOp::Conv2dInputGrad { args, size } => grads::input_grad_jvp(args, size, ctx),
+            ConvOp::Conv2dWeightGrad { args, kernel } => grads::weight_grad_jvp(args, kernel, ctx),
+            ConvOp::MaxPool2dGrad(args) => grads::max_pool2d_grad_jvp(args, ctx),
+            ConvOp::MaxPool2dPick(args) => grads::max_pool2d_pick_jvp(args, ctx),
+            ConvOp::AvgPool2dGrad { args, size } => grads::avg_pool2d_grad_jvp(args, size, ctx),
+        }
     }
 }
 
@@ -52,6 +123,11 @@ impl fmt::Display for ConvOp {
             ConvOp::Conv2d(a) => write!(f, "conv2d[{a}]"),
             ConvOp::MaxPool2d(a) => write!(f, "max_pool2d[{a}]"),
             ConvOp::AvgPool2d(a) => write!(f, "avg_pool2d[{a}]"),
+            ConvOp::Conv2dInputGrad { args, .. } => write!(f, "conv2d_input_grad[{args}]"),
+            ConvOp::Conv2dWeightGrad { args, .. } => write!(f, "conv2d_weight_grad[{args}]"),
+            ConvOp::MaxPool2dGrad(a) => write!(f, "max_pool2d_grad[{a}]"),
+            ConvOp::MaxPool2dPick(a) => write!(f, "max_pool2d_pick[{a}]"),
+            ConvOp::AvgPool2dGrad { args, .. } => write!(f, "avg_pool2d_grad[{args}]"),
         }
     }
 }
@@ -302,6 +378,49 @@ fn conv2d_backward<T: Float>(args: Conv2dArgs, ctx: &mut BackwardCtx<'_, T>) {
     }
 }
 
+/// On the tape: `dx = conv2d_input_grad(g, w)`, `dw =
+/// conv2d_weight_grad(x, g)` (ops of their own, see [`grads`]) and `db`
+/// the sum of `g` over `N, OH, OW`.
+fn conv2d_backward_on_tape<T: Float>(args: Conv2dArgs, ctx: &mut GraphCtx<'_, '_, T>) {
+    let (x, w, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
+    if ctx.needs(0) {
+        let xs = x.shape();
+        ctx.add(0, g.conv2d_input_grad(w, args, (xs[2], xs[3])));
+    }
+    if ctx.needs(1) {
+        let ws = w.shape();
+        ctx.add(1, x.conv2d_weight_grad(g, args, (ws[2], ws[3])));
+    }
+    if ctx.num_inputs() == 3 && ctx.needs(2) {
+        ctx.add(2, g.sum_axes(&[0, 2, 3], false));
+    }
+}
+
+/// Forward mode, conv2d being bilinear: `dy = conv2d(dx, w) + conv2d(x,
+/// dw) + db` (broadcast over `N, OH, OW`).
+fn conv2d_jvp<T: Float>(args: Conv2dArgs, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+    let (x, w) = (ctx.input(0), ctx.input(1));
+    let geom = args.geom(x.shape(), w.shape());
+    let conv = |x: &Tensor<T>, w: &Tensor<T>| {
+        pooled(&geom.out_shape(), |y| {
+            kernels::conv2d(x.as_slice(), w.as_slice(), None, &geom, y)
+        })
+    };
+    let mut t = match ctx.tangent(0) {
+        Some(tx) => conv(tx, w),
+        None => Tensor::zeros(&geom.out_shape()),
+    };
+    if let Some(tw) = ctx.tangent(1) {
+        t.add_assign(&conv(x, tw));
+    }
+    if ctx.num_inputs() == 3
+        && let Some(tb) = ctx.tangent(2)
+    {
+        t = &t + &tb.reshape(&[geom.c_out, 1, 1]);
+    }
+    t
+}
+
 // ---- max_pool2d ---------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
@@ -354,6 +473,25 @@ fn max_pool2d_backward<T: Float>(args: Pool2dArgs, ctx: &mut BackwardCtx<'_, T>)
     ctx.add(0, dx);
 }
 
+/// On the tape: the same scatter to the winners, as the op
+/// [`MaxPool2dGrad`](ConvOp::MaxPool2dGrad) (linear in `g`; the winners,
+/// and so the rule, are constant in `x` between ties).
+fn max_pool2d_backward_on_tape<T: Float>(args: Pool2dArgs, ctx: &mut GraphCtx<'_, '_, T>) {
+    let (x, g) = (ctx.input(0), ctx.grad_out());
+    ctx.add(0, x.max_pool2d_grad(g, args));
+}
+
+/// Forward mode: each output's tangent is the input's tangent at its
+/// window's winner.
+fn max_pool2d_jvp<T: Float>(args: Pool2dArgs, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+    let x = ctx.input(0);
+    let geom = args.geom("max_pool2d", x.shape());
+    let t = ctx.tangent_or_zeros(0);
+    pooled(&geom.out_shape(), |y| {
+        kernels::max_pool2d_pick(x.as_slice(), t.as_slice(), &geom, y)
+    })
+}
+
 // ---- avg_pool2d ---------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
@@ -402,4 +540,21 @@ fn avg_pool2d_backward<T: Float>(args: Pool2dArgs, ctx: &mut BackwardCtx<'_, T>)
         kernels::avg_pool2d_backward(ctx.grad_out().as_slice(), &geom, dx)
     });
     ctx.add(0, dx);
+}
+
+/// On the tape: the same spread, as the op
+/// [`AvgPool2dGrad`](ConvOp::AvgPool2dGrad).
+fn avg_pool2d_backward_on_tape<T: Float>(args: Pool2dArgs, ctx: &mut GraphCtx<'_, '_, T>) {
+    let (xs, g) = (ctx.input(0).shape(), ctx.grad_out());
+    ctx.add(0, g.avg_pool2d_grad(args, (xs[2], xs[3])));
+}
+
+/// Forward mode: average pooling is linear, so the tangent is the pooled
+/// tangent.
+fn avg_pool2d_jvp<T: Float>(args: Pool2dArgs, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+    let t = ctx.tangent_or_zeros(0);
+    let geom = args.geom("avg_pool2d", t.shape());
+    pooled(&geom.out_shape(), |y| {
+        kernels::avg_pool2d(t.as_slice(), &geom, y)
+    })
 }

@@ -10,7 +10,14 @@
 //! `matmul`, and merging them back, without the copies: the kernels
 //! (`tensor/heads.rs`) read each head through its row stride.
 //!
-//! Each op is one section: its `Var` method, its forward, then its rule.
+//! Each op is one section: its `Var` method, its forward, then its rules:
+//! backward, on the tape, forward mode. The two products close under
+//! differentiation: each one's gradients are the other product (or itself)
+//! of the gradient and an operand, with the weights' last two axes swapped
+//! by `transpose`, so the recorded rules (for
+//! [`Tape::grad`](crate::Tape::grad)) are two calls each. Both are
+//! bilinear, so a tangent is the product with one operand's tangent plus
+//! the product with the other's.
 
 use super::Op;
 use crate::tape::{BackwardCtx, GraphCtx, JvpCtx, Var};
@@ -49,13 +56,19 @@ impl HeadsOp {
     /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
     /// panics, naming itself.
     pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
-        ctx.unsupported()
+        match self {
+            HeadsOp::HeadScores { heads } => head_scores_backward_on_tape(heads as usize, ctx),
+            HeadsOp::HeadMix { heads } => head_mix_backward_on_tape(heads as usize, ctx),
+        }
     }
 
     /// The forward-mode rule: the output's tangent from the inputs' (see
     /// [`JvpCtx`]); an op without one panics, naming itself.
     pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
-        ctx.unsupported()
+        match self {
+            HeadsOp::HeadScores { heads } => head_scores_jvp(heads as usize, ctx),
+            HeadsOp::HeadMix { heads } => head_mix_jvp(heads as usize, ctx),
+        }
     }
 }
 
@@ -144,6 +157,24 @@ fn head_scores_backward<T: Float>(heads: usize, ctx: &mut BackwardCtx<'_, T>) {
     }
 }
 
+/// On the tape: `dq = head_mix(g, k)` and `dk = head_mix(g^T, q)`, `g^T`
+/// the scores' gradient with its last two axes swapped.
+fn head_scores_backward_on_tape<T: Float>(heads: usize, ctx: &mut GraphCtx<'_, '_, T>) {
+    let (q, k, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
+    if ctx.needs(0) {
+        ctx.add(0, g.head_mix(k, heads));
+    }
+    if ctx.needs(1) {
+        ctx.add(1, g.transpose(-1, -2).head_mix(q, heads));
+    }
+}
+
+/// Forward mode: `ds = scores(dq, k) + scores(q, dk)`.
+fn head_scores_jvp<T: Float>(heads: usize, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+    let (q, k) = (ctx.input(0), ctx.input(1));
+    bilinear_jvp(ctx, |a, b| scores(a.unwrap_or(q), b.unwrap_or(k), heads))
+}
+
 // ---- head_mix -----------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
@@ -207,5 +238,37 @@ fn head_mix_backward<T: Float>(heads: usize, ctx: &mut BackwardCtx<'_, T>) {
     }
     if let Some(dv) = dv {
         ctx.add(1, dv);
+    }
+}
+
+/// On the tape: `dp = head_scores(g, v)` and `dv = head_mix(p^T, g)`.
+fn head_mix_backward_on_tape<T: Float>(heads: usize, ctx: &mut GraphCtx<'_, '_, T>) {
+    let (p, v, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
+    if ctx.needs(0) {
+        ctx.add(0, g.head_scores(v, heads));
+    }
+    if ctx.needs(1) {
+        ctx.add(1, p.transpose(-1, -2).head_mix(g, heads));
+    }
+}
+
+/// Forward mode: `do = mix(dp, v) + mix(p, dv)`.
+fn head_mix_jvp<T: Float>(heads: usize, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+    let (p, v) = (ctx.input(0), ctx.input(1));
+    bilinear_jvp(ctx, |a, b| mix(a.unwrap_or(p), b.unwrap_or(v), heads))
+}
+
+/// The tangent of a bilinear `f(a, b)`: `f(da, b) + f(a, db)`, the terms
+/// whose tangent is zero skipped. `f(Some(da), None)` stands for
+/// `f(da, b)` and `f(None, Some(db))` for `f(a, db)`.
+fn bilinear_jvp<'a, T: Float>(
+    ctx: &JvpCtx<'a, T>,
+    f: impl Fn(Option<&'a Tensor<T>>, Option<&'a Tensor<T>>) -> Tensor<T>,
+) -> Tensor<T> {
+    match (ctx.tangent(0), ctx.tangent(1)) {
+        (Some(ta), Some(tb)) => &f(Some(ta), None) + &f(None, Some(tb)),
+        (Some(ta), None) => f(Some(ta), None),
+        (None, Some(tb)) => f(None, Some(tb)),
+        (None, None) => Tensor::zeros(ctx.output().shape()),
     }
 }

@@ -5,7 +5,12 @@
 //! here compute the loss in one pass with the stable formula and have a
 //! one-line backward rule.
 //!
-//! Each loss is one section: its `Var` method, then its backward rule.
+//! Each loss is one section: its `Var` method, then its rules: backward,
+//! on the tape (the same formula with vars, for
+//! [`Tape::grad`](crate::Tape::grad)), and forward mode. A loss is a
+//! scalar, so its tangent is its gradient dotted with the inputs' tangents:
+//! each forward-mode rule is its backward formula (with `g = 1`) and a dot
+//! product.
 
 use super::Op;
 use super::unary::UnaryOp;
@@ -44,13 +49,21 @@ impl LossOp {
     /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
     /// panics, naming itself.
     pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
-        ctx.unsupported()
+        match self {
+            LossOp::CrossEntropy { targets } => cross_entropy_backward_on_tape(ctx, targets),
+            LossOp::Mse => mse_loss_backward_on_tape(ctx),
+            LossOp::BceWithLogits => bce_with_logits_backward_on_tape(ctx),
+        }
     }
 
     /// The forward-mode rule: the output's tangent from the inputs' (see
     /// [`JvpCtx`]); an op without one panics, naming itself.
     pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
-        ctx.unsupported()
+        match self {
+            LossOp::CrossEntropy { targets } => cross_entropy_jvp(ctx, targets),
+            LossOp::Mse => mse_loss_jvp(ctx),
+            LossOp::BceWithLogits => bce_with_logits_jvp(ctx),
+        }
     }
 }
 
@@ -62,6 +75,11 @@ impl fmt::Display for LossOp {
             LossOp::BceWithLogits => "binary_cross_entropy_with_logits",
         })
     }
+}
+
+/// `<a, b>`, the sum of the elementwise product, as a 0-d tensor.
+fn dot<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> Tensor<T> {
+    (a * b).sum_all()
 }
 
 /// The mean of `f(x, t)` over two same-shape tensors, as a 0-d tensor.
@@ -136,6 +154,30 @@ fn cross_entropy_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, targets: AuxRa
     ctx.add(0, dx);
 }
 
+/// On the tape: `(softmax(x) - onehot(t)) * g / N`, the one-hot rows a
+/// constant.
+fn cross_entropy_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>, targets: AuxRange) {
+    let (x, g, t) = (ctx.input(0), ctx.grad_out(), ctx.aux(targets));
+    let dims = x.shape();
+    let mut onehot = Tensor::zeros(&dims);
+    for (i, &c) in t.iter().enumerate() {
+        onehot.set(&[i, c], T::ONE);
+    }
+    let onehot = ctx.constant(onehot);
+    ctx.add(
+        0,
+        (x.softmax(1) - onehot) * (g * (T::ONE / T::from_usize(dims[0]))),
+    );
+}
+
+/// Forward mode: `<(softmax(x) - onehot(t)) / N, dx>`.
+fn cross_entropy_jvp<T: Float>(ctx: &JvpCtx<'_, T>, targets: AuxRange) -> Tensor<T> {
+    let (x, t) = (ctx.input(0), ctx.aux(targets));
+    let mut grad = Tensor::zeros(x.shape());
+    kernels::cross_entropy_backward(x.as_slice(), x.shape()[1], t, T::ONE, grad.as_mut_slice());
+    dot(&grad, &ctx.tangent_or_zeros(0))
+}
+
 // ---- mse_loss -----------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
@@ -176,6 +218,31 @@ fn mse_loss_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
         ctx.add(1, -&dx);
     }
     ctx.add(0, dx);
+}
+
+/// On the tape: `dx = (x - t) * 2 g / n`, `dt = -dx`.
+fn mse_loss_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>) {
+    let (x, t, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
+    let k = T::from_f64(2.0) / T::from_usize(x.shape().iter().product());
+    let dx = (x - t) * (g * k);
+    if ctx.needs(1) {
+        ctx.add(1, -dx);
+    }
+    ctx.add(0, dx);
+}
+
+/// Forward mode: `<2 (x - t) / n, dx - dt>`.
+fn mse_loss_jvp<T: Float>(ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+    let (x, t) = (ctx.input(0), ctx.input(1));
+    let k = T::from_f64(2.0) / T::from_usize(x.numel());
+    let grad = x.zip_map(t, "mse_loss", |x, t| k * (x - t));
+    let dir = match (ctx.tangent(0), ctx.tangent(1)) {
+        (Some(a), Some(b)) => a - b,
+        (Some(a), None) => a.clone(),
+        (None, Some(b)) => -b,
+        (None, None) => return Tensor::zeros(&[]),
+    };
+    dot(&grad, &dir)
 }
 
 // ---- binary_cross_entropy_with_logits -----------------------------------
@@ -237,4 +304,32 @@ fn bce_with_logits_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
     if ctx.needs(1) {
         ctx.add(1, x * -k);
     }
+}
+
+/// On the tape: `dx = (sigmoid(x) - t) * g / n`, `dt = -x * g / n`.
+fn bce_with_logits_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>) {
+    let (x, t, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
+    let k = g * (T::ONE / T::from_usize(x.shape().iter().product()));
+    if ctx.needs(0) {
+        ctx.add(0, (x.sigmoid() - t) * k);
+    }
+    if ctx.needs(1) {
+        ctx.add(1, -(x * k));
+    }
+}
+
+/// Forward mode: `<(sigmoid(x) - t) / n, dx> - <x / n, dt>`.
+fn bce_with_logits_jvp<T: Float>(ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+    let (x, t) = (ctx.input(0), ctx.input(1));
+    let k = T::ONE / T::from_usize(x.numel());
+    let mut total = T::ZERO;
+    if let Some(tx) = ctx.tangent(0) {
+        let s = UnaryOp::Sigmoid.forward(x);
+        let grad = s.zip_map(t, "bce_with_logits", |s, t| k * (s - t));
+        total += dot(&grad, tx).item();
+    }
+    if let Some(tt) = ctx.tangent(1) {
+        total -= dot(x, tt).item() * k;
+    }
+    Tensor::scalar(total)
 }

@@ -6,7 +6,16 @@
 //! `y = xhat * weight + bias`. They differ only in the groups (a row of the
 //! trailing axes, or a channel across batch and space) and in how the
 //! affine parameters broadcast; the kernels are in `tensor/norm.rs`. Each
-//! op is one section: its `Var` method, then its backward rule.
+//! op is one section: its `Var` method, then its rules: backward, on the
+//! tape, forward mode.
+//!
+//! The recorded rules (for [`Tape::grad`](crate::Tape::grad)) recompute
+//! `xhat` and `rstd` from `x` with differentiable ops (mean, square,
+//! `powf(-0.5)`) and write the backward formula with them, so that its own
+//! derivative reaches `x` through the statistics. The forward-mode rules
+//! use that normalising is a map with a symmetric Jacobian,
+//! `rstd (I - 1 1^T / n - xhat xhat^T / n)` per group: the tangent of
+//! `xhat` is the backward kernel applied to the input's tangent.
 
 use super::Op;
 use crate::tape::{BackwardCtx, GraphCtx, JvpCtx, Var};
@@ -60,13 +69,31 @@ impl NormOp {
     /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
     /// panics, naming itself.
     pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
-        ctx.unsupported()
+        match self {
+            NormOp::LayerNorm {
+                dims,
+                eps,
+                weight,
+                bias,
+            } => layer_norm_backward_on_tape(dims as usize, eps, weight, bias, ctx),
+            NormOp::BatchNorm { eps, weight, bias } => {
+                batch_norm_backward_on_tape(eps, weight, bias, ctx)
+            }
+        }
     }
 
     /// The forward-mode rule: the output's tangent from the inputs' (see
     /// [`JvpCtx`]); an op without one panics, naming itself.
     pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
-        ctx.unsupported()
+        match self {
+            NormOp::LayerNorm {
+                dims,
+                eps,
+                weight,
+                bias,
+            } => layer_norm_jvp(dims as usize, eps, weight, bias, ctx),
+            NormOp::BatchNorm { eps, weight, bias } => batch_norm_jvp(eps, weight, bias, ctx),
+        }
     }
 }
 
@@ -77,6 +104,55 @@ impl fmt::Display for NormOp {
             NormOp::BatchNorm { eps, .. } => write!(f, "batch_norm[eps={eps}]"),
         }
     }
+}
+
+/// `(xhat, rstd)` of `x` over `axes` as vars: `xhat = (x - mean) * rstd`,
+/// `rstd = (var + eps)^(-1/2)` with the biased variance, both kept with
+/// size-1 reduced axes (`rstd`) or `x`'s shape (`xhat`).
+fn normalized_on_tape<'t, T: Float>(
+    x: Var<'t, T>,
+    axes: &[isize],
+    eps: f64,
+) -> (Var<'t, T>, Var<'t, T>) {
+    let xc = x - x.mean_axes(axes, true);
+    let rstd = (xc.square().mean_axes(axes, true) + T::from_f64(eps)).powf(-0.5);
+    (xc * rstd, rstd)
+}
+
+/// The recorded input gradient of a normalisation from `d`, the gradient
+/// with respect to `xhat`: `(d - mean(d) - xhat * mean(d * xhat)) * rstd`,
+/// means over `axes`.
+fn normalize_backward_on_tape<'t, T: Float>(
+    d: Var<'t, T>,
+    xhat: Var<'t, T>,
+    rstd: Var<'t, T>,
+    axes: &[isize],
+) -> Var<'t, T> {
+    (d - d.mean_axes(axes, true) - xhat * (d * xhat).mean_axes(axes, true)) * rstd
+}
+
+/// The tangent of `xhat * w + b` from the tangent of `xhat` and the
+/// parameters' tangents (`JvpCtx` inputs `1` and `1 + weight`), the
+/// parameters viewed as `param_shape`.
+fn affine_jvp<T: Float>(
+    ctx: &JvpCtx<'_, T>,
+    xhat: &Tensor<T>,
+    txhat: Option<Tensor<T>>,
+    (weight, bias): (bool, bool),
+    param_shape: &[usize],
+) -> Tensor<T> {
+    let mut t = match (txhat, weight) {
+        (Some(tx), true) => &tx * &ctx.input(1).reshape(param_shape),
+        (Some(tx), false) => tx,
+        (None, _) => Tensor::zeros(xhat.shape()),
+    };
+    if weight && let Some(tw) = ctx.tangent(1) {
+        t.add_assign(&(xhat * &tw.reshape(param_shape)));
+    }
+    if bias && let Some(tb) = ctx.tangent(1 + weight as usize) {
+        t = &t + &tb.reshape(param_shape);
+    }
+    t
 }
 
 /// Checks an affine parameter's shape and appends it to the inputs.
@@ -224,6 +300,54 @@ fn layer_norm_backward<T: Float>(
     if ctx.needs(0) {
         ctx.add(0, dx);
     }
+}
+
+/// On the tape: `xhat` and `rstd` recomputed with vars, then
+/// `dx = normalize_backward(g * weight)`, `dweight = g * xhat` and
+/// `dbias = g`, which `add` sums over the leading axes.
+fn layer_norm_backward_on_tape<T: Float>(
+    dims: usize,
+    eps: f64,
+    weight: bool,
+    bias: bool,
+    ctx: &mut GraphCtx<'_, '_, T>,
+) {
+    let (x, g) = (ctx.input(0), ctx.grad_out());
+    let nd = x.ndim();
+    let axes: Vec<isize> = (nd - dims..nd).map(|a| a as isize).collect();
+    let (xhat, rstd) = normalized_on_tape(x, &axes, eps);
+    let b_idx = 1 + weight as usize;
+    if weight && ctx.needs(1) {
+        ctx.add(1, g * xhat);
+    }
+    if bias && ctx.needs(b_idx) {
+        ctx.add(b_idx, g);
+    }
+    if ctx.needs(0) {
+        let d = if weight { g * ctx.input(1) } else { g };
+        ctx.add(0, normalize_backward_on_tape(d, xhat, rstd, &axes));
+    }
+}
+
+/// Forward mode: `dy = dxhat * weight + xhat * dweight + dbias`, with
+/// `dxhat` the normalising map's (symmetric) Jacobian applied to `dx`.
+fn layer_norm_jvp<T: Float>(
+    dims: usize,
+    eps: f64,
+    weight: bool,
+    bias: bool,
+    ctx: &JvpCtx<'_, T>,
+) -> Tensor<T> {
+    let x = ctx.input(0);
+    let xs = Shape::from_slice(x.shape());
+    let groups = layer_groups(&xs, dims);
+    let nz = kernels::normalize(x.as_slice(), groups, T::from_f64(eps));
+    let txhat = ctx.tangent(0).map(|tx| {
+        let t = kernels::normalize_backward(&nz.xhat, tx.as_slice(), &nz.rstd, groups);
+        Tensor::from_parts(xs.clone(), t)
+    });
+    let xhat = Tensor::from_parts(xs.clone(), nz.xhat);
+    affine_jvp(ctx, &xhat, txhat, (weight, bias), &xs[xs.len() - dims..])
 }
 
 // ---- batch_norm ---------------------------------------------------------
@@ -398,4 +522,49 @@ fn batch_norm_backward<T: Float>(eps: f64, weight: bool, bias: bool, ctx: &mut B
         let dx = kernels::normalize_backward(xhat.as_slice(), dxhat.as_slice(), &nz.rstd, groups);
         ctx.add(0, Tensor::from_parts(Shape::from_slice(x.shape()), dx));
     }
+}
+
+/// On the tape: as [`layer_norm`](Var::layer_norm)'s recorded rule, with
+/// the statistics over every axis but the channels' and the parameters
+/// viewed as `[C, 1, .., 1]`.
+fn batch_norm_backward_on_tape<T: Float>(
+    eps: f64,
+    weight: bool,
+    bias: bool,
+    ctx: &mut GraphCtx<'_, '_, T>,
+) {
+    let (x, g) = (ctx.input(0), ctx.grad_out());
+    let xs = x.shape();
+    let (_, param_shape) = batch_groups(&xs);
+    let axes: Vec<isize> = (0..xs.len() as isize).filter(|&a| a != 1).collect();
+    let (xhat, rstd) = normalized_on_tape(x, &axes, eps);
+    let b_idx = 1 + weight as usize;
+    if weight && ctx.needs(1) {
+        ctx.add(1, (g * xhat).sum_axes(&axes, false));
+    }
+    if bias && ctx.needs(b_idx) {
+        ctx.add(b_idx, g.sum_axes(&axes, false));
+    }
+    if ctx.needs(0) {
+        let d = if weight {
+            g * ctx.input(1).reshape(&param_shape)
+        } else {
+            g
+        };
+        ctx.add(0, normalize_backward_on_tape(d, xhat, rstd, &axes));
+    }
+}
+
+/// Forward mode: as [`layer_norm`](Var::layer_norm)'s, per channel.
+fn batch_norm_jvp<T: Float>(eps: f64, weight: bool, bias: bool, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+    let x = ctx.input(0);
+    let xs = Shape::from_slice(x.shape());
+    let (groups, param_shape) = batch_groups(&xs);
+    let nz = kernels::normalize(x.as_slice(), groups, T::from_f64(eps));
+    let txhat = ctx.tangent(0).map(|tx| {
+        let t = kernels::normalize_backward(&nz.xhat, tx.as_slice(), &nz.rstd, groups);
+        Tensor::from_parts(xs.clone(), t)
+    });
+    let xhat = Tensor::from_parts(xs, nz.xhat);
+    affine_jvp(ctx, &xhat, txhat, (weight, bias), &param_shape)
 }

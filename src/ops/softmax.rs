@@ -5,7 +5,13 @@
 //! more stable than chaining primitives (a softmax built as
 //! `exp(x) / sum(exp(x))` overflows in f32 once a logit passes 88; this one
 //! subtracts the maximum first and never does). Each op is one section:
-//! its `Var` method, then its rule; all rules read only the output.
+//! its `Var` method, then its rules (backward, on the tape, forward mode);
+//! all rules read only the output.
+//!
+//! The recorded rules (for [`Tape::grad`](crate::Tape::grad)) are the plain
+//! ones written with differentiable vars, `y` being the op's own output, so
+//! a second derivative flows through the softmax again; the forward-mode
+//! rules reuse the backward kernels, softmax's Jacobian being symmetric.
 
 use super::Op;
 use crate::tape::{BackwardCtx, GraphCtx, JvpCtx, Var};
@@ -46,13 +52,21 @@ impl SoftmaxOp {
     /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
     /// panics, naming itself.
     pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
-        ctx.unsupported()
+        match self {
+            SoftmaxOp::Softmax { axis } => softmax_backward_on_tape(ctx, axis),
+            SoftmaxOp::LogSoftmax { axis } => log_softmax_backward_on_tape(ctx, axis),
+            SoftmaxOp::CausalSoftmax => causal_softmax_backward_on_tape(ctx),
+        }
     }
 
     /// The forward-mode rule: the output's tangent from the inputs' (see
     /// [`JvpCtx`]); an op without one panics, naming itself.
     pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
-        ctx.unsupported()
+        match self {
+            SoftmaxOp::Softmax { axis } => softmax_jvp(ctx, axis),
+            SoftmaxOp::LogSoftmax { axis } => log_softmax_jvp(ctx, axis),
+            SoftmaxOp::CausalSoftmax => causal_softmax_jvp(ctx),
+        }
     }
 }
 
@@ -63,6 +77,16 @@ impl fmt::Display for SoftmaxOp {
             SoftmaxOp::LogSoftmax { axis } => write!(f, "log_softmax[axis={axis}]"),
             SoftmaxOp::CausalSoftmax => f.write_str("causal_softmax"),
         }
+    }
+}
+
+/// `v` summed along `axis`, kept with size 1 (as a var, so that a rule
+/// using it can be differentiated again); a 0-d `v` is its own sum.
+fn sum_along<'t, T: Float>(v: Var<'t, T>, axis: u32) -> Var<'t, T> {
+    if v.ndim() == 0 {
+        v
+    } else {
+        v.sum_axes(&[axis as isize], true)
     }
 }
 
@@ -114,6 +138,21 @@ fn softmax_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: u32) {
     ctx.add(0, dx);
 }
 
+/// On the tape: the same `y * (g - sum(g * y))`, with `y` the op's output
+/// (a var, so the rule's own derivative flows through softmax again).
+fn softmax_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>, axis: u32) {
+    let (y, g) = (ctx.output(), ctx.grad_out());
+    ctx.add(0, y * (g - sum_along(g * y, axis)));
+}
+
+/// Forward mode: softmax's Jacobian `diag(y) - y y^T` is symmetric, so the
+/// tangent is the backward rule applied to the input's tangent,
+/// `y * (t - sum(t * y))`.
+fn softmax_jvp<T: Float>(ctx: &JvpCtx<'_, T>, axis: u32) -> Tensor<T> {
+    let t = ctx.tangent_or_zeros(0);
+    kernels::softmax_backward(ctx.output(), &t, axis as usize, false)
+}
+
 // ---- log_softmax --------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
@@ -147,6 +186,23 @@ impl<'t, T: Float> Var<'t, T> {
 fn log_softmax_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: u32) {
     let dx = kernels::softmax_backward(ctx.output(), ctx.grad_out(), axis as usize, true);
     ctx.add(0, dx);
+}
+
+/// On the tape: `g - exp(y) * sum(g)`, with `y` the op's output.
+fn log_softmax_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>, axis: u32) {
+    let (y, g) = (ctx.output(), ctx.grad_out());
+    ctx.add(0, g - y.exp() * sum_along(g, axis));
+}
+
+/// Forward mode: the Jacobian is `I - 1 p^T` (`p = exp(y)`, rows along the
+/// axis), so the tangent is `t - sum(p * t)`.
+fn log_softmax_jvp<T: Float>(ctx: &JvpCtx<'_, T>, axis: u32) -> Tensor<T> {
+    let t = ctx.tangent_or_zeros(0);
+    let pt = &ctx.output().map(T::exp) * &t;
+    if t.ndim() == 0 {
+        return &t - &pt;
+    }
+    &t - &pt.sum_over(&[axis as usize], true)
 }
 
 // ---- causal_softmax -----------------------------------------------------
@@ -189,4 +245,18 @@ impl<'t, T: Float> Var<'t, T> {
 fn causal_softmax_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
     let dx = kernels::causal_softmax_backward(ctx.output(), ctx.grad_out());
     ctx.add(0, dx);
+}
+
+/// On the tape: softmax's rule over the last axis; the hidden keys have
+/// `y = 0`, so they get 0 and their tangent never reaches the sum.
+fn causal_softmax_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>) {
+    let (y, g) = (ctx.output(), ctx.grad_out());
+    let last = (y.ndim() - 1) as u32;
+    ctx.add(0, y * (g - sum_along(g * y, last)));
+}
+
+/// Forward mode: as softmax's (the Jacobian is symmetric, and 0 in the
+/// rows and columns of hidden keys).
+fn causal_softmax_jvp<T: Float>(ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+    kernels::causal_softmax_backward(ctx.output(), &ctx.tangent_or_zeros(0))
 }

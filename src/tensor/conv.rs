@@ -20,7 +20,9 @@ use super::parallel::{for_each_chunk, map_indices};
 use std::ops::Range;
 
 pub(crate) use super::geom::Geom;
-pub(crate) use super::pooling::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
+pub(crate) use super::pooling::{
+    avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, max_pool2d_pick,
+};
 
 /// Multiply-adds below which a convolution stays on the calling thread.
 const CONV_PARALLEL_WORK: usize = 1 << 18;

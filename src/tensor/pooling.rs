@@ -142,6 +142,22 @@ pub(crate) fn max_pool2d_backward<T: Float>(
     });
 }
 
+/// Max pooling's tangent map, the transpose of [`max_pool2d_backward`]'s
+/// scatter: each output takes `t` at its window's winner in `x` (the input
+/// the backward pass routes that output's gradient to, the first one on
+/// ties); writes `out` (overwritten).
+pub(crate) fn max_pool2d_pick<T: Float>(x: &[T], t: &[T], g: &Geom, out: &mut [T]) {
+    let out = &mut out[..g.batch * g.c_in * g.out_plane()];
+    each_plane(t, g.in_plane(), out, g.out_plane(), |i, tp, op| {
+        let plane = &x[i * g.in_plane()..(i + 1) * g.in_plane()];
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                op[oy * g.ow + ox] = tp[window_argmax(plane, g, oy, ox)];
+            }
+        }
+    });
+}
+
 /// One plane of [`max_pool2d_backward`] for 2x2 windows, stride 2, no
 /// padding. The windows do not overlap, so each input gets at most one
 /// gradient: the four taps are written, not added, without branches. The

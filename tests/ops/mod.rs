@@ -3,6 +3,8 @@
 mod conv;
 mod elementwise;
 mod heads;
+mod higher_conv;
+mod higher_nn;
 mod loss;
 mod matmul;
 mod nn;
