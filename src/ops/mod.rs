@@ -15,7 +15,8 @@
 //!
 //! - `mask.rs`: comparisons, `where_`, and `dropout` (a product with a
 //!   random mask, with no rule of its own);
-//! - `reduce.rs`: `sum`, `mean`, `max`, `min`, `var`, `logsumexp`, `argmax`;
+//! - `reduce/`: `sum`, `mean`, `var` (`mod.rs`, with the enum), `max`,
+//!   `min`, `logsumexp`, `argmax` (`extreme.rs`);
 //! - `matmul.rs`: batched matrix product and the fused `linear`;
 //! - `shape.rs`: reshape, permute, narrow, concat, gather, pad, ...;
 //! - `softmax.rs`: softmax, log-softmax, causal softmax;

@@ -3,6 +3,7 @@
 mod conv;
 mod elementwise;
 mod heads;
+mod higher_reduce;
 mod loss;
 mod matmul;
 mod nn;
