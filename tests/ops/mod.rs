@@ -3,7 +3,9 @@
 mod conv;
 mod elementwise;
 mod heads;
+mod higher_matmul;
 mod higher_reduce;
+mod higher_shape;
 mod loss;
 mod matmul;
 mod nn;
