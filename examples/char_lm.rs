@@ -3,7 +3,8 @@
 //!
 //! Run: `cargo run --release --example char_lm`. Flags: `--gru` for the
 //! recurrent variant, `--data names.txt` to learn and invent first names,
-//! `--steps N`, `--out DIR` for the loss plot (default `target/`).
+//! `--steps N`, `--out DIR` for the loss plot (default `target/`);
+//! `-- --help` lists them with their defaults.
 //!
 //! Measured on a 2-core machine shared with three other builds (load
 //! about 10): the default 600 steps took 534 s of wall time but only about
@@ -32,7 +33,7 @@ use std::path::{Path, PathBuf};
 use tapegrad::nn::{Embedding, Forward, Gru, LayerNorm, Linear, TransformerBlock};
 use tapegrad::optim::{AdamW, Optimizer};
 use tapegrad::plot::LineChart;
-use tapegrad::schedule::{CosineAnnealing, LinearWarmup, LrSchedule};
+use tapegrad::schedule::{CosineAnnealingLr, LinearWarmup, LrSchedule};
 use tapegrad::{Module, Tape, Var, train};
 
 /// Which network reads the characters.
@@ -348,7 +349,7 @@ pub fn run(config: &Config) -> Outcome {
     }
 
     let warmup = 100.min(config.steps / 4).max(1);
-    let cosine = CosineAnnealing::new(config.lr, config.steps - warmup, config.lr / 10.0)
+    let cosine = CosineAnnealingLr::new(config.lr, config.steps - warmup, config.lr / 10.0)
         .expect("valid schedule");
     let schedule = LinearWarmup::new(cosine, warmup, 0.01).expect("valid warm-up");
     let mut opt = AdamW::new(config.lr).weight_decay(0.01);
@@ -438,38 +439,49 @@ pub fn run(config: &Config) -> Outcome {
     }
 }
 
+#[path = "common/args.rs"]
+pub mod args;
+
+/// The flags: `--data FILE` (which also picks the preset: `names.txt`
+/// gets [`Config::names`]), `--gru`, `--steps N`, `--out DIR`.
+pub fn config(a: &mut args::Args) -> Config {
+    let data: PathBuf = a.value(
+        "--data",
+        "FILE",
+        "shakespeare.txt",
+        "the text: a path, or a file in examples/data/ (names.txt invents first names)",
+    );
+    let path = if data.exists() {
+        data
+    } else {
+        data_path(&data.to_string_lossy())
+    };
+    let mut config = if path.file_name().is_some_and(|f| f == "names.txt") {
+        Config::names()
+    } else {
+        Config::shakespeare()
+    };
+    config.data = path;
+    if a.switch("--gru", "a GRU instead of the transformer") {
+        config.kind = Kind::Gru;
+    }
+    // The preset's own numbers unless given.
+    if let Some(steps) = a.optional("--steps", "N", "600, both presets", "optimiser steps") {
+        config.steps = steps;
+    }
+    if let Some(out) = a.optional("--out", "DIR", "target/", "where the loss plot goes") {
+        config.out = Some(out);
+    }
+    config
+}
+
 #[allow(dead_code)]
 fn main() {
-    let rest: Vec<String> = std::env::args().skip(1).collect();
-    // `--data` picks the preset, so it is read first.
-    let mut config = Config::shakespeare();
-    if let Some(i) = rest.iter().position(|a| a == "--data") {
-        let name = rest.get(i + 1).expect("--data needs a file");
-        let path = if Path::new(name).exists() {
-            PathBuf::from(name)
-        } else {
-            data_path(name)
-        };
-        if path.file_name().is_some_and(|f| f == "names.txt") {
-            config = Config::names();
-        }
-        config.data = path;
-    }
-    let mut it = rest.iter();
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().expect("a value after the flag").clone();
-        match arg.as_str() {
-            "--data" => {
-                value();
-            }
-            "--gru" => config.kind = Kind::Gru,
-            "--steps" => config.steps = value().parse().expect("--steps needs a number"),
-            "--out" => config.out = Some(value().into()),
-            other => panic!(
-                "unknown argument {other:?} (expected --data FILE, --gru, --steps N, --out DIR)"
-            ),
-        }
-    }
+    let config = args::parse(
+        "char_lm",
+        "a character-level language model (a small transformer, or a GRU) against a bigram baseline.",
+        config,
+    );
     let start = std::time::Instant::now();
     run(&config);
     println!("done in {:.1} s", start.elapsed().as_secs_f64());

@@ -1,6 +1,6 @@
 //! Handwritten digits (8x8, 1797 images) with a small MLP, in a few seconds.
 //!
-//! Run: `cargo run --release --example digits`
+//! Run: `cargo run --release --example digits` (no flags).
 //!
 //! The whole training loop is written out (no `Trainer`), so every step of
 //! learning is in view: batches from a `DataLoader`, a forward pass on a
@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use tapegrad::data::{CsvOptions, DataLoader, Dataset, TensorDataset, read_csv};
 use tapegrad::nn::{Forward, Linear, Relu, Sequential};
 use tapegrad::optim::{Adam, Optimizer};
-use tapegrad::schedule::{CosineAnnealing, LrSchedule};
+use tapegrad::schedule::{CosineAnnealingLr, LrSchedule};
 use tapegrad::{Module, Tape, Tensor, train};
 
 /// What one run reached.
@@ -69,7 +69,7 @@ pub fn run(epochs: usize, verbose: bool) -> Outcome {
     }
     let mut loader = DataLoader::new(&train, 32).shuffle(1);
     let schedule =
-        CosineAnnealing::new(3e-3, epochs * loader.num_batches(), 1e-4).expect("valid schedule");
+        CosineAnnealingLr::new(3e-3, epochs * loader.num_batches(), 1e-4).expect("valid schedule");
     let mut opt = Adam::new(schedule.lr_at(0));
 
     let (mut first_loss, mut last_loss, mut step) = (f64::NAN, f64::NAN, 0);
@@ -118,8 +118,17 @@ pub fn run(epochs: usize, verbose: bool) -> Outcome {
     outcome
 }
 
+#[path = "common/args.rs"]
+pub mod args;
+
 #[allow(dead_code)]
 fn main() {
+    // No flags; `--help` says so, and anything else is refused.
+    args::parse(
+        "digits",
+        "the training loop written out by hand, on the 8x8 digits.",
+        |_| (),
+    );
     let start = std::time::Instant::now();
     run(30, true);
     println!("done in {:.1} s", start.elapsed().as_secs_f64());

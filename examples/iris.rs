@@ -3,7 +3,8 @@
 //! divergence guard, a checkpoint each epoch), and the history and the
 //! range test are written as CSV, JSON lines and SVG charts.
 //!
-//! Run: `cargo run --release --example iris` (files go to `target/iris/`).
+//! Run: `cargo run --release --example iris` (files go to `target/iris/`,
+//! or to `--out DIR`; `-- --help` lists the flags).
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -11,7 +12,7 @@ use std::path::Path;
 use tapegrad::data::{Batch, CsvOptions, DataLoader, Dataset, TensorDataset, read_csv};
 use tapegrad::nn::{Forward, Linear, Relu, Sequential};
 use tapegrad::optim::Adam;
-use tapegrad::schedule::CosineAnnealing;
+use tapegrad::schedule::CosineAnnealingLr;
 use tapegrad::train::LrFinder;
 use tapegrad::train::{Checkpoint, DivergenceGuard, EarlyStopping, Progress, StepOutput, Trainer};
 use tapegrad::{Tape, Tensor};
@@ -79,7 +80,7 @@ pub fn run(epochs: usize, out: &Path, progress: Progress) -> Outcome {
     // 2. One Trainer call.
     let steps = epochs * loader.num_batches();
     let history = Trainer::new(epochs)
-        .schedule(CosineAnnealing::new(lr, steps, lr / 100.0).expect("valid schedule"))
+        .schedule(CosineAnnealingLr::new(lr, steps, lr / 100.0).expect("valid schedule"))
         .validation(&val, 64)
         .callback(EarlyStopping::new("val_loss").patience(10))
         .callback(DivergenceGuard::new())
@@ -102,9 +103,26 @@ pub fn run(epochs: usize, out: &Path, progress: Progress) -> Outcome {
     }
 }
 
+#[path = "common/args.rs"]
+pub mod args;
+
+/// The one flag, `--out DIR`: where the files go.
+pub fn out_dir(a: &mut args::Args) -> std::path::PathBuf {
+    a.value(
+        "--out",
+        "DIR",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/iris"),
+        "where the charts, history files and checkpoint go",
+    )
+}
+
 #[allow(dead_code)]
 fn main() {
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/iris");
+    let out = args::parse(
+        "iris",
+        "iris with the whole training kit: range test, schedule, early stopping, checkpoints.",
+        out_dir,
+    );
     let o = run(60, &out, Progress::Auto);
     println!(
         "range test suggested lr {:.2e}; {} epochs; validation accuracy {:.1}%; files in {}",

@@ -321,16 +321,26 @@ pub fn log_strengths(hi: f64, ratio: f64, count: usize) -> Vec<f64> {
     s
 }
 
+#[path = "common/args.rs"]
+pub mod args;
+
+/// The one flag, `--out DIR`: where the plot goes.
+pub fn out_dir(a: &mut args::Args) -> PathBuf {
+    a.value(
+        "--out",
+        "DIR",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target"),
+        "where lasso_paths.svg goes",
+    )
+}
+
 #[allow(dead_code)]
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target"));
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--out" => out = args.next().expect("--out needs a folder").into(),
-            other => panic!("unknown argument {other:?} (expected --out DIR)"),
-        }
-    }
+    let out = args::parse(
+        "lasso",
+        "the lasso path on the diabetes data: which coefficients reach zero as the L1 penalty grows.",
+        out_dir,
+    );
     let start = std::time::Instant::now();
     let (x, y) = load();
     let config = Config {

@@ -156,12 +156,25 @@ pub fn run(epochs: usize, out: &Path, verbose: bool) -> Outcome {
     Outcome { suggested, runs }
 }
 
+#[path = "common/args.rs"]
+pub mod args;
+
+/// The one argument, `[DIR]`: where the charts go.
+pub fn out_dir(a: &mut args::Args) -> std::path::PathBuf {
+    a.positional(
+        "DIR",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/lr_find"),
+        "where range_test.svg and runs.svg go",
+    )
+}
+
 #[allow(dead_code)]
 fn main() {
-    let out = std::env::args_os()
-        .nth(1)
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/lr_find"));
+    let out = args::parse(
+        "lr_find",
+        "the learning-rate range test on digits, then training at its suggestion and ten times either side.",
+        out_dir,
+    );
     let start = std::time::Instant::now();
     run(10, &out, true);
     println!("done in {:.1} s", start.elapsed().as_secs_f64());

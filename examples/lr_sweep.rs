@@ -323,16 +323,26 @@ fn plot(outcome: &Outcome, opt: Opt, path: &std::path::Path) {
     chart.save(path).expect("write the SVG");
 }
 
+#[path = "common/args.rs"]
+pub mod args;
+
+/// The one flag, `--out DIR`: where the charts go.
+pub fn out_dir(a: &mut args::Args) -> PathBuf {
+    a.value(
+        "--out",
+        "DIR",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target"),
+        "where lr_sweep_sgd.svg and lr_sweep_adam.svg go",
+    )
+}
+
 #[allow(dead_code)]
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target"));
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--out" => out = args.next().expect("--out needs a folder").into(),
-            other => panic!("unknown argument {other:?} (expected --out DIR)"),
-        }
-    }
+    let out = args::parse(
+        "lr_sweep",
+        "SGD and Adam on digits from far too low to far too high a learning rate.",
+        out_dir,
+    );
     let start = std::time::Instant::now();
     run(&Config {
         epochs: 10,

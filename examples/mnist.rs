@@ -3,7 +3,8 @@
 //!
 //! Run: `cargo run --release --example mnist` (the MLP), or
 //! `cargo run --release --example mnist -- --model cnn`. Options:
-//! `--epochs N`, `--out DIR` (default `target/mnist`).
+//! `--epochs N`, `--out DIR` (default `target/mnist`); `-- --help` lists
+//! them with their defaults.
 //!
 //! Measured on 2 cores: the MLP reaches 98.3% test accuracy in 4 epochs
 //! (17 s, with other builds running), the CNN 98.75% in 3 epochs (35 s on
@@ -29,18 +30,32 @@ use tapegrad::data::{Batch, DataLoader, Dataset, TensorDataset, read_idx};
 use tapegrad::io::save_safetensors;
 use tapegrad::nn::{Conv2d, Flatten, Forward, Linear, MaxPool2d, Relu, Sequential};
 use tapegrad::optim::Adam;
-use tapegrad::schedule::OneCycle;
+use tapegrad::schedule::OneCycleLr;
 use tapegrad::train::{Progress, StepOutput, Trainer};
 use tapegrad::{Module, Tape, Tensor};
 
 /// Which network to train.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Arch {
     /// 784-256-128-10 with ReLU.
+    #[default]
     Mlp,
     /// conv 1->16 3x3, ReLU, max-pool 2; conv 16->32 3x3, ReLU, max-pool 2;
     /// linear 800->10 (the network of benchmark W4).
     Cnn,
+}
+
+/// `mlp` or `cnn`, as `--model` takes it.
+impl std::str::FromStr for Arch {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "mlp" => Ok(Arch::Mlp),
+            "cnn" => Ok(Arch::Cnn),
+            _ => Err("the models are mlp and cnn".to_string()),
+        }
+    }
 }
 
 /// What to run.
@@ -151,7 +166,7 @@ pub fn run(config: &Config) -> Result<Outcome, Box<dyn Error>> {
     // then anneals to nearly zero, which suits a short fixed budget.
     let mut opt = Adam::new(3e-3);
     let history = Trainer::new(config.epochs)
-        .schedule(OneCycle::new(3e-3, total_steps)?)
+        .schedule(OneCycleLr::new(3e-3, total_steps)?)
         .validation(&test, 1000)
         .progress(config.progress)
         .seed(1)
@@ -188,42 +203,42 @@ pub fn run(config: &Config) -> Result<Outcome, Box<dyn Error>> {
     })
 }
 
-/// `--model mlp|cnn`, `--epochs N`, `--out DIR`.
-fn parse_args() -> Result<Config, Box<dyn Error>> {
-    let mut config = Config {
-        arch: Arch::Mlp,
-        epochs: 0,
-        train_limit: None,
-        out: Some(PathBuf::from("target/mnist")),
-        progress: Progress::Auto,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--model" => {
-                config.arch = match value()?.as_str() {
-                    "mlp" => Arch::Mlp,
-                    "cnn" => Arch::Cnn,
-                    other => return Err(format!("--model: `{other}` is not mlp or cnn").into()),
-                }
-            }
-            "--epochs" => config.epochs = value()?.parse()?,
-            "--out" => config.out = Some(PathBuf::from(value()?)),
-            other => return Err(format!("unknown argument `{other}`").into()),
-        }
-    }
-    if config.epochs == 0 {
-        config.epochs = match config.arch {
+#[path = "common/args.rs"]
+pub mod args;
+
+/// The flags: `--model mlp|cnn`, `--epochs N`, `--out DIR`.
+pub fn config(a: &mut args::Args) -> Config {
+    let arch: Arch = a.value("--model", "mlp|cnn", "mlp", "the network");
+    let epochs = a.optional(
+        "--epochs",
+        "N",
+        "4 for mlp, 3 for cnn",
+        "passes over the training images",
+    );
+    Config {
+        arch,
+        epochs: epochs.unwrap_or(match arch {
             Arch::Mlp => 4,
             Arch::Cnn => 3,
-        };
+        }),
+        train_limit: None,
+        out: Some(a.value(
+            "--out",
+            "DIR",
+            "target/mnist",
+            "where the plots, history and weights go",
+        )),
+        progress: Progress::Auto,
     }
-    Ok(config)
 }
 
 #[allow(dead_code)]
 fn main() -> Result<(), Box<dyn Error>> {
-    run(&parse_args()?)?;
+    let config = args::parse(
+        "mnist",
+        "MNIST with an MLP or a small CNN, in one Trainer call.",
+        config,
+    );
+    run(&config)?;
     Ok(())
 }

@@ -214,16 +214,26 @@ pub fn run(steps: usize, verbose: bool, out: Option<&Path>) -> Outcome {
     outcome
 }
 
+#[path = "common/args.rs"]
+pub mod args;
+
+/// The one flag, `--out PATH`: the SVG file to write.
+pub fn out_path(a: &mut args::Args) -> PathBuf {
+    a.value(
+        "--out",
+        "PATH",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/moons.svg"),
+        "the SVG of the decision boundary",
+    )
+}
+
 #[allow(dead_code)]
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/moons.svg"));
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--out" => out = args.next().expect("--out needs a path").into(),
-            other => panic!("unknown argument {other:?} (expected --out PATH)"),
-        }
-    }
+    let out = args::parse(
+        "moons",
+        "micrograd's two-moons demo: an MLP, hinge loss, SGD with a decaying rate.",
+        out_path,
+    );
     let start = std::time::Instant::now();
     run(100, true, Some(&out));
     println!("done in {:.2} s", start.elapsed().as_secs_f64());

@@ -15,11 +15,21 @@
 use std::path::PathBuf;
 use tapegrad::{Tape, Tensor, Var};
 
+#[path = "common/args.rs"]
+mod args;
+
 fn main() -> std::io::Result<()> {
-    let out_path = std::env::args_os()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tape_tour.dot"));
+    let out_path: PathBuf = args::parse(
+        "tape_tour",
+        "one neuron's tape, printed, checked by hand and drawn.",
+        |a| {
+            a.positional(
+                "PATH",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/target/tape_tour.dot"),
+                "the Graphviz file to write",
+            )
+        },
+    );
 
     // f64 so that the comparison with the hand-derived values is exact to
     // the last few bits.

@@ -39,7 +39,7 @@ pub use layer_norm::LayerNorm;
 pub use linear::Linear;
 pub use module::{Module, child_name, with_child_name};
 pub use pool::{AvgPool2d, MaxPool2d};
-pub use recurrent::{Gru, GruCell, Lstm, LstmCell};
+pub use recurrent::{Gru, GruCell, Lstm, LstmCell, RecurrentCell, RecurrentStack, RecurrentState};
 pub use sequential::Sequential;
 pub use state::{LoadOptions, LoadReport, LoadStateError, StateMap};
 pub use summary::{BufferRow, ModuleSummary, ParamRow};

@@ -1,4 +1,4 @@
-//! [`Constant`]: the same rate at every step.
+//! [`ConstantLr`]: the same rate at every step.
 
 use super::{LrSchedule, ScheduleError, check};
 
@@ -7,35 +7,35 @@ use super::{LrSchedule, ScheduleError, check};
 /// PyTorch: no scheduler (a bare optimiser); `ConstantLR` with `factor = 1`.
 ///
 /// ```
-/// use tapegrad::schedule::{Constant, LrSchedule};
-/// let s = Constant::new(0.01)?;
+/// use tapegrad::schedule::{ConstantLr, LrSchedule};
+/// let s = ConstantLr::new(0.01)?;
 /// assert_eq!(s.lr_at(0), 0.01);
 /// assert_eq!(s.lr_at(1_000_000), 0.01);
 /// # Ok::<(), tapegrad::schedule::ScheduleError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
-pub struct Constant {
+pub struct ConstantLr {
     lr: f64,
 }
 
-impl Constant {
+impl ConstantLr {
     /// The rate `lr` at every step.
     ///
     /// # Errors
     /// `lr` negative or not finite.
     pub fn new(lr: f64) -> Result<Self, ScheduleError> {
-        Ok(Constant {
-            lr: check::rate("Constant", "lr", lr)?,
+        Ok(ConstantLr {
+            lr: check::rate("ConstantLr", "lr", lr)?,
         })
     }
 }
 
-impl LrSchedule for Constant {
+impl LrSchedule for ConstantLr {
     fn lr_at(&self, _step: usize) -> f64 {
         self.lr
     }
 
     fn describe(&self) -> String {
-        format!("Constant(lr = {})", self.lr)
+        format!("ConstantLr(lr = {})", self.lr)
     }
 }

@@ -4,14 +4,14 @@
 //! [`lr_at(step)`](LrSchedule::lr_at) gives the rate for a step without
 //! changing anything, so a schedule can be plotted, tested or inspected
 //! before (and without) training. Schedules that react to a metric
-//! ([`ReduceOnPlateau`]) also take [`observe`](LrSchedule::observe) calls,
+//! ([`ReduceLrOnPlateau`]) also take [`observe`](LrSchedule::observe) calls,
 //! which change the rates of later steps.
 //!
 //! ## How a training loop uses a schedule
 //! ```
-//! use tapegrad::schedule::{CosineAnnealing, LinearWarmup, LrSchedule};
+//! use tapegrad::schedule::{CosineAnnealingLr, LinearWarmup, LrSchedule};
 //!
-//! let mut schedule = LinearWarmup::new(CosineAnnealing::new(0.1, 90, 1e-4)?, 10, 0.01)?;
+//! let mut schedule = LinearWarmup::new(CosineAnnealingLr::new(0.1, 90, 1e-4)?, 10, 0.01)?;
 //! let steps_per_epoch = 25;
 //! for step in 0..100 {
 //!     let lr = schedule.lr_at(step); // 1. set the optimiser's rate for this step
@@ -27,7 +27,7 @@
 //! # Ok::<(), tapegrad::Error>(())
 //! ```
 //! `step` counts optimiser steps from 0. Schedules that PyTorch steps once
-//! per epoch (`StepLr`, `CosineAnnealing`, ...) work the same way here with
+//! per epoch (`StepLr`, `CosineAnnealingLr`, ...) work the same way here with
 //! `step` meaning whatever unit their periods were given in: pass the epoch
 //! index instead if the periods are in epochs.
 //!
@@ -44,14 +44,32 @@
 //! matches. `η₀` is the base rate the schedule is built with and `t` the
 //! step.
 //!
-//! - [`Constant`]; step decays [`StepLr`] and [`MultiStepLr`]; smooth
+//! - [`ConstantLr`]; step decays [`StepLr`] and [`MultiStepLr`]; smooth
 //!   decays [`ExponentialLr`] and [`PolynomialLr`]; any closure with
 //!   [`LambdaLr`];
-//! - [`CosineAnnealing`] to a floor, and [`CosineWarmRestarts`] (SGDR);
+//! - [`CosineAnnealingLr`] to a floor, and [`CosineAnnealingWarmRestarts`] (SGDR);
 //! - [`LinearWarmup`] in front of any schedule;
-//! - cycles: [`CyclicLr`] (CLR) and [`OneCycle`] (1cycle);
-//! - [`Sequential`] to join schedules at milestones;
-//! - [`ReduceOnPlateau`], driven by a metric through `observe`.
+//! - cycles: [`CyclicLr`] (CLR) and [`OneCycleLr`] (1cycle);
+//! - [`SequentialLr`] to join schedules at milestones;
+//! - [`ReduceLrOnPlateau`], driven by a metric through `observe`.
+//!
+//! ## Names
+//! A schedule is named as its PyTorch class, in Rust's casing (`LR`
+//! becomes `Lr`): `torch.optim.lr_scheduler.CosineAnnealingLR` is
+//! [`CosineAnnealingLr`] here, `ReduceLROnPlateau` is [`ReduceLrOnPlateau`],
+//! so code carried to or from PyTorch finds the same names. Two notes:
+//!
+//! - **[`LinearWarmup`] is the exception**: PyTorch has no warm-up class
+//!   (it builds one from `LinearLR` and `SequentialLR`), so the name says
+//!   what it does, and it wraps any schedule rather than joining two.
+//! - [`ConstantLr`] is PyTorch's `ConstantLR` with `factor = 1` (a fixed
+//!   rate); PyTorch's scaled start, `factor < 1` for `total_iters` steps,
+//!   is a [`SequentialLr`] of two `ConstantLr`s.
+//!
+//! Companion types keep the short stem (`CyclicMode`, `OneCycleOptions`,
+//! `PlateauOptions`), and so do the files (`cosine.rs` holds
+//! `CosineAnnealingLr`, `plateau.rs` `ReduceLrOnPlateau`, as `step.rs`
+//! holds `StepLr`).
 //!
 //! Not a schedule but its companion: `train::LrFinder`, the LR range test,
 //! finds the rate to start from. It trains, so it lives with the training
@@ -73,7 +91,7 @@ mod warmup;
 
 // The re-exports run from simple to complex (blank lines keep rustfmt from
 // sorting them).
-pub use constant::Constant;
+pub use constant::ConstantLr;
 
 pub use step::StepLr;
 
@@ -85,19 +103,19 @@ pub use polynomial::PolynomialLr;
 
 pub use lambda::LambdaLr;
 
-pub use cosine::CosineAnnealing;
+pub use cosine::CosineAnnealingLr;
 
-pub use warm_restarts::CosineWarmRestarts;
+pub use warm_restarts::CosineAnnealingWarmRestarts;
 
 pub use warmup::LinearWarmup;
 
 pub use cyclic::{CyclicLr, CyclicMode};
 
-pub use one_cycle::{Anneal, OneCycle, OneCycleOptions};
+pub use one_cycle::{Anneal, OneCycleLr, OneCycleOptions};
 
-pub use sequential::Sequential;
+pub use sequential::SequentialLr;
 
-pub use plateau::{PlateauMode, PlateauOptions, ReduceOnPlateau, ThresholdMode};
+pub use plateau::{PlateauMode, PlateauOptions, ReduceLrOnPlateau, ThresholdMode};
 
 use crate::error::Result;
 pub use crate::error::ScheduleError;

@@ -1,10 +1,10 @@
-//! [`OneCycle`]: one warm-up to a high rate, then a long anneal far below
+//! [`OneCycleLr`]: one warm-up to a high rate, then a long anneal far below
 //! the start (1cycle).
 
 use super::{LrSchedule, ScheduleError, check};
 use std::f64::consts::PI;
 
-/// How [`OneCycle`] moves between two rates within a phase.
+/// How [`OneCycleLr`] moves between two rates within a phase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Anneal {
     /// Half a cosine: `b + (a − b) · (1 + cos(π · x)) / 2` (the default).
@@ -24,7 +24,7 @@ impl Anneal {
     }
 }
 
-/// The optional arguments of [`OneCycle`], with PyTorch's defaults.
+/// The optional arguments of [`OneCycleLr`], with PyTorch's defaults.
 ///
 /// ```
 /// use tapegrad::schedule::OneCycleOptions;
@@ -82,15 +82,15 @@ impl Default for OneCycleOptions {
 /// approach to neural network hyper-parameters: Part 1", 2018.
 ///
 /// ```
-/// use tapegrad::schedule::{LrSchedule, OneCycle};
-/// let s = OneCycle::new(1.0, 100)?;
+/// use tapegrad::schedule::{LrSchedule, OneCycleLr};
+/// let s = OneCycleLr::new(1.0, 100)?;
 /// assert!((s.lr_at(0) - 1.0 / 25.0).abs() < 1e-15);
 /// assert!((s.lr_at(29) - 1.0).abs() < 1e-15); // e₁ = 0.3 · 100 − 1 = 29
 /// assert!((s.lr_at(99) - 1.0 / 25.0 / 1e4).abs() < 1e-15);
 /// # Ok::<(), tapegrad::schedule::ScheduleError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
-pub struct OneCycle {
+pub struct OneCycleLr {
     max_lr: f64,
     total_steps: usize,
     options: OneCycleOptions,
@@ -98,7 +98,7 @@ pub struct OneCycle {
     phases: Vec<(f64, f64, f64)>,
 }
 
-impl OneCycle {
+impl OneCycleLr {
     /// 1cycle up to `max_lr` over `total_steps` steps, with PyTorch's
     /// defaults (see [`OneCycleOptions`]).
     ///
@@ -121,7 +121,7 @@ impl OneCycle {
         total_steps: usize,
         options: OneCycleOptions,
     ) -> Result<Self, ScheduleError> {
-        const NAME: &str = "OneCycle";
+        const NAME: &str = "OneCycleLr";
         let max_lr = check::rate(NAME, "max_lr", max_lr)?;
         let total_steps = check::period(NAME, "total_steps", total_steps)?;
         let div = check::positive(NAME, "div_factor", options.div_factor)?;
@@ -155,7 +155,7 @@ impl OneCycle {
             }
             previous_end = end;
         }
-        Ok(OneCycle {
+        Ok(OneCycleLr {
             max_lr,
             total_steps,
             options,
@@ -164,7 +164,7 @@ impl OneCycle {
     }
 }
 
-impl LrSchedule for OneCycle {
+impl LrSchedule for OneCycleLr {
     fn lr_at(&self, step: usize) -> f64 {
         let t = step.min(self.total_steps - 1) as f64;
         let anneal = self.options.anneal;
@@ -183,7 +183,7 @@ impl LrSchedule for OneCycle {
     fn describe(&self) -> String {
         let o = &self.options;
         format!(
-            "OneCycle(max_lr = {}, total_steps = {}, pct_start = {}, div_factor = {}, \
+            "OneCycleLr(max_lr = {}, total_steps = {}, pct_start = {}, div_factor = {}, \
              final_div_factor = {}{})",
             self.max_lr,
             self.total_steps,

@@ -1,4 +1,4 @@
-//! [`ReduceOnPlateau`]: cut the rate when a metric stops improving.
+//! [`ReduceLrOnPlateau`]: cut the rate when a metric stops improving.
 
 use super::{LrSchedule, ScheduleError, check};
 
@@ -22,7 +22,7 @@ pub enum ThresholdMode {
     Abs,
 }
 
-/// The optional arguments of [`ReduceOnPlateau`], with PyTorch's defaults.
+/// The optional arguments of [`ReduceLrOnPlateau`], with PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PlateauOptions {
     /// Whether the metric should fall or rise (default [`PlateauMode::Min`]).
@@ -89,9 +89,9 @@ impl Default for PlateauOptions {
 /// [`PlateauOptions`]).
 ///
 /// ```
-/// use tapegrad::schedule::{LrSchedule, PlateauOptions, ReduceOnPlateau};
+/// use tapegrad::schedule::{LrSchedule, PlateauOptions, ReduceLrOnPlateau};
 /// let options = PlateauOptions { patience: 1, factor: 0.5, ..Default::default() };
-/// let mut s = ReduceOnPlateau::new(1.0, options)?;
+/// let mut s = ReduceLrOnPlateau::new(1.0, options)?;
 /// for (epoch, loss) in [3.0, 2.0, 2.0, 2.0].into_iter().enumerate() {
 ///     s.observe(10 * (epoch + 1), loss); // 10 steps per epoch
 /// }
@@ -100,7 +100,7 @@ impl Default for PlateauOptions {
 /// # Ok::<(), tapegrad::schedule::ScheduleError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
-pub struct ReduceOnPlateau {
+pub struct ReduceLrOnPlateau {
     lr: f64,
     options: PlateauOptions,
     current: f64,
@@ -111,14 +111,14 @@ pub struct ReduceOnPlateau {
     cuts: Vec<(usize, f64)>,
 }
 
-impl ReduceOnPlateau {
+impl ReduceLrOnPlateau {
     /// Starts at `lr` and cuts it as the observed metric stalls.
     ///
     /// # Errors
     /// `lr` or `min_lr` negative or not finite; `min_lr > lr`; `factor`
     /// outside `(0, 1)`; `threshold` or `eps` negative or not finite.
     pub fn new(lr: f64, options: PlateauOptions) -> Result<Self, ScheduleError> {
-        const NAME: &str = "ReduceOnPlateau";
+        const NAME: &str = "ReduceLrOnPlateau";
         let lr = check::rate(NAME, "lr", lr)?;
         check::strict_decay(NAME, "factor", options.factor)?;
         check::non_negative(NAME, "threshold", options.threshold)?;
@@ -129,7 +129,7 @@ impl ReduceOnPlateau {
             PlateauMode::Min => f64::INFINITY,
             PlateauMode::Max => f64::NEG_INFINITY,
         };
-        Ok(ReduceOnPlateau {
+        Ok(ReduceLrOnPlateau {
             lr,
             options,
             current: lr,
@@ -176,7 +176,7 @@ impl ReduceOnPlateau {
     }
 }
 
-impl LrSchedule for ReduceOnPlateau {
+impl LrSchedule for ReduceLrOnPlateau {
     fn lr_at(&self, step: usize) -> f64 {
         match self.cuts.partition_point(|&(from, _)| from <= step) {
             0 => self.lr,
@@ -216,7 +216,7 @@ impl LrSchedule for ReduceOnPlateau {
     fn describe(&self) -> String {
         let o = &self.options;
         format!(
-            "ReduceOnPlateau(lr = {}, {:?}, factor = {}, patience = {}, threshold = {} {:?}, \
+            "ReduceLrOnPlateau(lr = {}, {:?}, factor = {}, patience = {}, threshold = {} {:?}, \
              cooldown = {}, min_lr = {})",
             self.lr,
             o.mode,

@@ -1,4 +1,4 @@
-//! [`Sequential`]: schedules run one after another, switching at milestones.
+//! [`SequentialLr`]: schedules run one after another, switching at milestones.
 
 use super::{LrSchedule, ScheduleError, check};
 use std::fmt;
@@ -15,21 +15,21 @@ use std::fmt;
 /// step, at its own step count.
 ///
 /// ```
-/// use tapegrad::schedule::{Constant, CosineAnnealing, LrSchedule, Sequential};
+/// use tapegrad::schedule::{ConstantLr, CosineAnnealingLr, LrSchedule, SequentialLr};
 /// // Hold 0.1 for 5 steps, then a cosine from 1.0 to 0 over 10.
-/// let s = Sequential::new(
-///     vec![Box::new(Constant::new(0.1)?), Box::new(CosineAnnealing::new(1.0, 10, 0.0)?)],
+/// let s = SequentialLr::new(
+///     vec![Box::new(ConstantLr::new(0.1)?), Box::new(CosineAnnealingLr::new(1.0, 10, 0.0)?)],
 ///     vec![5],
 /// )?;
 /// assert_eq!((s.lr_at(4), s.lr_at(5), s.lr_at(15)), (0.1, 1.0, 0.0));
 /// # Ok::<(), tapegrad::schedule::ScheduleError>(())
 /// ```
-pub struct Sequential {
+pub struct SequentialLr {
     schedules: Vec<Box<dyn LrSchedule>>,
     milestones: Vec<usize>,
 }
 
-impl Sequential {
+impl SequentialLr {
     /// Joins `schedules`; `milestones[i]` is the step at which
     /// `schedules[i + 1]` takes over.
     ///
@@ -40,7 +40,7 @@ impl Sequential {
         schedules: Vec<Box<dyn LrSchedule>>,
         milestones: Vec<usize>,
     ) -> Result<Self, ScheduleError> {
-        const NAME: &str = "Sequential";
+        const NAME: &str = "SequentialLr";
         if schedules.is_empty() {
             return Err(ScheduleError::new(NAME, "schedules", "must not be empty"));
         }
@@ -57,7 +57,7 @@ impl Sequential {
         } else {
             check::milestones(NAME, "milestones", milestones)?
         };
-        Ok(Sequential {
+        Ok(SequentialLr {
             schedules,
             milestones,
         })
@@ -71,7 +71,7 @@ impl Sequential {
     }
 }
 
-impl LrSchedule for Sequential {
+impl LrSchedule for SequentialLr {
     fn lr_at(&self, step: usize) -> f64 {
         let (i, local) = self.locate(step);
         self.schedules[i].lr_at(local)
@@ -87,11 +87,11 @@ impl LrSchedule for Sequential {
         for (m, s) in self.milestones.iter().zip(&self.schedules[1..]) {
             parts.push(format!("from {m}: {}", s.describe()));
         }
-        format!("Sequential({})", parts.join(", "))
+        format!("SequentialLr({})", parts.join(", "))
     }
 }
 
-impl fmt::Debug for Sequential {
+impl fmt::Debug for SequentialLr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.describe())
     }

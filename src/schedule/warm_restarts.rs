@@ -1,4 +1,4 @@
-//! [`CosineWarmRestarts`]: cosine annealing that restarts, each period
+//! [`CosineAnnealingWarmRestarts`]: cosine annealing that restarts, each period
 //! `t_mult` times longer than the last (SGDR).
 
 use super::cosine::cosine_between;
@@ -23,22 +23,22 @@ use super::{LrSchedule, ScheduleError, check};
 /// Gradient Descent with Warm Restarts", ICLR 2017.
 ///
 /// ```
-/// use tapegrad::schedule::{CosineWarmRestarts, LrSchedule};
-/// let s = CosineWarmRestarts::new(1.0, 4, 2, 0.0)?;
+/// use tapegrad::schedule::{CosineAnnealingWarmRestarts, LrSchedule};
+/// let s = CosineAnnealingWarmRestarts::new(1.0, 4, 2, 0.0)?;
 /// assert_eq!(s.lr_at(0), 1.0);
 /// assert_eq!(s.lr_at(4), 1.0);  // first restart; the next period has 8 steps
 /// assert_eq!(s.lr_at(12), 1.0); // second restart
 /// # Ok::<(), tapegrad::schedule::ScheduleError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
-pub struct CosineWarmRestarts {
+pub struct CosineAnnealingWarmRestarts {
     lr: f64,
     t_0: usize,
     t_mult: usize,
     eta_min: f64,
 }
 
-impl CosineWarmRestarts {
+impl CosineAnnealingWarmRestarts {
     /// Anneals from `lr` towards `eta_min`, restarting after `t_0` steps,
     /// then after `t_0 · t_mult` more, and so on.
     ///
@@ -46,10 +46,10 @@ impl CosineWarmRestarts {
     /// `lr` or `eta_min` negative or not finite; `eta_min > lr`; `t_0` or
     /// `t_mult` zero.
     pub fn new(lr: f64, t_0: usize, t_mult: usize, eta_min: f64) -> Result<Self, ScheduleError> {
-        const NAME: &str = "CosineWarmRestarts";
+        const NAME: &str = "CosineAnnealingWarmRestarts";
         let lr = check::rate(NAME, "lr", lr)?;
         let eta_min = check::rate(NAME, "eta_min", eta_min)?;
-        Ok(CosineWarmRestarts {
+        Ok(CosineAnnealingWarmRestarts {
             lr,
             t_0: check::period(NAME, "t_0", t_0)?,
             t_mult: check::period(NAME, "t_mult", t_mult)?,
@@ -72,7 +72,7 @@ impl CosineWarmRestarts {
     }
 }
 
-impl LrSchedule for CosineWarmRestarts {
+impl LrSchedule for CosineAnnealingWarmRestarts {
     fn lr_at(&self, step: usize) -> f64 {
         let (t_cur, t_i) = self.position(step);
         cosine_between(self.lr, self.eta_min, t_cur, t_i)
@@ -80,7 +80,7 @@ impl LrSchedule for CosineWarmRestarts {
 
     fn describe(&self) -> String {
         format!(
-            "CosineWarmRestarts(lr = {}, t_0 = {}, t_mult = {}, eta_min = {})",
+            "CosineAnnealingWarmRestarts(lr = {}, t_0 = {}, t_mult = {}, eta_min = {})",
             self.lr, self.t_0, self.t_mult, self.eta_min
         )
     }

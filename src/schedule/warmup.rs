@@ -23,8 +23,8 @@ use super::{LrSchedule, ScheduleError, check};
 /// Minibatch SGD: Training ImageNet in 1 Hour", 2017.
 ///
 /// ```
-/// use tapegrad::schedule::{Constant, LinearWarmup, LrSchedule};
-/// let s = LinearWarmup::new(Constant::new(1.0)?, 4, 0.25)?;
+/// use tapegrad::schedule::{ConstantLr, LinearWarmup, LrSchedule};
+/// let s = LinearWarmup::new(ConstantLr::new(1.0)?, 4, 0.25)?;
 /// assert_eq!(s.lr_at(0), 0.25);
 /// assert_eq!(s.lr_at(2), 0.625); // 0.25 + 0.75 · 2/4
 /// assert_eq!(s.lr_at(4), 1.0);

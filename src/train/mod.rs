@@ -200,7 +200,7 @@ pub struct TrainState {
     pub base_lr: f64,
     /// Every metric given to the schedule's `observe`, as `(step, metric)`:
     /// a resumed run replays them so that a metric-driven schedule
-    /// ([`ReduceOnPlateau`](crate::schedule::ReduceOnPlateau)) is where it
+    /// ([`ReduceLrOnPlateau`](crate::schedule::ReduceLrOnPlateau)) is where it
     /// was.
     pub observations: Vec<(usize, f64)>,
     /// The sums over the batches of `epoch` done so far, from which its

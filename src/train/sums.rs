@@ -5,7 +5,7 @@
 //! each metric). A run resumed in the middle of an epoch, or right after
 //! its last batch but before its record was made, must finish that epoch
 //! with the same means as an uninterrupted run, bit for bit: a schedule
-//! such as [`ReduceOnPlateau`](crate::schedule::ReduceOnPlateau) acts on
+//! such as [`ReduceLrOnPlateau`](crate::schedule::ReduceLrOnPlateau) acts on
 //! them. So the sums so far are part of the saved state, written as
 //! `train.sums.*` metadata ([`EpochSums::to_metadata`]).
 

@@ -83,7 +83,7 @@
 //! printed or plotted before training.
 //!
 //! [`StepLr`](crate::schedule::StepLr) multiplies the rate by `gamma` every
-//! `step_size` steps; [`CosineAnnealing`](crate::schedule::CosineAnnealing)
+//! `step_size` steps; [`CosineAnnealingLr`](crate::schedule::CosineAnnealingLr)
 //! glides from the base rate to a floor along half a cosine,
 //! `η_min + (η₀ - η_min)(1 + cos(π t / T)) / 2`;
 //! [`LinearWarmup`](crate::schedule::LinearWarmup) ramps up first, which
@@ -91,20 +91,20 @@
 //! from blowing up.
 //!
 //! ```
-//! use tapegrad::schedule::{CosineAnnealing, LinearWarmup, LrSchedule, StepLr};
+//! use tapegrad::schedule::{CosineAnnealingLr, LinearWarmup, LrSchedule, StepLr};
 //!
 //! let step = StepLr::new(0.1, 10, 0.5)?;
 //! assert_eq!(step.lr_at(9), 0.1);
 //! assert_eq!(step.lr_at(10), 0.05);
 //! assert_eq!(step.lr_at(25), 0.025);
 //!
-//! let cosine = CosineAnnealing::new(0.1, 100, 0.0)?;
+//! let cosine = CosineAnnealingLr::new(0.1, 100, 0.0)?;
 //! assert_eq!(cosine.lr_at(0), 0.1);
 //! assert!((cosine.lr_at(50) - 0.05).abs() < 1e-12); // halfway: (1 + cos(π/2)) / 2 = 1/2
 //! assert!(cosine.lr_at(100).abs() < 1e-12);
 //!
 //! // 10 warm-up steps from 1% of the rate, then the cosine
-//! let warm = LinearWarmup::new(CosineAnnealing::new(0.1, 100, 0.0)?, 10, 0.01)?;
+//! let warm = LinearWarmup::new(CosineAnnealingLr::new(0.1, 100, 0.0)?, 10, 0.01)?;
 //! assert!((warm.lr_at(0) - 0.001).abs() < 1e-12);
 //! assert!(warm.lr_at(5) < warm.lr_at(9) && warm.lr_at(9) <= 0.1);
 //! # Ok::<(), tapegrad::schedule::ScheduleError>(())

@@ -205,3 +205,68 @@ fn lr_sweep_label_rule_on_hand_made_curves() {
     assert_eq!(label(&[2.3, 2.28, 2.29, 2.27, 2.28]), Label::Diverging);
     assert_eq!(label(&[2.3, 2.29, 2.28, 2.28, 2.27]), Label::Crawling);
 }
+
+#[test]
+fn the_flags_of_forecast_char_lm_lasso_and_lr_sweep_keep_their_names_and_defaults() {
+    use std::path::PathBuf;
+    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
+
+    let forecast = |argv: &[&str]| {
+        forecast::args::parse_from("forecast", "", argv.iter().copied(), forecast::config)
+    };
+    let c = forecast(&[]).unwrap();
+    assert_eq!((c.kind, c.epochs), (forecast::Kind::Gru, 60));
+    assert_eq!(c.out, Some(target.clone()));
+    let c = forecast(&["--mlp", "--epochs=5", "--out", "f"]).unwrap();
+    assert_eq!((c.kind, c.epochs), (forecast::Kind::Mlp, 5));
+    assert_eq!(c.out, Some(PathBuf::from("f")));
+    assert_eq!(forecast(&["--gru"]).unwrap().kind, forecast::Kind::Gru);
+    let Err(forecast::args::Stop::Usage(m)) = forecast(&["--mlp", "--gru"]) else {
+        panic!("--mlp --gru was accepted");
+    };
+    assert!(m.contains("--mlp and --gru exclude each other"), "{m}");
+
+    let char_lm = |argv: &[&str]| {
+        char_lm::args::parse_from("char_lm", "", argv.iter().copied(), char_lm::config)
+    };
+    // No flags: the Shakespeare preset as it is.
+    let c = char_lm(&[]).unwrap();
+    let preset = char_lm::Config::shakespeare();
+    assert_eq!(
+        (c.data, c.steps, c.context),
+        (preset.data, preset.steps, preset.context)
+    );
+    assert_eq!(c.kind, char_lm::Kind::Transformer);
+    assert_eq!(c.out, Some(target.clone()));
+    // `--data names.txt` picks the names preset; the other flags apply on top.
+    let c = char_lm(&["--data=names.txt", "--gru", "--steps", "9", "--out=o"]).unwrap();
+    let names = char_lm::Config::names();
+    assert_eq!(
+        (&c.data, c.context, c.shuffle_lines),
+        (&names.data, names.context, true)
+    );
+    assert_eq!((c.kind, c.steps), (char_lm::Kind::Gru, 9));
+    assert_eq!(c.out, Some(PathBuf::from("o")));
+
+    for (name, parsed) in [
+        (
+            "lasso",
+            lasso::args::parse_from("lasso", "", ["--out", "l"], lasso::out_dir).unwrap(),
+        ),
+        (
+            "lr_sweep",
+            lr_sweep::args::parse_from("lr_sweep", "", ["--out=l"], lr_sweep::out_dir).unwrap(),
+        ),
+    ] {
+        assert_eq!(parsed, PathBuf::from("l"), "{name}");
+    }
+    let none: [&str; 0] = [];
+    assert_eq!(
+        lasso::args::parse_from("lasso", "", none, lasso::out_dir).unwrap(),
+        target
+    );
+    assert_eq!(
+        lr_sweep::args::parse_from("lr_sweep", "", none, lr_sweep::out_dir).unwrap(),
+        target
+    );
+}

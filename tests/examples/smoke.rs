@@ -131,3 +131,50 @@ fn lr_find_example_suggests_a_rate_that_beats_ten_times_either_side() {
         assert!(out.join(f).is_file(), "{f}");
     }
 }
+
+#[test]
+fn the_flags_of_mnist_moons_lr_find_and_iris_keep_their_names_and_defaults() {
+    use std::path::PathBuf;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+
+    let mnist =
+        |argv: &[&str]| mnist::args::parse_from("mnist", "", argv.iter().copied(), mnist::config);
+    let c = mnist(&[]).unwrap();
+    assert_eq!((c.arch, c.epochs), (mnist::Arch::Mlp, 4));
+    assert_eq!(c.out, Some(PathBuf::from("target/mnist")));
+    assert_eq!(c.train_limit, None);
+    // The CNN's default is 3 epochs, unless given.
+    let c = mnist(&["--model", "cnn"]).unwrap();
+    assert_eq!((c.arch, c.epochs), (mnist::Arch::Cnn, 3));
+    let c = mnist(&["--model=cnn", "--epochs=7", "--out", "elsewhere"]).unwrap();
+    assert_eq!((c.arch, c.epochs), (mnist::Arch::Cnn, 7));
+    assert_eq!(c.out, Some(PathBuf::from("elsewhere")));
+    let Err(mnist::args::Stop::Usage(m)) = mnist(&["--model", "rnn"]) else {
+        panic!("--model rnn was accepted");
+    };
+    assert!(
+        m.contains("--model: cannot read \"rnn\" as mlp|cnn: the models are mlp and cnn"),
+        "{m}"
+    );
+
+    let moons =
+        |argv: &[&str]| moons::args::parse_from("moons", "", argv.iter().copied(), moons::out_path);
+    assert_eq!(moons(&[]).unwrap(), root.join("target/moons.svg"));
+    assert_eq!(moons(&["--out=m.svg"]).unwrap(), PathBuf::from("m.svg"));
+
+    // lr_find takes its folder as the one positional argument.
+    let lr_find = |argv: &[&str]| {
+        lr_find::args::parse_from("lr_find", "", argv.iter().copied(), lr_find::out_dir)
+    };
+    assert_eq!(lr_find(&[]).unwrap(), root.join("target/lr_find"));
+    assert_eq!(lr_find(&["charts"]).unwrap(), PathBuf::from("charts"));
+
+    let iris =
+        |argv: &[&str]| iris::args::parse_from("iris", "", argv.iter().copied(), iris::out_dir);
+    assert_eq!(iris(&[]).unwrap(), root.join("target/iris"));
+    assert_eq!(iris(&["--out", "i"]).unwrap(), PathBuf::from("i"));
+    assert!(matches!(
+        iris(&["--outt", "i"]),
+        Err(iris::args::Stop::Usage(_))
+    ));
+}

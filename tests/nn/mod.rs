@@ -8,5 +8,6 @@ mod layers;
 mod loss;
 mod module;
 mod recurrent;
+mod recurrent_stack;
 mod sequential;
 mod state;

@@ -6,10 +6,10 @@ use super::*;
 
 #[test]
 fn constant_never_changes() {
-    let s = Constant::new(0.3).unwrap();
+    let s = ConstantLr::new(0.3).unwrap();
     assert_lrs(&s, &[(0, 0.3), (1, 0.3), (1_000_000_000, 0.3)]);
     // Zero is a valid (if idle) rate.
-    assert_lrs(&Constant::new(0.0).unwrap(), &[(5, 0.0)]);
+    assert_lrs(&ConstantLr::new(0.0).unwrap(), &[(5, 0.0)]);
 }
 
 #[test]
@@ -90,7 +90,7 @@ fn lambda_lr_scales_the_base_rate() {
 #[test]
 fn cosine_annealing_hits_start_middle_floor_and_holds() {
     // 0.2 + 0.8 · (1 + cos(π t / 8)) / 2
-    let s = CosineAnnealing::new(1.0, 8, 0.2).unwrap();
+    let s = CosineAnnealingLr::new(1.0, 8, 0.2).unwrap();
     assert_lrs(
         &s,
         &[
@@ -107,7 +107,7 @@ fn cosine_annealing_hits_start_middle_floor_and_holds() {
 #[test]
 fn warm_restarts_restart_at_growing_periods() {
     // t_0 = 4, t_mult = 2: periods [0, 4), [4, 12), [12, 28), [28, 60).
-    let s = CosineWarmRestarts::new(1.0, 4, 2, 0.0).unwrap();
+    let s = CosineAnnealingWarmRestarts::new(1.0, 4, 2, 0.0).unwrap();
     let half_cos = |x: f64| (1.0 + (PI * x).cos()) / 2.0;
     assert_lrs(
         &s,
@@ -126,7 +126,7 @@ fn warm_restarts_restart_at_growing_periods() {
         ],
     );
     // t_mult = 1: equal periods of 5, floor 0.1.
-    let s = CosineWarmRestarts::new(0.5, 5, 1, 0.1).unwrap();
+    let s = CosineAnnealingWarmRestarts::new(0.5, 5, 1, 0.1).unwrap();
     let at = |x: f64| 0.1 + 0.4 * half_cos(x);
     assert_lrs(
         &s,
@@ -139,7 +139,7 @@ fn warm_restarts_restart_at_growing_periods() {
         ],
     );
     // Huge steps neither overflow nor loop for long.
-    let s = CosineWarmRestarts::new(1.0, 3, 3, 0.0).unwrap();
+    let s = CosineAnnealingWarmRestarts::new(1.0, 3, 3, 0.0).unwrap();
     let lr = s.lr_at(usize::MAX);
     assert!((0.0..=1.0).contains(&lr));
 }
@@ -160,7 +160,7 @@ fn linear_warmup_ramps_then_hands_over() {
         ],
     );
     // Works with a boxed schedule, and start_factor = 1 is no ramp at all.
-    let inner: Box<dyn LrSchedule> = Box::new(Constant::new(0.3).unwrap());
+    let inner: Box<dyn LrSchedule> = Box::new(ConstantLr::new(0.3).unwrap());
     let s = LinearWarmup::new(inner, 2, 1.0).unwrap();
     assert_lrs(&s, &[(0, 0.3), (1, 0.3), (2, 0.3)]);
 }
@@ -215,7 +215,7 @@ fn cyclic_triangular2_halves_and_exp_range_decays_per_step() {
 fn one_cycle_defaults_follow_pytorch_phases() {
     // max 1, 100 steps, pct 0.3: start 1/25 = 0.04, end 0.04 / 1e4 = 4e-6,
     // phase 1 ends at 0.3 · 100 - 1 = 29, phase 2 at 99.
-    let s = OneCycle::new(1.0, 100).unwrap();
+    let s = OneCycleLr::new(1.0, 100).unwrap();
     let cos = |a: f64, b: f64, x: f64| b + (a - b) * (1.0 + (PI * x).cos()) / 2.0;
     assert_lrs(
         &s,
@@ -238,7 +238,7 @@ fn one_cycle_with_a_fractional_phase_end() {
         pct_start: 0.25,
         ..Default::default()
     };
-    let s = OneCycle::with_options(2.0, 10, options).unwrap();
+    let s = OneCycleLr::with_options(2.0, 10, options).unwrap();
     let cos = |a: f64, b: f64, x: f64| b + (a - b) * (1.0 + (PI * x).cos()) / 2.0;
     let (start, end) = (2.0 / 25.0, 2.0 / 25.0 / 1e4);
     assert_lrs(
@@ -262,7 +262,7 @@ fn one_cycle_three_phase_linear() {
         anneal: Anneal::Linear,
         three_phase: true,
     };
-    let s = OneCycle::with_options(1.0, 20, options).unwrap();
+    let s = OneCycleLr::with_options(1.0, 20, options).unwrap();
     assert_lrs(
         &s,
         &[
@@ -279,9 +279,9 @@ fn one_cycle_three_phase_linear() {
 
 #[test]
 fn sequential_restarts_each_schedule_at_its_milestone() {
-    let s = Sequential::new(
+    let s = SequentialLr::new(
         vec![
-            Box::new(Constant::new(0.1).unwrap()),
+            Box::new(ConstantLr::new(0.1).unwrap()),
             Box::new(StepLr::new(1.0, 2, 0.5).unwrap()),
             Box::new(ExponentialLr::new(0.2, 0.5).unwrap()),
         ],
@@ -302,6 +302,6 @@ fn sequential_restarts_each_schedule_at_its_milestone() {
         ],
     );
     // One schedule needs no milestones.
-    let single = Sequential::new(vec![Box::new(Constant::new(0.4).unwrap())], vec![]).unwrap();
+    let single = SequentialLr::new(vec![Box::new(ConstantLr::new(0.4).unwrap())], vec![]).unwrap();
     assert_lrs(&single, &[(0, 0.4), (99, 0.4)]);
 }

@@ -1,5 +1,5 @@
 //! Tests of `src/schedule/`: each schedule against its formula at chosen
-//! steps (boundaries included), ReduceOnPlateau driven step by step, every
+//! steps (boundaries included), ReduceLrOnPlateau driven step by step, every
 //! constructor's refusals, the schedule plot (the chart itself is tested in
 //! tests/train/plot.rs). The LR range test is in tests/train/lr_finder.rs.
 //!

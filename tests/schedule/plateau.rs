@@ -1,8 +1,8 @@
-//! ReduceOnPlateau driven step by step, and the wrappers that route metrics to it.
+//! ReduceLrOnPlateau driven step by step, and the wrappers that route metrics to it.
 
 use super::*;
 
-// ---------------------------------------------------------------- ReduceOnPlateau
+// ---------------------------------------------------------------- ReduceLrOnPlateau
 
 #[test]
 fn plateau_counts_patience_threshold_and_cooldown_step_by_step() {
@@ -14,7 +14,7 @@ fn plateau_counts_patience_threshold_and_cooldown_step_by_step() {
         min_lr: 0.1,
         ..Default::default()
     };
-    let mut s = ReduceOnPlateau::new(1.0, options).unwrap();
+    let mut s = ReduceLrOnPlateau::new(1.0, options).unwrap();
     // (step, metric, bad epochs after, in cooldown after, rate after)
     #[rustfmt::skip]
     let script = [
@@ -76,7 +76,7 @@ fn plateau_max_mode_with_absolute_threshold() {
         threshold_mode: ThresholdMode::Abs,
         ..Default::default()
     };
-    let mut s = ReduceOnPlateau::new(1.0, options).unwrap();
+    let mut s = ReduceLrOnPlateau::new(1.0, options).unwrap();
     s.observe(10, 0.5); // first: improves
     s.observe(20, 0.54); // 0.54 <= 0.5 + 0.05: bad, 1 > patience 0 -> cut
     assert_eq!(s.current_lr(), 0.1);
@@ -125,7 +125,7 @@ fn wrappers_route_metrics_to_the_schedule_in_charge() {
             patience: 0,
             ..Default::default()
         };
-        ReduceOnPlateau::new(lr, options).unwrap()
+        ReduceLrOnPlateau::new(lr, options).unwrap()
     };
     // Warm-up of 4 steps in front of a plateau schedule.
     let mut s = LinearWarmup::new(plateau(1.0), 4, 0.5).unwrap();
@@ -137,16 +137,16 @@ fn wrappers_route_metrics_to_the_schedule_in_charge() {
     s.observe(9, 2.0); // inner step 5: another cut
     assert_lrs(&s, &[(8, 0.5), (9, 0.25)]);
 
-    // Sequential: metrics go to the schedule in charge, at its own step count.
-    let mut s = Sequential::new(
+    // SequentialLr: metrics go to the schedule in charge, at its own step count.
+    let mut s = SequentialLr::new(
         vec![
-            Box::new(Constant::new(1.0).unwrap()),
+            Box::new(ConstantLr::new(1.0).unwrap()),
             Box::new(plateau(0.5)),
         ],
         vec![5],
     )
     .unwrap();
-    s.observe(3, 9.0); // to the Constant: ignored
+    s.observe(3, 9.0); // to the ConstantLr: ignored
     s.observe(7, 1.0); // to the plateau at its step 2: first metric, improves
     s.observe(9, 2.0); // its step 4: cut from there
     assert_lrs(&s, &[(4, 1.0), (5, 0.5), (8, 0.5), (9, 0.25)]);

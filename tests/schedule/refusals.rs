@@ -27,10 +27,10 @@ fn refuses<T: std::fmt::Debug>(result: Result<T, ScheduleError>, who: &str, frag
 fn error_messages_read_as_sentences() {
     let e = StepLr::new(0.1, 0, 0.1).unwrap_err();
     assert_eq!(e.to_string(), "StepLr: step_size must be at least 1, got 0");
-    let e = CosineAnnealing::new(0.1, 10, 0.5).unwrap_err();
+    let e = CosineAnnealingLr::new(0.1, 10, 0.5).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "CosineAnnealing: eta_min (0.5) must not exceed lr (0.1)"
+        "CosineAnnealingLr: eta_min (0.5) must not exceed lr (0.1)"
     );
     // `?` turns it into tapegrad's Error.
     fn build() -> tapegrad::Result<StepLr> {
@@ -47,9 +47,9 @@ fn error_messages_read_as_sentences() {
 #[test]
 fn simple_schedules_refuse_nonsense() {
     let (nan, inf) = (f64::NAN, f64::INFINITY);
-    refuses(Constant::new(-0.1), "Constant lr", "got -0.1");
-    refuses(Constant::new(nan), "Constant lr", "got NaN");
-    refuses(Constant::new(inf), "Constant lr", "finite");
+    refuses(ConstantLr::new(-0.1), "ConstantLr lr", "got -0.1");
+    refuses(ConstantLr::new(nan), "ConstantLr lr", "got NaN");
+    refuses(ConstantLr::new(inf), "ConstantLr lr", "finite");
 
     let step = StepLr::new;
     refuses(step(-1.0, 1, 0.1), "StepLr lr", ">= 0");
@@ -93,25 +93,29 @@ fn simple_schedules_refuse_nonsense() {
 
 #[test]
 fn cosine_warmup_and_cyclic_refuse_nonsense() {
-    let cos = CosineAnnealing::new;
-    refuses(cos(0.1, 0, 0.0), "CosineAnnealing t_max", "at least 1");
-    refuses(cos(0.1, 5, -0.1), "CosineAnnealing eta_min", ">= 0");
-    refuses(cos(f64::INFINITY, 5, 0.0), "CosineAnnealing lr", "finite");
+    let cos = CosineAnnealingLr::new;
+    refuses(cos(0.1, 0, 0.0), "CosineAnnealingLr t_max", "at least 1");
+    refuses(cos(0.1, 5, -0.1), "CosineAnnealingLr eta_min", ">= 0");
+    refuses(cos(f64::INFINITY, 5, 0.0), "CosineAnnealingLr lr", "finite");
 
-    let sgdr = CosineWarmRestarts::new;
-    refuses(sgdr(0.1, 0, 1, 0.0), "CosineWarmRestarts t_0", "at least 1");
+    let sgdr = CosineAnnealingWarmRestarts::new;
+    refuses(
+        sgdr(0.1, 0, 1, 0.0),
+        "CosineAnnealingWarmRestarts t_0",
+        "at least 1",
+    );
     refuses(
         sgdr(0.1, 5, 0, 0.0),
-        "CosineWarmRestarts t_mult",
+        "CosineAnnealingWarmRestarts t_mult",
         "at least 1",
     );
     refuses(
         sgdr(0.1, 5, 2, 0.2),
-        "CosineWarmRestarts eta_min",
+        "CosineAnnealingWarmRestarts eta_min",
         "must not exceed lr",
     );
 
-    let warm = |steps, factor| LinearWarmup::new(Constant::new(1.0).unwrap(), steps, factor);
+    let warm = |steps, factor| LinearWarmup::new(ConstantLr::new(1.0).unwrap(), steps, factor);
     refuses(warm(0, 0.1), "LinearWarmup warmup_steps", "at least 1");
     refuses(warm(5, 0.0), "LinearWarmup start_factor", "(0, 1]");
     refuses(warm(5, 1.5), "LinearWarmup start_factor", "(0, 1]");
@@ -138,17 +142,21 @@ fn one_cycle_refuses_nonsense() {
             three_phase,
             ..Default::default()
         };
-        OneCycle::with_options(1.0, total, options)
+        OneCycleLr::with_options(1.0, total, options)
     };
-    refuses(OneCycle::new(-1.0, 100), "OneCycle max_lr", ">= 0");
-    refuses(OneCycle::new(1.0, 0), "OneCycle total_steps", "at least 1");
-    refuses(with(100, 0.0, false), "OneCycle pct_start", "(0, 1)");
-    refuses(with(100, 1.0, false), "OneCycle pct_start", "(0, 1)");
-    refuses(with(100, f64::NAN, false), "OneCycle pct_start", "(0, 1)");
+    refuses(OneCycleLr::new(-1.0, 100), "OneCycleLr max_lr", ">= 0");
+    refuses(
+        OneCycleLr::new(1.0, 0),
+        "OneCycleLr total_steps",
+        "at least 1",
+    );
+    refuses(with(100, 0.0, false), "OneCycleLr pct_start", "(0, 1)");
+    refuses(with(100, 1.0, false), "OneCycleLr pct_start", "(0, 1)");
+    refuses(with(100, f64::NAN, false), "OneCycleLr pct_start", "(0, 1)");
     // 0.1 · 10 - 1 = 0: the rising phase would have no steps.
-    refuses(with(10, 0.1, false), "OneCycle pct_start", "phase 1 of 2");
+    refuses(with(10, 0.1, false), "OneCycleLr pct_start", "phase 1 of 2");
     // Three phases ending at 4.5, 9 and 9: the last would have no steps.
-    refuses(with(10, 0.55, true), "OneCycle pct_start", "phase 3 of 3");
+    refuses(with(10, 0.55, true), "OneCycleLr pct_start", "phase 3 of 3");
     assert!(with(10, 0.5, true).is_ok()); // 4, 8, 9
     let divs = |div_factor, final_div_factor| {
         let options = OneCycleOptions {
@@ -156,56 +164,56 @@ fn one_cycle_refuses_nonsense() {
             final_div_factor,
             ..Default::default()
         };
-        OneCycle::with_options(1.0, 100, options)
+        OneCycleLr::with_options(1.0, 100, options)
     };
-    refuses(divs(0.0, 1e4), "OneCycle div_factor", "> 0");
-    refuses(divs(25.0, -1.0), "OneCycle final_div_factor", "> 0");
+    refuses(divs(0.0, 1e4), "OneCycleLr div_factor", "> 0");
+    refuses(divs(25.0, -1.0), "OneCycleLr final_div_factor", "> 0");
 }
 
 #[test]
 fn plateau_and_sequential_refuse_nonsense() {
     let d = PlateauOptions::default();
-    let plateau = ReduceOnPlateau::new;
-    refuses(plateau(-1.0, d), "ReduceOnPlateau lr", ">= 0");
+    let plateau = ReduceLrOnPlateau::new;
+    refuses(plateau(-1.0, d), "ReduceLrOnPlateau lr", ">= 0");
     for factor in [0.0, 1.0, 1.5] {
         let o = PlateauOptions { factor, ..d };
-        refuses(plateau(0.1, o), "ReduceOnPlateau factor", "(0, 1)");
+        refuses(plateau(0.1, o), "ReduceLrOnPlateau factor", "(0, 1)");
     }
     let o = PlateauOptions {
         threshold: -1.0,
         ..d
     };
-    refuses(plateau(0.1, o), "ReduceOnPlateau threshold", ">= 0");
+    refuses(plateau(0.1, o), "ReduceLrOnPlateau threshold", ">= 0");
     let o = PlateauOptions { min_lr: 0.5, ..d };
     refuses(
         plateau(0.1, o),
-        "ReduceOnPlateau min_lr",
+        "ReduceLrOnPlateau min_lr",
         "must not exceed lr",
     );
     let o = PlateauOptions { eps: f64::NAN, ..d };
-    refuses(plateau(0.1, o), "ReduceOnPlateau eps", "finite");
+    refuses(plateau(0.1, o), "ReduceLrOnPlateau eps", "finite");
 
-    let c = || -> Box<dyn LrSchedule> { Box::new(Constant::new(0.1).unwrap()) };
-    let seq = Sequential::new;
-    refuses(seq(vec![], vec![]), "Sequential schedules", "empty");
+    let c = || -> Box<dyn LrSchedule> { Box::new(ConstantLr::new(0.1).unwrap()) };
+    let seq = SequentialLr::new;
+    refuses(seq(vec![], vec![]), "SequentialLr schedules", "empty");
     refuses(
         seq(vec![c(), c()], vec![]),
-        "Sequential milestones",
+        "SequentialLr milestones",
         "expected 1, got 0",
     );
     refuses(
         seq(vec![c()], vec![3]),
-        "Sequential milestones",
+        "SequentialLr milestones",
         "expected 0, got 1",
     );
     refuses(
         seq(vec![c(), c()], vec![0]),
-        "Sequential milestones",
+        "SequentialLr milestones",
         "after step 0",
     );
     refuses(
         seq(vec![c(), c(), c()], vec![5, 5]),
-        "Sequential milestones",
+        "SequentialLr milestones",
         "strictly increase",
     );
 }

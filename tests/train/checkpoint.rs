@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use tapegrad::data::{Batch, DataLoader, TensorDataset};
 use tapegrad::nn::{Dropout, Forward, Linear, Relu, Sequential};
 use tapegrad::optim::{Adam, Optimizer, Sgd};
-use tapegrad::schedule::{CosineAnnealing, PlateauOptions, ReduceOnPlateau, Sequential as Chain};
+use tapegrad::schedule::{CosineAnnealingLr, PlateauOptions, ReduceLrOnPlateau, SequentialLr};
 use tapegrad::train::{Checkpoint, StepOutput, TrainState, Trainer};
 use tapegrad::train::{load_checkpoint, save_checkpoint};
 use tapegrad::{Error, Module, Param, Tape, Tensor};
@@ -56,16 +56,16 @@ fn classify<'t>(model: &Sequential, tape: &'t Tape, batch: &Batch) -> StepOutput
 
 /// Cosine decay for the first 20 steps, then a plateau schedule, which
 /// depends on the metrics observed: both must resume where they were.
-fn schedule() -> Chain {
-    let cosine = CosineAnnealing::new(0.05, 20, 0.01).unwrap();
+fn schedule() -> SequentialLr {
+    let cosine = CosineAnnealingLr::new(0.05, 20, 0.01).unwrap();
     let options = PlateauOptions {
         patience: 0,
         factor: 0.5,
         threshold: 0.5,
         ..PlateauOptions::default()
     };
-    let plateau = ReduceOnPlateau::new(0.01, options).unwrap();
-    Chain::new(vec![Box::new(cosine), Box::new(plateau)], vec![20]).unwrap()
+    let plateau = ReduceLrOnPlateau::new(0.01, options).unwrap();
+    SequentialLr::new(vec![Box::new(cosine), Box::new(plateau)], vec![20]).unwrap()
 }
 
 fn params(m: &Sequential) -> Vec<Vec<u32>> {

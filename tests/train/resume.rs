@@ -1,5 +1,5 @@
 //! Resuming is bit-identical at every stop point, also with a schedule
-//! that reads the epoch's mean loss ([`ReduceOnPlateau`] without a
+//! that reads the epoch's mean loss ([`ReduceLrOnPlateau`] without a
 //! validation set).
 //!
 //! Before the running epoch sums travelled in the checkpoint, a resumed
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use tapegrad::data::{Batch, DataLoader, TensorDataset};
 use tapegrad::nn::{Dropout, Forward, Linear, Relu, Sequential};
 use tapegrad::optim::Adam;
-use tapegrad::schedule::{PlateauOptions, ReduceOnPlateau};
+use tapegrad::schedule::{PlateauOptions, ReduceLrOnPlateau};
 use tapegrad::train::load_checkpoint;
 use tapegrad::train::{
     Callback, Checkpoint, Context, Control, History, Record, StepOutput, TrainState, Trainer,
@@ -67,13 +67,13 @@ fn classify<'t>(model: &Sequential, tape: &'t Tape, batch: &Batch) -> StepOutput
 
 /// PyTorch's default threshold, no patience: every epoch that does not
 /// improve on the best (a NaN never does) halves the rate.
-fn plateau() -> ReduceOnPlateau {
+fn plateau() -> ReduceLrOnPlateau {
     let options = PlateauOptions {
         patience: 0,
         factor: 0.5,
         ..PlateauOptions::default()
     };
-    ReduceOnPlateau::new(LR, options).unwrap()
+    ReduceLrOnPlateau::new(LR, options).unwrap()
 }
 
 /// Stops once the run has taken `.0` steps (from `on_step_end`), or once

@@ -1,13 +1,12 @@
 //! [`GruCell`] and [`Gru`]: gated recurrent units (Cho et al. 2014), with
-//! PyTorch's gate equations and parameter layout.
+//! PyTorch's gate equations and parameter layout. `Gru` is a
+//! [`RecurrentStack`] of `GruCell`s; this file holds the cell, its
+//! [`RecurrentCell`] impl and the stack's GRU constructors.
 
-use super::{
-    Bound, cell_params, check_sequence, check_step, dropout_between, initial_states, input_parts,
-    visit_layer, visit_layer_mut,
-};
+use super::{Bound, RecurrentCell, RecurrentStack, cell_params};
 use crate::Module;
-use crate::nn::{Forward, Param};
-use crate::tape::Var;
+use crate::nn::Param;
+use crate::tape::{Tape, Var};
 use crate::tensor::Float;
 use rand::Rng;
 
@@ -75,7 +74,7 @@ impl<T: Float> GruCell<T> {
         self.weight_hh.shape()[1]
     }
 
-    fn bind<'t>(&self, tape: &'t crate::Tape<T>) -> Bound<'t, T> {
+    fn bind<'t>(&self, tape: &'t Tape<T>) -> Bound<'t, T> {
         Bound::new(
             tape,
             &self.weight_ih,
@@ -94,16 +93,38 @@ impl<T: Float> GruCell<T> {
     /// `GruCell: expects x [.., 3] and h [.., 5] with the same leading axes,
     /// got x [2, 4] and h [2, 5]`.
     pub fn step<'t>(&self, x: Var<'t, T>, h: Var<'t, T>) -> Var<'t, T> {
-        let hidden = self.hidden_size();
-        check_step(
-            "GruCell",
-            &x.shape(),
-            &[("h", &h.shape())],
-            self.input_size(),
-            hidden,
-        );
-        let bound = self.bind(x.tape());
-        gru_update(bound.input_part(x), bound.hidden_part(h), h, hidden)
+        let sizes = (self.input_size(), self.hidden_size());
+        self.bind(x.tape())
+            .step("GruCell", sizes, x, h, |gi, gh, h| {
+                gru_update(gi, gh, h, sizes.1)
+            })
+    }
+}
+
+/// The state is `h`; a stack of GRU cells is a [`Gru`].
+impl<T: Float> RecurrentCell for GruCell<T> {
+    type Scalar = T;
+    type State<'t> = Var<'t, T>;
+    const STACK_NAME: &'static str = "Gru";
+
+    fn input_size(&self) -> usize {
+        GruCell::input_size(self)
+    }
+
+    fn hidden_size(&self) -> usize {
+        GruCell::hidden_size(self)
+    }
+
+    fn step<'t>(&self, x: Var<'t, T>, h: Var<'t, T>) -> Var<'t, T> {
+        GruCell::step(self, x, h)
+    }
+
+    /// Binds the parameters once and projects every step's input in one
+    /// product before the loop.
+    fn unroll<'t>(&self, x: Var<'t, T>, h: Var<'t, T>) -> (Var<'t, T>, Var<'t, T>) {
+        let hidden = GruCell::hidden_size(self);
+        self.bind(x.tape())
+            .unroll(x, h, |gi, gh, h| gru_update(gi, gh, h, hidden))
     }
 }
 
@@ -126,14 +147,18 @@ fn gru_update<'t, T: Float>(
 
 /// A GRU unrolled over a batch-first sequence, as PyTorch's
 /// `nn.GRU(batch_first=True)`: `[N, L, in]` in, every step's top-layer
-/// state `[N, L, H]` out, plus the last state of each layer.
+/// state `[N, L, H]` out, plus the last state of each layer, `h_n`
+/// `[num_layers, N, H]` (see [`RecurrentStack::forward_with_state`]).
 ///
 /// With `num_layers > 1` the cells are stacked: layer `k + 1` reads layer
 /// `k`'s output sequence (through dropout with probability
-/// [`dropout`](Gru::dropout) in training mode, as PyTorch). Parameters are
-/// named as PyTorch names them, `weight_ih_l0`, `weight_hh_l0`,
-/// `bias_ih_l0`, `bias_hh_l0`, `weight_ih_l1`, ..., with the shapes and
-/// init of [`GruCell`]; a safetensors file of an `nn.GRU` loads as is.
+/// [`dropout`](RecurrentStack::dropout) in training mode, as PyTorch).
+/// Parameters are named as PyTorch names them, `weight_ih_l0`,
+/// `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`, `weight_ih_l1`, ..., with
+/// the shapes and init of [`GruCell`]; a safetensors file of an `nn.GRU`
+/// loads as is. `Gru::new` (below) draws the cells from a
+/// generator; [`from_cells`](RecurrentStack::from_cells) takes cells you
+/// already have.
 ///
 /// The input's share of every gate, `W_i x_t + b_i`, is computed for all
 /// `L` steps in one product before the loop; only `W_h h + b_h` runs per
@@ -150,16 +175,12 @@ fn gru_update<'t, T: Float>(
 /// assert_eq!(out.shape().as_slice(), &[4, 10, 8]);
 /// assert_eq!(h_n.shape().as_slice(), &[2, 4, 8]); // [num_layers, N, H]
 /// ```
-#[derive(Clone, Debug)]
-pub struct Gru<T: Float = f32> {
-    /// The cells, bottom first.
-    pub layers: Vec<GruCell<T>>,
-    dropout: f64,
-}
+pub type Gru<T = f32> = RecurrentStack<GruCell<T>>;
 
-impl<T: Float> Gru<T> {
-    /// `num_layers` stacked cells, the first from `input_size` features,
-    /// each with a state of `hidden_size`.
+impl<T: Float> RecurrentStack<GruCell<T>> {
+    /// `num_layers` stacked GRU cells drawn from `rng` ([`GruCell::new`]),
+    /// the first from `input_size` features, each with a state of
+    /// `hidden_size`.
     ///
     /// # Panics
     /// If `num_layers` is 0.
@@ -169,122 +190,13 @@ impl<T: Float> Gru<T> {
         num_layers: usize,
         rng: &mut R,
     ) -> Self {
-        assert!(num_layers >= 1, "Gru: num_layers must be at least 1");
-        let layers = (0..num_layers)
-            .map(|k| {
-                let input = if k == 0 { input_size } else { hidden_size };
-                GruCell::new(input, hidden_size, rng)
-            })
-            .collect();
-        Gru {
-            layers,
-            dropout: 0.0,
-        }
+        Self::build(input_size, hidden_size, num_layers, |i, h| {
+            GruCell::new(i, h, rng)
+        })
     }
 
     /// The same layer without biases.
-    pub fn without_bias(mut self) -> Self {
-        self.layers = self.layers.into_iter().map(|c| c.without_bias()).collect();
-        self
-    }
-
-    /// Dropout with probability `p` on each layer's output except the
-    /// last, in training mode (PyTorch's `dropout` argument); 0 by default.
-    ///
-    /// # Panics
-    /// If `p` is not in `[0, 1]`.
-    pub fn dropout(mut self, p: f64) -> Self {
-        assert!(
-            (0.0..=1.0).contains(&p),
-            "Gru: dropout must be in [0, 1]: got {p}"
-        );
-        self.dropout = p;
-        self
-    }
-
-    /// Input features.
-    pub fn input_size(&self) -> usize {
-        self.layers[0].input_size()
-    }
-
-    /// State size `H`.
-    pub fn hidden_size(&self) -> usize {
-        self.layers[0].hidden_size()
-    }
-
-    /// Number of stacked cells.
-    pub fn num_layers(&self) -> usize {
-        self.layers.len()
-    }
-
-    /// Runs the sequence `x [N, L, in]` from initial states `h0`
-    /// `[num_layers, N, H]` (zeros if `None`) and returns `(output, h_n)`:
-    /// the top layer's state at every step, `[N, L, H]`, and every layer's
-    /// last state, `[num_layers, N, H]`, as PyTorch returns them.
-    ///
-    /// # Panics
-    /// If `x` is not `[N, L, in]` with `L >= 1`
-    /// (`Gru: expects a batch-first sequence [N, L, 3], got [2, 4]`) or
-    /// `h0` is not `[num_layers, N, H]`.
-    pub fn forward_with_state<'t>(
-        &self,
-        x: Var<'t, T>,
-        h0: Option<Var<'t, T>>,
-    ) -> (Var<'t, T>, Var<'t, T>) {
-        let tape = x.tape();
-        let hidden = self.hidden_size();
-        let (n, _) = check_sequence("Gru", &x.shape(), self.input_size());
-        let h0 = initial_states("Gru", "state h0", tape, h0, self.num_layers(), n, hidden);
-        let mut input = x;
-        let mut last = Vec::with_capacity(self.num_layers());
-        for (k, cell) in self.layers.iter().enumerate() {
-            if k > 0 {
-                input = dropout_between(input, self.dropout);
-            }
-            let bound = cell.bind(tape);
-            let mut h = h0[k];
-            let mut states = Vec::new();
-            for gi in input_parts(&bound, input) {
-                h = gru_update(gi, bound.hidden_part(h), h, hidden);
-                states.push(h);
-            }
-            last.push(h);
-            input = Var::stack(&states, 1);
-        }
-        (input, Var::stack(&last, 0))
-    }
-}
-
-impl<T: Float> Forward<T> for Gru<T> {
-    /// The output sequence `[N, L, H]` from zero initial states.
-    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
-        self.forward_with_state(x, None).0
-    }
-}
-
-#[diagnostic::do_not_recommend]
-impl<T: Float> Module<T> for Gru<T> {
-    fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
-        for (k, c) in self.layers.iter().enumerate() {
-            let params = [
-                Some(&c.weight_ih),
-                Some(&c.weight_hh),
-                c.bias_ih.as_ref(),
-                c.bias_hh.as_ref(),
-            ];
-            visit_layer(prefix, k, params, f);
-        }
-    }
-
-    fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
-        for (k, c) in self.layers.iter_mut().enumerate() {
-            let params = [
-                Some(&mut c.weight_ih),
-                Some(&mut c.weight_hh),
-                c.bias_ih.as_mut(),
-                c.bias_hh.as_mut(),
-            ];
-            visit_layer_mut(prefix, k, params, f);
-        }
+    pub fn without_bias(self) -> Self {
+        self.map_cells(GruCell::without_bias)
     }
 }

@@ -1,14 +1,13 @@
 //! [`LstmCell`] and [`Lstm`]: long short-term memory (Hochreiter and
 //! Schmidhuber 1997, with the forget gate), with PyTorch's gate equations
-//! and parameter layout.
+//! and parameter layout. `Lstm` is a [`RecurrentStack`] of `LstmCell`s;
+//! this file holds the cell, its [`RecurrentCell`] impl and the stack's
+//! LSTM constructors.
 
-use super::{
-    Bound, cell_params, check_sequence, check_step, dropout_between, initial_states, input_parts,
-    visit_layer, visit_layer_mut,
-};
+use super::{Bound, RecurrentCell, RecurrentStack, cell_params};
 use crate::Module;
-use crate::nn::{Forward, Param};
-use crate::tape::Var;
+use crate::nn::Param;
+use crate::tape::{Tape, Var};
 use crate::tensor::Float;
 use rand::Rng;
 
@@ -80,7 +79,7 @@ impl<T: Float> LstmCell<T> {
         self.weight_hh.shape()[1]
     }
 
-    fn bind<'t>(&self, tape: &'t crate::Tape<T>) -> Bound<'t, T> {
+    fn bind<'t>(&self, tape: &'t Tape<T>) -> Bound<'t, T> {
         Bound::new(
             tape,
             &self.weight_ih,
@@ -99,21 +98,42 @@ impl<T: Float> LstmCell<T> {
     /// If the last axes are not `in` and `H` or the leading axes differ:
     /// `LstmCell: expects x [.., 3] and h [.., 5] and c [.., 5] with the
     /// same leading axes, got x [2, 3] and h [2, 5] and c [3, 5]`.
-    pub fn step<'t>(
-        &self,
-        x: Var<'t, T>,
-        (h, c): (Var<'t, T>, Var<'t, T>),
-    ) -> (Var<'t, T>, Var<'t, T>) {
-        let hidden = self.hidden_size();
-        check_step(
-            "LstmCell",
-            &x.shape(),
-            &[("h", &h.shape()), ("c", &c.shape())],
-            self.input_size(),
-            hidden,
-        );
-        let bound = self.bind(x.tape());
-        lstm_update(bound.input_part(x), bound.hidden_part(h), c, hidden)
+    pub fn step<'t>(&self, x: Var<'t, T>, state: State<'t, T>) -> State<'t, T> {
+        let sizes = (self.input_size(), self.hidden_size());
+        self.bind(x.tape())
+            .step("LstmCell", sizes, x, state, |gi, gh, (_, c)| {
+                lstm_update(gi, gh, c, sizes.1)
+            })
+    }
+}
+
+/// An LSTM's state: `(h, c)`.
+type State<'t, T> = (Var<'t, T>, Var<'t, T>);
+
+/// The state is `(h, c)`; a stack of LSTM cells is an [`Lstm`].
+impl<T: Float> RecurrentCell for LstmCell<T> {
+    type Scalar = T;
+    type State<'t> = State<'t, T>;
+    const STACK_NAME: &'static str = "Lstm";
+
+    fn input_size(&self) -> usize {
+        LstmCell::input_size(self)
+    }
+
+    fn hidden_size(&self) -> usize {
+        LstmCell::hidden_size(self)
+    }
+
+    fn step<'t>(&self, x: Var<'t, T>, state: State<'t, T>) -> State<'t, T> {
+        LstmCell::step(self, x, state)
+    }
+
+    /// Binds the parameters once and projects every step's input in one
+    /// product before the loop.
+    fn unroll<'t>(&self, x: Var<'t, T>, state: State<'t, T>) -> (Var<'t, T>, State<'t, T>) {
+        let hidden = LstmCell::hidden_size(self);
+        self.bind(x.tape())
+            .unroll(x, state, |gi, gh, (_, c)| lstm_update(gi, gh, c, hidden))
     }
 }
 
@@ -139,15 +159,18 @@ fn lstm_update<'t, T: Float>(
 
 /// An LSTM unrolled over a batch-first sequence, as PyTorch's
 /// `nn.LSTM(batch_first=True)`: `[N, L, in]` in, every step's top-layer
-/// `h` `[N, L, H]` out, plus the last `(h, c)` of each layer.
+/// `h` `[N, L, H]` out, plus the last `(h, c)` of each layer, `(h_n, c_n)`
+/// `[num_layers, N, H]` each (see [`RecurrentStack::forward_with_state`]).
 ///
 /// With `num_layers > 1` the cells are stacked: layer `k + 1` reads layer
 /// `k`'s output sequence (through dropout with probability
-/// [`dropout`](Lstm::dropout) in training mode, as PyTorch). Parameters are
-/// named as PyTorch names them, `weight_ih_l0`, `weight_hh_l0`,
-/// `bias_ih_l0`, `bias_hh_l0`, `weight_ih_l1`, ..., with the shapes and
-/// init of [`LstmCell`]; a safetensors file of an `nn.LSTM` (without
-/// `proj_size`) loads as is.
+/// [`dropout`](RecurrentStack::dropout) in training mode, as PyTorch).
+/// Parameters are named as PyTorch names them, `weight_ih_l0`,
+/// `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`, `weight_ih_l1`, ..., with
+/// the shapes and init of [`LstmCell`]; a safetensors file of an `nn.LSTM`
+/// (without `proj_size`) loads as is. `Lstm::new` (below)
+/// draws the cells from a generator;
+/// [`from_cells`](RecurrentStack::from_cells) takes cells you already have.
 ///
 /// The input's share of every gate, `W_i x_t + b_i`, is computed for all
 /// `L` steps in one product before the loop; only `W_h h + b_h` runs per
@@ -165,19 +188,12 @@ fn lstm_update<'t, T: Float>(
 /// assert_eq!(h_n.shape().as_slice(), &[1, 4, 8]); // [num_layers, N, H]
 /// assert_eq!(c_n.shape().as_slice(), &[1, 4, 8]);
 /// ```
-#[derive(Clone, Debug)]
-pub struct Lstm<T: Float = f32> {
-    /// The cells, bottom first.
-    pub layers: Vec<LstmCell<T>>,
-    dropout: f64,
-}
+pub type Lstm<T = f32> = RecurrentStack<LstmCell<T>>;
 
-/// An LSTM's state: `(h, c)`.
-type State<'t, T> = (Var<'t, T>, Var<'t, T>);
-
-impl<T: Float> Lstm<T> {
-    /// `num_layers` stacked cells, the first from `input_size` features,
-    /// each with a state of `hidden_size`.
+impl<T: Float> RecurrentStack<LstmCell<T>> {
+    /// `num_layers` stacked LSTM cells drawn from `rng`
+    /// ([`LstmCell::new`]), the first from `input_size` features, each with
+    /// a state of `hidden_size`.
     ///
     /// # Panics
     /// If `num_layers` is 0.
@@ -187,126 +203,13 @@ impl<T: Float> Lstm<T> {
         num_layers: usize,
         rng: &mut R,
     ) -> Self {
-        assert!(num_layers >= 1, "Lstm: num_layers must be at least 1");
-        let layers = (0..num_layers)
-            .map(|k| {
-                let input = if k == 0 { input_size } else { hidden_size };
-                LstmCell::new(input, hidden_size, rng)
-            })
-            .collect();
-        Lstm {
-            layers,
-            dropout: 0.0,
-        }
+        Self::build(input_size, hidden_size, num_layers, |i, h| {
+            LstmCell::new(i, h, rng)
+        })
     }
 
     /// The same layer without biases.
-    pub fn without_bias(mut self) -> Self {
-        self.layers = self.layers.into_iter().map(|c| c.without_bias()).collect();
-        self
-    }
-
-    /// Dropout with probability `p` on each layer's output except the
-    /// last, in training mode (PyTorch's `dropout` argument); 0 by default.
-    ///
-    /// # Panics
-    /// If `p` is not in `[0, 1]`.
-    pub fn dropout(mut self, p: f64) -> Self {
-        assert!(
-            (0.0..=1.0).contains(&p),
-            "Lstm: dropout must be in [0, 1]: got {p}"
-        );
-        self.dropout = p;
-        self
-    }
-
-    /// Input features.
-    pub fn input_size(&self) -> usize {
-        self.layers[0].input_size()
-    }
-
-    /// State size `H`.
-    pub fn hidden_size(&self) -> usize {
-        self.layers[0].hidden_size()
-    }
-
-    /// Number of stacked cells.
-    pub fn num_layers(&self) -> usize {
-        self.layers.len()
-    }
-
-    /// Runs the sequence `x [N, L, in]` from initial states `(h0, c0)`,
-    /// each `[num_layers, N, H]` (zeros if `None`), and returns
-    /// `(output, (h_n, c_n))`: the top layer's `h` at every step,
-    /// `[N, L, H]`, and every layer's last `h` and `c`,
-    /// `[num_layers, N, H]` each, as PyTorch returns them.
-    ///
-    /// # Panics
-    /// If `x` is not `[N, L, in]` with `L >= 1`
-    /// (`Lstm: expects a batch-first sequence [N, L, 3], got [2, 4]`) or
-    /// `h0` or `c0` is not `[num_layers, N, H]`.
-    pub fn forward_with_state<'t>(
-        &self,
-        x: Var<'t, T>,
-        state: Option<State<'t, T>>,
-    ) -> (Var<'t, T>, State<'t, T>) {
-        let tape = x.tape();
-        let (hidden, layers) = (self.hidden_size(), self.num_layers());
-        let (n, _) = check_sequence("Lstm", &x.shape(), self.input_size());
-        let (h0, c0) = state.unzip();
-        let h0 = initial_states("Lstm", "state h0", tape, h0, layers, n, hidden);
-        let c0 = initial_states("Lstm", "cell state c0", tape, c0, layers, n, hidden);
-        let mut input = x;
-        let (mut last_h, mut last_c) = (Vec::with_capacity(layers), Vec::with_capacity(layers));
-        for (k, cell) in self.layers.iter().enumerate() {
-            if k > 0 {
-                input = dropout_between(input, self.dropout);
-            }
-            let bound = cell.bind(tape);
-            let (mut h, mut c) = (h0[k], c0[k]);
-            let mut states = Vec::new();
-            for gi in input_parts(&bound, input) {
-                (h, c) = lstm_update(gi, bound.hidden_part(h), c, hidden);
-                states.push(h);
-            }
-            last_h.push(h);
-            last_c.push(c);
-            input = Var::stack(&states, 1);
-        }
-        (input, (Var::stack(&last_h, 0), Var::stack(&last_c, 0)))
-    }
-}
-
-impl<T: Float> Forward<T> for Lstm<T> {
-    /// The output sequence `[N, L, H]` from zero initial states.
-    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
-        self.forward_with_state(x, None).0
-    }
-}
-
-#[diagnostic::do_not_recommend]
-impl<T: Float> Module<T> for Lstm<T> {
-    fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
-        for (k, c) in self.layers.iter().enumerate() {
-            let params = [
-                Some(&c.weight_ih),
-                Some(&c.weight_hh),
-                c.bias_ih.as_ref(),
-                c.bias_hh.as_ref(),
-            ];
-            visit_layer(prefix, k, params, f);
-        }
-    }
-
-    fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
-        for (k, c) in self.layers.iter_mut().enumerate() {
-            let params = [
-                Some(&mut c.weight_ih),
-                Some(&mut c.weight_hh),
-                c.bias_ih.as_mut(),
-                c.bias_hh.as_mut(),
-            ];
-            visit_layer_mut(prefix, k, params, f);
-        }
+    pub fn without_bias(self) -> Self {
+        self.map_cells(LstmCell::without_bias)
     }
 }

@@ -1,26 +1,40 @@
 //! Recurrent layers: [`GruCell`] and [`LstmCell`] (one step), and [`Gru`]
 //! and [`Lstm`], which unroll a stack of cells over a batch-first sequence.
 //!
+//! Both stacks are one type, [`RecurrentStack`], over the cell trait
+//! [`RecurrentCell`]: the stack owns what GRU and LSTM share (the layers,
+//! dropout between them, the sequence and initial-state checks, the layer
+//! loop, the parameter names), and the cell owns its step and the shape
+//! of its [`RecurrentState`] (`h`, or `(h, c)`). A cell of your own gets
+//! the same stack by implementing the trait.
+//!
 //! Parameters follow PyTorch's layout and names, so weights move between the
 //! two unchanged: a cell holds `weight_ih` `[G*H, in]`, `weight_hh`
 //! `[G*H, H]`, `bias_ih` and `bias_hh` `[G*H]`, with `G` gates stacked along
-//! the rows (GRU: `r, z, n`; LSTM: `i, f, g, o`). A stacked layer names layer
+//! the rows (GRU: `r, z, n`; LSTM: `i, f, g, o`). A stack names layer
 //! `k`'s tensors `weight_ih_l{k}` and so on, as `nn.GRU` and `nn.LSTM` do.
 //!
-//! - `mod.rs`: what the cells share (init, binding, sequence plumbing, names);
+//! - `mod.rs`: what the gated cells share (init, binding, sequence plumbing);
+//! - `cell.rs`: [`RecurrentCell`], [`RecurrentState`];
+//! - `stack.rs`: [`RecurrentStack`];
 //! - `gru.rs`: [`GruCell`], [`Gru`];
 //! - `lstm.rs`: [`LstmCell`], [`Lstm`].
 
+mod cell;
 mod gru;
 mod lstm;
+mod stack;
 
+pub use cell::{RecurrentCell, RecurrentState};
 pub use gru::{Gru, GruCell};
 pub use lstm::{Lstm, LstmCell};
+pub use stack::RecurrentStack;
 
-use super::{Param, init, with_child_name};
+use super::{Param, init};
 use crate::tape::{Tape, Var};
-use crate::tensor::{Float, Tensor};
+use crate::tensor::Float;
 use rand::Rng;
+use smallvec::SmallVec;
 
 /// The four tensors of a cell with `gates` gates, drawn as PyTorch draws
 /// them: every one from `U(-1/sqrt(H), 1/sqrt(H))`.
@@ -40,8 +54,8 @@ fn cell_params<T: Float, R: Rng + ?Sized>(
     ]
 }
 
-/// A cell's parameters bound to a tape once, so that unrolling over `L`
-/// steps records each parameter once rather than `L` times.
+/// A gated cell's parameters bound to a tape once, so that unrolling over
+/// `L` steps records each parameter once rather than `L` times.
 #[derive(Clone, Copy)]
 struct Bound<'t, T: Float> {
     w_ih: Var<'t, T>,
@@ -75,6 +89,45 @@ impl<'t, T: Float> Bound<'t, T> {
     fn hidden_part(&self, h: Var<'t, T>) -> Var<'t, T> {
         h.linear(self.w_hh, self.b_hh)
     }
+
+    /// One step of a gated cell: `update(gi, gh, state)` with the two gate
+    /// pre-activations `gi = W_i x + b_i` and `gh = W_h h + b_h`, after
+    /// checking `x` and the state against the cell's sizes (the panic
+    /// names `op`).
+    fn step<S: RecurrentState<'t, T>>(
+        &self,
+        op: &str,
+        (input, hidden): (usize, usize),
+        x: Var<'t, T>,
+        state: S,
+        update: impl FnOnce(Var<'t, T>, Var<'t, T>, S) -> S,
+    ) -> S {
+        // At most two parts in the crate's cells: no heap for the check.
+        let shapes: SmallVec<[_; 2]> = (0..S::PARTS.len()).map(|i| state.part(i).shape()).collect();
+        let named: SmallVec<[(&str, &[usize]); 2]> = S::PARTS
+            .iter()
+            .zip(&shapes)
+            .map(|((name, _), s)| (*name, s.as_slice()))
+            .collect();
+        check_step(op, &x.shape(), &named, input, hidden);
+        update(self.input_part(x), self.hidden_part(state.output()), state)
+    }
+
+    /// A gated cell over the sequence `x [N, L, in]`: the input's share of
+    /// the gates for all `L` steps comes from one product before the loop
+    /// (`[N, L, in] -> [N, L, G*H]`), so only `W_h h + b_h` runs per step.
+    fn unroll<S: RecurrentState<'t, T>>(
+        &self,
+        x: Var<'t, T>,
+        state: S,
+        update: impl Fn(Var<'t, T>, Var<'t, T>, S) -> S,
+    ) -> (Var<'t, T>, S) {
+        let mut steps = Vec::with_capacity(x.shape()[1]);
+        split_steps(self.input_part(x), &mut steps);
+        run_steps(steps, state, |gi, s| {
+            update(gi, self.hidden_part(s.output()), s)
+        })
+    }
 }
 
 /// Checks a cell step's operands: `x [.., in]` and a state `[.., H]` with
@@ -99,58 +152,20 @@ fn check_step(op: &str, x: &[usize], state: &[(&str, &[usize])], input: usize, h
     }
 }
 
-/// Checks a sequence `[N, L, in]` and returns `(N, L)`.
-fn check_sequence(op: &str, x: &[usize], input: usize) -> (usize, usize) {
-    if x.len() != 3 || x[2] != input {
-        panic!("{op}: expects a batch-first sequence [N, L, {input}], got {x:?}");
+/// Runs `step` over the inputs in order from `state`; returns the outputs
+/// `h` stacked along axis 1 (`L` vars `[N, H]` -> `[N, L, H]`) and the
+/// last state.
+fn run_steps<'t, T: Float, S: RecurrentState<'t, T>>(
+    inputs: Vec<Var<'t, T>>,
+    mut state: S,
+    mut step: impl FnMut(Var<'t, T>, S) -> S,
+) -> (Var<'t, T>, S) {
+    let mut outputs = Vec::with_capacity(inputs.len());
+    for x in inputs {
+        state = step(x, state);
+        outputs.push(state.output());
     }
-    if x[1] == 0 {
-        panic!("{op}: the sequence is empty (L = 0): {x:?}");
-    }
-    (x[0], x[1])
-}
-
-/// Layer `k`'s initial state from a `[layers, N, H]` var, or zeros.
-fn initial_states<'t, T: Float>(
-    op: &str,
-    what: &str,
-    tape: &'t Tape<T>,
-    given: Option<Var<'t, T>>,
-    layers: usize,
-    batch: usize,
-    hidden: usize,
-) -> Vec<Var<'t, T>> {
-    match given {
-        None => {
-            let zeros = tape.constant(Tensor::zeros(&[batch, hidden]));
-            vec![zeros; layers]
-        }
-        Some(s) => {
-            let dims = s.shape();
-            if dims.as_slice() != [layers, batch, hidden] {
-                panic!(
-                    "{op}: expects the initial {what} as [num_layers, N, H] = \
-                     [{layers}, {batch}, {hidden}], got {dims:?}"
-                );
-            }
-            if layers == 1 {
-                return vec![s.reshape(&[batch, hidden])];
-            }
-            (0..layers)
-                .map(|k| s.narrow(0, k, 1).reshape(&[batch, hidden]))
-                .collect()
-        }
-    }
-}
-
-/// The input's share of the gates for every step, from one product over the
-/// whole sequence (`[N, L, in] -> [N, L, G*H]`), cut into `L` vars
-/// `[N, G*H]`.
-fn input_parts<'t, T: Float>(bound: &Bound<'t, T>, x: Var<'t, T>) -> Vec<Var<'t, T>> {
-    let parts = bound.input_part(x);
-    let mut steps = Vec::with_capacity(x.shape()[1]);
-    split_steps(parts, &mut steps);
-    steps
+    (Var::stack(&outputs, 1), state)
 }
 
 /// Cuts `x [N, L, W]` into `L` vars `[N, W]`, in order.
@@ -168,47 +183,5 @@ fn split_steps<'t, T: Float>(x: Var<'t, T>, out: &mut Vec<Var<'t, T>>) {
         let half = l / 2;
         split_steps(x.narrow(1, 0, half), out);
         split_steps(x.narrow(1, half, l - half), out);
-    }
-}
-
-/// Dropout between stacked layers, in training mode only.
-fn dropout_between<'t, T: Float>(x: Var<'t, T>, p: f64) -> Var<'t, T> {
-    let tape = x.tape();
-    if p > 0.0 && tape.is_training() {
-        x.dropout(p, &mut *tape.rng())
-    } else {
-        x
-    }
-}
-
-/// PyTorch's names for layer `k` of a stack: `weight_ih_l{k}`, ... (a
-/// parameter's name is `{n}_l{k}` for `n` in this order).
-const LAYER_NAMES: [&str; 4] = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"];
-
-/// Visits one stacked layer's parameters under PyTorch's names.
-fn visit_layer<'a, T: Float>(
-    prefix: &str,
-    k: usize,
-    params: [Option<&'a Param<T>>; 4],
-    f: &mut dyn FnMut(&str, &'a Param<T>),
-) {
-    for (n, p) in LAYER_NAMES.iter().zip(params) {
-        if let Some(p) = p {
-            with_child_name(prefix, format_args!("{n}_l{k}"), |name| f(name, p));
-        }
-    }
-}
-
-/// [`visit_layer`] with mutable access.
-fn visit_layer_mut<'a, T: Float>(
-    prefix: &str,
-    k: usize,
-    params: [Option<&'a mut Param<T>>; 4],
-    f: &mut dyn FnMut(&str, &'a mut Param<T>),
-) {
-    for (n, p) in LAYER_NAMES.iter().zip(params) {
-        if let Some(p) = p {
-            with_child_name(prefix, format_args!("{n}_l{k}"), |name| f(name, p));
-        }
     }
 }
