@@ -205,28 +205,24 @@ pub(super) fn logsumexp_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axes: A
 
 /// On the tape: `e^(x - out) / sum e^(x - out)` times the gradient, with
 /// the output as a var, so that differentiating again gives the softmax's
-/// Jacobian `p_i ([i = j] - p_j)`. As in the plain rule, the sum (ideally
-/// 1) removes the output's rounding. A group whose elements are all -inf
-/// (output -inf) gets 0, not NaN: its output is replaced by 0 there (a
-/// constant choice), and its sum, 0, by 1.
+/// Jacobian `p_i ([i = j] - p_j)`. As in the plain rule, dividing by the
+/// sum (ideally one) removes the output's rounding. A group whose elements
+/// are all -inf (output -inf) gets 0, not NaN: its output is replaced by 0
+/// there (a constant choice), and its sum, 0, by 1.
 pub(super) fn logsumexp_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>, axes: AuxRange) {
     let (x, g, axes) = (ctx.input(0), ctx.grad_out(), ctx.aux(axes));
     let keep = keepdim_shape(&x.shape(), &axes);
     let mut out_k = ctx.output().reshape(&keep);
     let lse = out_k.value();
-    let empty = lse
-        .as_slice()
-        .iter()
-        .any(|&l| l == T::NEG_INFINITY)
-        .then(|| {
-            lse.map(|l| {
-                if l == T::NEG_INFINITY {
-                    T::ONE
-                } else {
-                    T::ZERO
-                }
-            })
-        });
+    let empty = lse.as_slice().contains(&T::NEG_INFINITY).then(|| {
+        lse.map(|l| {
+            if l == T::NEG_INFINITY {
+                T::ONE
+            } else {
+                T::ZERO
+            }
+        })
+    });
     if let Some(mask) = &empty {
         let zero = ctx.constant(Tensor::scalar(T::ZERO));
         out_k = ctx.constant(mask.clone()).where_(zero, out_k);
