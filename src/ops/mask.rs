@@ -5,6 +5,8 @@
 //! A mask carries no gradient: comparisons are recorded without one, and
 //! `where_` passes its gradient to the branch each element came from, never
 //! to the mask. Each op is one section: its `Var` method, then its rules.
+//! On the tape (`Tape::grad`) a comparison passes nothing back either, and
+//! in forward mode its tangent is 0: a mask is piecewise constant.
 
 use super::Op;
 use super::binary::Operand;
@@ -45,13 +47,21 @@ impl MaskOp {
     /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
     /// panics, naming itself.
     pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
-        ctx.unsupported()
+        match self {
+            // A mask is a constant of the graph: nothing flows through it,
+            // even when a recorded rule (maximum's) multiplies by one.
+            MaskOp::Cmp(_) => {}
+            MaskOp::Where => where_backward_on_tape(ctx),
+        }
     }
 
     /// The forward-mode rule: the output's tangent from the inputs' (see
     /// [`JvpCtx`]); an op without one panics, naming itself.
     pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
-        ctx.unsupported()
+        match self {
+            MaskOp::Cmp(_) => Tensor::zeros(ctx.output().shape()),
+            MaskOp::Where => where_jvp(ctx),
+        }
     }
 }
 
@@ -235,6 +245,27 @@ fn where_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
             g.zip_map(cond, "where", |g, c| if c != T::ZERO { T::ZERO } else { g }),
         );
     }
+}
+
+/// On the tape: the same selection of the gradient, by `where_` itself
+/// (linear in `g`, so it can be differentiated again); the mask is read as
+/// a constant.
+fn where_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>) {
+    let (g, cond) = (ctx.grad_out(), ctx.input(0));
+    let zero = ctx.constant(Tensor::scalar(T::ZERO));
+    if ctx.needs(1) {
+        ctx.add(1, cond.where_(g, zero));
+    }
+    if ctx.needs(2) {
+        ctx.add(2, cond.where_(zero, g));
+    }
+}
+
+/// Forward mode: each element's tangent is that of the branch it was taken
+/// from (a missing tangent counts as 0).
+fn where_jvp<T: Float>(ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+    let (ta, tb) = (ctx.tangent_or_zeros(1), ctx.tangent_or_zeros(2));
+    where_forward(&[ctx.input(0), &ta, &tb])
 }
 
 // ---- dropout ------------------------------------------------------------

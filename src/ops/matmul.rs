@@ -6,7 +6,10 @@
 //! gradient per batch entry and the tape sums them back to the operand's
 //! shape, as for any broadcasting op.
 //!
-//! Each op is one section: its `Var` method, its forward, then its rule.
+//! Each op is one section: its `Var` method, its forward, then its rules:
+//! backward, the backward recorded on the tape (`Tape::grad`; products of
+//! vars with transposed vars, which broadcast and sum back the same way)
+//! and forward mode (`d(a b) = da b + a db`).
 
 use super::Op;
 use crate::tape::{BackwardCtx, GraphCtx, JvpCtx, Var};
@@ -35,16 +38,21 @@ impl MatmulOp {
     }
 
     /// Records each input's share of the gradient on the tape, as vars
-    /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
-    /// panics, naming itself.
+    /// (for [`Tape::grad`](crate::Tape::grad)); both ops have one.
     pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
-        ctx.unsupported()
+        match self {
+            MatmulOp::Matmul => matmul_backward_on_tape(ctx),
+            MatmulOp::Linear => linear_backward_on_tape(ctx),
+        }
     }
 
     /// The forward-mode rule: the output's tangent from the inputs' (see
-    /// [`JvpCtx`]); an op without one panics, naming itself.
+    /// [`JvpCtx`]): the product rule, one product per input with a tangent.
     pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
-        ctx.unsupported()
+        match self {
+            MatmulOp::Matmul => matmul_jvp(ctx),
+            MatmulOp::Linear => linear_jvp(ctx),
+        }
     }
 }
 
@@ -122,6 +130,29 @@ fn weight_grad<T: Float>(a: &Tensor<T>, b: &Tensor<T>, g: &Tensor<T>) -> Tensor<
         a2.matmul_t(&g2, true, false)
     } else {
         a.matmul_t(g, true, false)
+    }
+}
+
+/// On the tape: `da = g b^T`, `db = a^T g`, as products of vars; `add`
+/// sums them over broadcast batch axes.
+fn matmul_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>) {
+    let (a, b, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
+    if ctx.needs(0) {
+        ctx.add(0, g.matmul(b.transpose(-2, -1)));
+    }
+    if ctx.needs(1) {
+        ctx.add(1, a.transpose(-2, -1).matmul(g));
+    }
+}
+
+/// Forward mode: `da b + a db`, skipping a missing tangent.
+fn matmul_jvp<T: Float>(ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+    let (a, b) = (ctx.input(0), ctx.input(1));
+    match (ctx.tangent(0), ctx.tangent(1)) {
+        (Some(da), Some(db)) => &da.matmul(b) + &a.matmul(db),
+        (Some(da), None) => da.matmul(b),
+        (None, Some(db)) => a.matmul(db),
+        (None, None) => Tensor::zeros(ctx.output().shape()),
     }
 }
 
@@ -235,5 +266,42 @@ fn linear_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
     }
     if ctx.num_inputs() == 3 && ctx.needs(2) {
         ctx.add(2, g2.sum_axes(&[0], false));
+    }
+}
+
+/// On the tape: the same three products over the rows of `x`, as vars.
+fn linear_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>) {
+    let (x, w, g) = (ctx.input(0), ctx.input(1), ctx.grad_out());
+    let (dims, wd) = (x.shape(), w.shape());
+    let (out_f, in_f) = (wd[0], wd[1]);
+    let rows = dims.iter().product::<usize>() / in_f.max(1);
+    let g2 = g.reshape(&[rows, out_f]);
+    if ctx.needs(0) {
+        ctx.add(0, g2.matmul(w).reshape(&dims));
+    }
+    if ctx.needs(1) {
+        ctx.add(1, g2.t().matmul(x.reshape(&[rows, in_f])));
+    }
+    if ctx.num_inputs() == 3 && ctx.needs(2) {
+        ctx.add(2, g2.sum_axes(&[0], false));
+    }
+}
+
+/// Forward mode: `dx w^T + db` (one fused product) plus `x dw^T`, skipping
+/// missing tangents.
+fn linear_jvp<T: Float>(ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+    let (x, w) = (ctx.input(0), ctx.input(1));
+    let db = if ctx.num_inputs() == 3 {
+        ctx.tangent(2)
+    } else {
+        None
+    };
+    let through_x = (ctx.tangent(0).is_some() || db.is_some())
+        .then(|| linear_forward(&ctx.tangent_or_zeros(0), w, db));
+    let through_w = ctx.tangent(1).map(|dw| linear_forward(x, dw, None));
+    match (through_x, through_w) {
+        (Some(a), Some(b)) => &a + &b,
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => Tensor::zeros(ctx.output().shape()),
     }
 }

@@ -15,9 +15,12 @@
 //!
 //! - `mask.rs`: comparisons, `where_`, and `dropout` (a product with a
 //!   random mask, with no rule of its own);
-//! - `reduce.rs`: `sum`, `mean`, `max`, `min`, `var`, `logsumexp`, `argmax`;
+//! - `reduce/`: `sum`, `mean`, `var` (`mod.rs`, with the enum), `max`,
+//!   `min`, `logsumexp`, `argmax` (`extreme.rs`);
 //! - `matmul.rs`: batched matrix product and the fused `linear`;
-//! - `shape.rs`: reshape, permute, narrow, concat, gather, pad, ...;
+//! - `shape/`: reshape, permute, ... (`mod.rs`, with the enum), narrow,
+//!   concat, stack, pad (`slice.rs`), index_select, gather and their
+//!   adjoints index_add, scatter_add (`index.rs`);
 //! - `softmax.rs`: softmax, log-softmax, causal softmax;
 //! - `conv.rs`: convolution and pooling;
 //! - `norm.rs`: layer and batch normalisation;

@@ -12,15 +12,25 @@
 //! which it broadcasts against the input like any elementwise operand.
 //!
 //! Each op is one section: its `Var` methods (all elements, then chosen
-//! axes), which call the forward kernel, then its backward rule.
+//! axes), which call the forward kernel, then its backward rule, the rule
+//! recorded on the tape (`_backward_on_tape`, for `Tape::grad`) and the
+//! forward-mode rule (`_jvp`). This file holds the enum, its dispatch and
+//! the moments (`sum`, `mean`, `var`); `extreme.rs` holds `max`, `min`,
+//! `logsumexp`, `argmax` and `argmin`.
 
 use super::Op;
 use crate::tape::{AuxRange, BackwardCtx, GraphCtx, JvpCtx, Var};
-use crate::tensor::shape::{resolve_axes, resolve_axis};
+use crate::tensor::shape::resolve_axes;
 use crate::tensor::{Float, Tensor};
 use crate::tensor::{keepdim_shape, reduced_count};
+use extreme::{
+    extreme_backward, extreme_backward_on_tape, extreme_jvp, logsumexp_backward,
+    logsumexp_backward_on_tape, logsumexp_jvp,
+};
 use smallvec::SmallVec;
 use std::fmt;
+
+mod extreme;
 
 /// The reductions. `axes` are resolved (sorted, unique, non-negative) and
 /// stored on the tape; `keepdim` keeps each reduced axis with size 1.
@@ -119,24 +129,42 @@ impl ReduceOp {
     }
 
     /// Records each input's share of the gradient on the tape, as vars
-    /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
-    /// panics, naming itself.
+    /// (for [`Tape::grad`](crate::Tape::grad)); every reduction has one.
     pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
         match self {
             ReduceOp::Sum { axes, .. } => sum_backward_on_tape(ctx, axes),
             ReduceOp::Mean { axes, .. } => mean_backward_on_tape(ctx, axes),
+            ReduceOp::Max { axes, .. } | ReduceOp::Min { axes, .. } => {
+                extreme_backward_on_tape(ctx, axes)
+            }
+            ReduceOp::Var {
+                axes, correction, ..
+            } => var_backward_on_tape(ctx, axes, correction),
+            ReduceOp::LogSumExp { axes, .. } => logsumexp_backward_on_tape(ctx, axes),
+            // No gradient: nothing to record.
             ReduceOp::ArgMax { .. } | ReduceOp::ArgMin { .. } => {}
-            _ => ctx.unsupported(),
         }
     }
 
     /// The forward-mode rule: the output's tangent from the inputs' (see
-    /// [`JvpCtx`]); an op without one panics, naming itself.
+    /// [`JvpCtx`]); every reduction has one.
     pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
         match self {
             ReduceOp::Sum { axes, keepdim } => sum_jvp(ctx, axes, keepdim),
             ReduceOp::Mean { axes, keepdim } => mean_jvp(ctx, axes, keepdim),
-            _ => ctx.unsupported(),
+            ReduceOp::Max { axes, keepdim } | ReduceOp::Min { axes, keepdim } => {
+                extreme_jvp(ctx, axes, keepdim)
+            }
+            ReduceOp::Var {
+                axes,
+                correction,
+                keepdim,
+            } => var_jvp(ctx, axes, correction, keepdim),
+            ReduceOp::LogSumExp { axes, .. } => logsumexp_jvp(ctx, axes),
+            // Piecewise constant indices: tangent 0.
+            ReduceOp::ArgMax { .. } | ReduceOp::ArgMin { .. } => {
+                Tensor::zeros(ctx.output().shape())
+            }
         }
     }
 }
@@ -154,7 +182,7 @@ impl fmt::Display for ReduceOp {
 }
 
 /// The axes `0, 1, ..., ndim - 1`: what the all-element forms reduce.
-fn all_axes(ndim: usize) -> SmallVec<[isize; 4]> {
+pub(super) fn all_axes(ndim: usize) -> SmallVec<[isize; 4]> {
     (0..ndim as isize).collect()
 }
 
@@ -291,89 +319,6 @@ fn mean_jvp<T: Float>(ctx: &JvpCtx<'_, T>, axes: AuxRange, keepdim: bool) -> Ten
     ctx.tangent_or_zeros(0).mean_over(ctx.aux(axes), keepdim)
 }
 
-// ---- max ----------------------------------------------------------------
-
-impl<'t, T: Float> Var<'t, T> {
-    /// The largest element, as a 0-d var.
-    ///
-    /// Derivative: 1 at the maximum; when several elements tie for it, the
-    /// gradient is split evenly among them (each gets `1 / ties`), which is
-    /// PyTorch's rule for `max()` without a dimension.
-    ///
-    /// # Panics
-    /// If the var has no elements.
-    ///
-    /// ```
-    /// # use tapegrad::{Tape, tensor};
-    /// let tape = Tape::<f64>::new();
-    /// let x = tape.var(tensor![1.0, 3.0, 3.0, 2.0]);
-    /// let g = x.max().backward();
-    /// assert_eq!(g.wrt(x).to_vec(), vec![0.0, 0.5, 0.5, 0.0]);
-    /// ```
-    pub fn max(self) -> Var<'t, T> {
-        self.max_axes(&all_axes(self.ndim()), false)
-    }
-
-    /// The largest element over `axes`.
-    ///
-    /// Derivative: 1 at the position of the maximum, 0 elsewhere; ties in
-    /// one output split its gradient evenly. Shape: as
-    /// [`sum_axes`](Var::sum_axes).
-    ///
-    /// # Panics
-    /// If an axis is out of range or repeated, or the var has no elements.
-    pub fn max_axes(self, axes: &[isize], keepdim: bool) -> Var<'t, T> {
-        self.reduce(
-            "max",
-            axes,
-            |axes| ReduceOp::Max { axes, keepdim },
-            |x, axes| x.max_over(axes, keepdim),
-        )
-    }
-}
-
-/// The rule of `max` and `min` (`name`): the gradient goes to every
-/// element equal to the extreme, split evenly among ties (as PyTorch's max
-/// without `dim`), which is the average of the one-hot rules of the tied
-/// picks.
-fn extreme_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axes: AuxRange, name: &str) {
-    let (x, out, g, axes) = (ctx.input(0), ctx.output(), ctx.grad_out(), ctx.aux(axes));
-    // The kept-axes shape (reduced axes of size 1) broadcasts against `x`.
-    let keep = keepdim_shape(x.shape(), axes);
-    let (gk, out_k) = (g.reshape(&keep), out.reshape(&keep));
-    let hit = x.zip_map(&out_k, name, |x, m| if x == m { T::ONE } else { T::ZERO });
-    let ties = hit.sum_over(axes, true);
-    ctx.add(0, &hit * &(&gk / &ties));
-}
-
-// ---- min ----------------------------------------------------------------
-
-// Its rule is max's, `extreme_backward`.
-impl<'t, T: Float> Var<'t, T> {
-    /// The smallest element, as a 0-d var; ties split the gradient evenly,
-    /// as for [`max`](Var::max).
-    ///
-    /// # Panics
-    /// If the var has no elements.
-    pub fn min(self) -> Var<'t, T> {
-        self.min_axes(&all_axes(self.ndim()), false)
-    }
-
-    /// The smallest element over `axes`; ties split the gradient evenly.
-    /// Shape: as [`sum_axes`](Var::sum_axes).
-    ///
-    /// # Panics
-    /// If an axis is out of range or repeated, or the var has no elements.
-    pub fn min_axes(self, axes: &[isize], keepdim: bool) -> Var<'t, T> {
-        self.reduce(
-            "min",
-            axes,
-            |axes| ReduceOp::Min { axes, keepdim },
-            |x, axes| x.min_over(axes, keepdim),
-        )
-    }
-}
-
 // ---- var ----------------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
@@ -429,118 +374,35 @@ fn var_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axes: AuxRange, correcti
     ctx.add(0, &dev * &gk.map(|g| two * g / d));
 }
 
-// ---- logsumexp ----------------------------------------------------------
-
-impl<'t, T: Float> Var<'t, T> {
-    /// `ln sum exp x` over all elements, as a 0-d var; see
-    /// [`logsumexp_axes`](Var::logsumexp_axes).
-    ///
-    /// ```
-    /// # use tapegrad::{Tape, tensor};
-    /// let tape = Tape::<f64>::new();
-    /// let x = tape.var(tensor![1000.0, 1000.0]); // e^1000 overflows; this does not
-    /// let y = x.logsumexp();
-    /// assert!((y.item() - (1000.0 + 2f64.ln())).abs() < 1e-12);
-    /// let g = y.backward().wrt(x).to_vec(); // softmax: [1/2, 1/2]
-    /// assert!(g.iter().all(|g| (g - 0.5).abs() < 1e-12));
-    /// ```
-    pub fn logsumexp(self) -> Var<'t, T> {
-        self.logsumexp_axes(&all_axes(self.ndim()), false)
-    }
-
-    /// `ln sum exp x` over `axes`, computed as `m + ln sum exp(x - m)` with
-    /// `m` the maximum, so large inputs do not overflow.
-    ///
-    /// Derivative: `e^(x_i - y)`, the softmax of `x` over the reduced axes.
-    /// Shape: as [`sum_axes`](Var::sum_axes).
-    ///
-    /// # Panics
-    /// If an axis is out of range or repeated.
-    pub fn logsumexp_axes(self, axes: &[isize], keepdim: bool) -> Var<'t, T> {
-        self.reduce(
-            "logsumexp",
-            axes,
-            |axes| ReduceOp::LogSumExp { axes, keepdim },
-            |x, axes| x.logsumexp_over(axes, keepdim),
-        )
-    }
+/// On the tape: `2 (x - mean) g / d`, with the mean recorded as a var, so
+/// that the second derivative sees `d(x_i - mean)/dx_j = [i = j] - 1 / N`.
+fn var_backward_on_tape<T: Float>(
+    ctx: &mut GraphCtx<'_, '_, T>,
+    axes: AuxRange,
+    correction: usize,
+) {
+    let (x, g, axes) = (ctx.input(0), ctx.grad_out(), ctx.aux(axes));
+    let dims = x.shape();
+    let d = T::from_usize(reduced_count(&dims, &axes).saturating_sub(correction));
+    let signed: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+    let dev = x - x.mean_axes(&signed, true);
+    let gk = g.reshape(&keepdim_shape(&dims, &axes));
+    ctx.add(0, dev * (gk * (T::from_f64(2.0) / d)));
 }
 
-/// `logsumexp`'s rule: `d/dx_i ln sum_j e^x_j = e^x_i / sum_j e^x_j =
-/// e^(x_i - out)`, the softmax, read off the output so nothing overflows. A
-/// -inf input gets 0 even where the output is -inf too.
-///
-/// The output is rounded to its own magnitude: near 1e4 in f32 it is off by
-/// up to 5e-4, which would scale every e^(x_i - out) by up to 1 +- 5e-4.
-/// That error is one factor per output (each x_i - out is exact there,
-/// Sterbenz), so dividing by the sum of the e^(x_i - out), ideally 1,
-/// removes it: one more pass, in a backward rule that is not a hot one.
-fn logsumexp_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axes: AuxRange) {
-    let (x, out, g, axes) = (ctx.input(0), ctx.output(), ctx.grad_out(), ctx.aux(axes));
-    let keep = keepdim_shape(x.shape(), axes);
-    let (gk, out_k) = (g.reshape(&keep), out.reshape(&keep));
-    let p = x.zip_map(&out_k, "logsumexp", |x, l| {
-        if x == T::NEG_INFINITY {
-            T::ZERO
-        } else {
-            (x - l).exp()
-        }
-    });
-    let total = p.sum_over(axes, true);
-    // An all -inf group has p = 0 and total 0: it keeps 0.
-    let scale = gk.zip_map(
-        &total,
-        "logsumexp",
-        |g, s| {
-            if s > T::ZERO { g / s } else { g }
-        },
-    );
-    ctx.add(0, &p * &scale);
-}
-
-// ---- argmax, argmin -----------------------------------------------------
-
-// No rule: the indices carry no gradient.
-impl<'t, T: Float> Var<'t, T> {
-    /// Index of the largest element along `axis` (the first on ties), as a
-    /// float. The result carries no gradient.
-    ///
-    /// Shape: `axis` removed, or kept with size 1 if `keepdim`.
-    ///
-    /// # Panics
-    /// If the axis is out of range or has size 0.
-    ///
-    /// ```
-    /// # use tapegrad::{Tape, tensor};
-    /// let tape = Tape::<f64>::new();
-    /// let x = tape.var(tensor![[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]]);
-    /// let i = x.argmax(-1, false);
-    /// assert_eq!(i.value().to_vec(), vec![1.0, 0.0]);
-    /// assert!(!i.requires_grad());
-    /// ```
-    pub fn argmax(self, axis: isize, keepdim: bool) -> Var<'t, T> {
-        let axis = resolve_axis("argmax", axis, &self.shape());
-        self.record_arg(ReduceOp::ArgMax { axis, keepdim }, |x| {
-            x.argmax_axis(axis as isize, keepdim)
-        })
-    }
-
-    /// Index of the smallest element along `axis` (the first on ties), as a
-    /// float. The result carries no gradient.
-    ///
-    /// # Panics
-    /// If the axis is out of range or has size 0.
-    pub fn argmin(self, axis: isize, keepdim: bool) -> Var<'t, T> {
-        let axis = resolve_axis("argmin", axis, &self.shape());
-        self.record_arg(ReduceOp::ArgMin { axis, keepdim }, |x| {
-            x.argmin_axis(axis as isize, keepdim)
-        })
-    }
-
-    /// Records an index op, computed by `forward`, without gradient.
-    fn record_arg(self, op: ReduceOp, forward: impl FnOnce(&Tensor<T>) -> Tensor<T>) -> Var<'t, T> {
-        self.tape
-            .apply(Op::Reduce(op), &[self], |v| forward(v[0]))
-            .without_grad()
-    }
+/// Forward mode: `sum 2 (x - mean) dx / d` (the mean's own tangent drops
+/// out, as the deviations sum to 0).
+fn var_jvp<T: Float>(
+    ctx: &JvpCtx<'_, T>,
+    axes: AuxRange,
+    correction: usize,
+    keepdim: bool,
+) -> Tensor<T> {
+    let (x, axes) = (ctx.input(0), ctx.aux(axes));
+    let d = T::from_usize(reduced_count(x.shape(), axes).saturating_sub(correction));
+    let dev = x.deviations(&x.centered_over(axes));
+    let two = T::from_f64(2.0);
+    (&dev * &ctx.tangent_or_zeros(0))
+        .sum_over(axes, keepdim)
+        .map(|s| two * s / d)
 }

@@ -1,5 +1,6 @@
 //! Shape and data movement: reshape and its relatives, broadcast, transpose
-//! and permute, narrow, concat and stack, index_select, gather and pad.
+//! and permute, narrow, concat and stack, index_select, gather and pad, and
+//! the scatter-adds `index_add` and `scatter_add`.
 //!
 //! None of these ops does arithmetic, so every backward rule moves the
 //! gradient back to where its element came from: the inverse reshape, the
@@ -11,13 +12,33 @@
 //! recording, so the op values on the tape hold plain `usize` axes. Lists
 //! (a permutation, indices, pads) are stored on the tape with `push_aux`.
 //!
-//! Each op is one section: its `Var` method, then its backward rule.
+//! Each op is one section: its `Var` method, then its backward rule, its
+//! rule recorded on the tape (`_backward_on_tape`, for `Tape::grad`: the
+//! same movement with the vars' ops) and its forward-mode rule (`_jvp`:
+//! every op here is linear, so the tangent moves like the value). This
+//! file holds the enum, its dispatch and the views (reshape to permute);
+//! `slice.rs` holds narrow, concat, stack and pad, `index.rs` the indexing
+//! ops and their adjoints.
 
 use super::Op;
 use crate::tape::{AuxRange, BackwardCtx, GraphCtx, JvpCtx, Var};
 use crate::tensor::shape::resolve_axis;
 use crate::tensor::{Float, Tensor};
+use index::{
+    gather_backward, gather_backward_on_tape, gather_jvp, index_add_backward,
+    index_add_backward_on_tape, index_add_jvp, index_select_backward,
+    index_select_backward_on_tape, index_select_jvp, scatter_add_backward,
+    scatter_add_backward_on_tape, scatter_add_jvp,
+};
+use slice::{
+    concat_backward, concat_backward_on_tape, concat_jvp, narrow_backward, narrow_backward_on_tape,
+    narrow_jvp, pad_backward, pad_backward_on_tape, pad_jvp, stack_backward,
+    stack_backward_on_tape, stack_jvp,
+};
 use std::fmt;
+
+mod index;
+mod slice;
 
 /// The shape and data-movement ops.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -64,6 +85,22 @@ pub enum ShapeOp {
         /// Index shape, then indices.
         index: AuxRange,
     },
+    /// Slices added into a base by index along `axis` (inputs `[base,
+    /// source]`); the indices are on the tape.
+    IndexAdd {
+        /// The indexed axis.
+        axis: usize,
+        /// The indices.
+        index: AuxRange,
+    },
+    /// Elements added into a base at gather's positions (inputs `[base,
+    /// source]`); the tape holds the index shape, then the indices.
+    ScatterAdd {
+        /// The indexed axis.
+        axis: usize,
+        /// Index shape, then indices.
+        index: AuxRange,
+    },
     /// Constant padding; the tape holds `before, after` for each axis.
     Pad {
         /// `(before, after)` pairs, flattened.
@@ -89,21 +126,55 @@ impl ShapeOp {
             ShapeOp::Stack(axis) => stack_backward(ctx, axis),
             ShapeOp::IndexSelect { axis, index } => index_select_backward(ctx, axis, index),
             ShapeOp::Gather { axis, index } => gather_backward(ctx, axis, index),
+            ShapeOp::IndexAdd { axis, index } => index_add_backward(ctx, axis, index),
+            ShapeOp::ScatterAdd { axis, index } => scatter_add_backward(ctx, axis, index),
             ShapeOp::Pad { pads, .. } => pad_backward(ctx, pads),
         }
     }
 
     /// Records each input's share of the gradient on the tape, as vars
-    /// (for [`Tape::grad`](crate::Tape::grad)); an op without such a rule
-    /// panics, naming itself.
+    /// (for [`Tape::grad`](crate::Tape::grad)); every op here has one.
     pub(crate) fn backward_on_tape<T: Float>(self, ctx: &mut GraphCtx<'_, '_, T>) {
-        ctx.unsupported()
+        match self {
+            ShapeOp::Reshape
+            | ShapeOp::Flatten(..)
+            | ShapeOp::Squeeze(_)
+            | ShapeOp::Unsqueeze(_) => reshape_backward_on_tape(ctx),
+            ShapeOp::BroadcastTo => broadcast_to_backward_on_tape(ctx),
+            ShapeOp::Transpose(a, b) => transpose_backward_on_tape(ctx, a, b),
+            ShapeOp::Permute(perm) => permute_backward_on_tape(ctx, perm),
+            ShapeOp::Narrow { axis, start, len } => narrow_backward_on_tape(ctx, axis, start, len),
+            ShapeOp::Concat(axis) => concat_backward_on_tape(ctx, axis),
+            ShapeOp::Stack(axis) => stack_backward_on_tape(ctx, axis),
+            ShapeOp::IndexSelect { axis, index } => index_select_backward_on_tape(ctx, axis, index),
+            ShapeOp::Gather { axis, index } => gather_backward_on_tape(ctx, axis, index),
+            ShapeOp::IndexAdd { axis, index } => index_add_backward_on_tape(ctx, axis, index),
+            ShapeOp::ScatterAdd { axis, index } => scatter_add_backward_on_tape(ctx, axis, index),
+            ShapeOp::Pad { pads, .. } => pad_backward_on_tape(ctx, pads),
+        }
     }
 
     /// The forward-mode rule: the output's tangent from the inputs' (see
-    /// [`JvpCtx`]); an op without one panics, naming itself.
+    /// [`JvpCtx`]); every op here is linear, so it applies the op's own
+    /// data movement to the tangents.
     pub(crate) fn jvp<T: Float>(self, ctx: &JvpCtx<'_, T>) -> Tensor<T> {
-        ctx.unsupported()
+        match self {
+            ShapeOp::Reshape
+            | ShapeOp::Flatten(..)
+            | ShapeOp::Squeeze(_)
+            | ShapeOp::Unsqueeze(_) => reshape_jvp(ctx),
+            ShapeOp::BroadcastTo => broadcast_to_jvp(ctx),
+            ShapeOp::Transpose(a, b) => transpose_jvp(ctx, a, b),
+            ShapeOp::Permute(perm) => permute_jvp(ctx, perm),
+            ShapeOp::Narrow { axis, start, len } => narrow_jvp(ctx, axis, start, len),
+            ShapeOp::Concat(axis) => concat_jvp(ctx, axis),
+            ShapeOp::Stack(axis) => stack_jvp(ctx, axis),
+            ShapeOp::IndexSelect { axis, index } => index_select_jvp(ctx, axis, index),
+            ShapeOp::Gather { axis, index } => gather_jvp(ctx, axis, index),
+            ShapeOp::IndexAdd { axis, index } => index_add_jvp(ctx, axis, index),
+            ShapeOp::ScatterAdd { axis, index } => scatter_add_jvp(ctx, axis, index),
+            ShapeOp::Pad { pads, .. } => pad_jvp(ctx, pads),
+        }
     }
 }
 
@@ -124,6 +195,8 @@ impl fmt::Display for ShapeOp {
             ShapeOp::Stack(a) => write!(f, "stack[{a}]"),
             ShapeOp::IndexSelect { axis, .. } => write!(f, "index_select[{axis}]"),
             ShapeOp::Gather { axis, .. } => write!(f, "gather[{axis}]"),
+            ShapeOp::IndexAdd { axis, .. } => write!(f, "index_add[{axis}]"),
+            ShapeOp::ScatterAdd { axis, .. } => write!(f, "scatter_add[{axis}]"),
             ShapeOp::Pad { value, .. } => write!(f, "pad[{value}]"),
         }
     }
@@ -209,6 +282,17 @@ fn reshape_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
     ctx.add(0, ctx.grad_out().reshape(ctx.input(0).shape()));
 }
 
+/// On the tape: the same reshape back, recorded.
+fn reshape_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>) {
+    let g = ctx.grad_out().reshape(&ctx.input(0).shape());
+    ctx.add(0, g);
+}
+
+/// Forward mode: the tangent under the output's shape.
+fn reshape_jvp<T: Float>(ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+    ctx.tangent_or_zeros(0).reshape(ctx.output().shape())
+}
+
 // ---- broadcast_to -------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
@@ -237,6 +321,17 @@ impl<'t, T: Float> Var<'t, T> {
 /// `broadcast_to`'s rule: `add` sums the gradient over the repeated axes.
 fn broadcast_to_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>) {
     ctx.add(0, ctx.grad_out().clone());
+}
+
+/// On the tape: `add` sums the recorded gradient back the same way.
+fn broadcast_to_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>) {
+    let g = ctx.grad_out();
+    ctx.add(0, g);
+}
+
+/// Forward mode: the tangent repeated the same way.
+fn broadcast_to_jvp<T: Float>(ctx: &JvpCtx<'_, T>) -> Tensor<T> {
+    ctx.tangent_or_zeros(0).broadcast_to(ctx.output().shape())
 }
 
 // ---- transpose, t -------------------------------------------------------
@@ -278,6 +373,17 @@ fn transpose_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, a: usize, b: usize
     ctx.add(0, ctx.grad_out().transpose(a as isize, b as isize));
 }
 
+/// On the tape: the same swap, recorded.
+fn transpose_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>, a: usize, b: usize) {
+    let g = ctx.grad_out().transpose(a as isize, b as isize);
+    ctx.add(0, g);
+}
+
+/// Forward mode: the tangent transposed like the value.
+fn transpose_jvp<T: Float>(ctx: &JvpCtx<'_, T>, a: usize, b: usize) -> Tensor<T> {
+    ctx.tangent_or_zeros(0).transpose(a as isize, b as isize)
+}
+
 // ---- permute ------------------------------------------------------------
 
 impl<'t, T: Float> Var<'t, T> {
@@ -313,230 +419,18 @@ fn permute_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, perm: AuxRange) {
     ctx.add(0, ctx.grad_out().permute(&inverse));
 }
 
-// ---- narrow -------------------------------------------------------------
-
-impl<'t, T: Float> Var<'t, T> {
-    /// Elements `start..start + len` along `axis`, all of every other axis
-    /// (PyTorch's `narrow`): `[4, 5].narrow(1, 1, 3)` is `[4, 3]`. A copy.
-    ///
-    /// Derivative: the gradient padded with zeros back to the input's size
-    /// along `axis` (elements outside the slice do not affect the output).
-    ///
-    /// # Panics
-    /// If the axis is out of range or `start + len` exceeds its size.
-    pub fn narrow(self, axis: isize, start: usize, len: usize) -> Var<'t, T> {
-        let a = resolve_axis("narrow", axis, &self.shape());
-        self.shape_op(
-            ShapeOp::Narrow {
-                axis: a,
-                start,
-                len,
-            },
-            |x| x.narrow(axis, start, len),
-        )
+/// On the tape: the recorded gradient permuted by the inverse permutation.
+fn permute_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>, perm: AuxRange) {
+    let perm = ctx.aux(perm);
+    let mut inverse = vec![0; perm.len()];
+    for (i, &p) in perm.iter().enumerate() {
+        inverse[p] = i;
     }
+    let g = ctx.grad_out().permute(&inverse);
+    ctx.add(0, g);
 }
 
-/// `narrow`'s rule: elements outside the slice did not reach the output,
-/// so the gradient is padded back with zeros.
-fn narrow_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: usize, start: usize, len: usize) {
-    let g = ctx.grad_out();
-    let size = ctx.input(0).shape()[axis];
-    let mut pads = vec![(0, 0); g.ndim()];
-    pads[axis] = (start, size - start - len);
-    ctx.add(0, g.pad(&pads, T::ZERO));
-}
-
-// ---- concat -------------------------------------------------------------
-
-impl<'t, T: Float> Var<'t, T> {
-    /// The vars joined along an existing `axis`; shapes must agree on every
-    /// other axis, and the result's size along `axis` is the sum of theirs.
-    ///
-    /// Derivative: each input gets the stretch of the gradient that covers
-    /// it (a narrow of the gradient).
-    ///
-    /// ```
-    /// # use tapegrad::{Tape, tensor, Var};
-    /// let tape = Tape::<f64>::new();
-    /// let a = tape.var(tensor![[1., 2.]]);
-    /// let b = tape.var(tensor![[3., 4.], [5., 6.]]);
-    /// let c = Var::concat(&[a, b], 0); // [1, 2] ++ [2, 2] -> [3, 2]
-    /// assert_eq!(c.value().to_vec(), vec![1., 2., 3., 4., 5., 6.]);
-    /// ```
-    ///
-    /// # Panics
-    /// If `vars` is empty, the axis is out of range, or shapes differ off the axis.
-    pub fn concat(vars: &[Var<'t, T>], axis: isize) -> Var<'t, T> {
-        let first = vars
-            .first()
-            .unwrap_or_else(|| panic!("concat: no vars to join"));
-        let a = resolve_axis("concat", axis, &first.shape());
-        first.tape.apply(Op::Shape(ShapeOp::Concat(a)), vars, |v| {
-            Tensor::concat(v, axis)
-        })
-    }
-}
-
-/// `concat`'s rule: each input gets its own stretch of the gradient.
-fn concat_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: usize) {
-    let g = ctx.grad_out();
-    let mut start = 0;
-    for i in 0..ctx.num_inputs() {
-        let len = ctx.input(i).shape()[axis];
-        if ctx.needs(i) {
-            ctx.add(i, g.narrow(axis as isize, start, len));
-        }
-        start += len;
-    }
-}
-
-// ---- stack --------------------------------------------------------------
-
-impl<'t, T: Float> Var<'t, T> {
-    /// The vars, all of one shape, stacked along a new axis inserted at
-    /// `axis` (`0..=ndim`): three `[2, 3]` vars stacked at axis 1 make
-    /// `[2, 3, 3]`, and 0-d vars stack into a 1-d var.
-    ///
-    /// Derivative: input `i` gets slice `i` of the gradient along `axis`.
-    ///
-    /// # Panics
-    /// If `vars` is empty, the shapes differ, or the axis is out of range.
-    pub fn stack(vars: &[Var<'t, T>], axis: isize) -> Var<'t, T> {
-        let first = vars
-            .first()
-            .unwrap_or_else(|| panic!("stack: no vars to join"));
-        let a = crate::tensor::layout::resolve_insert_axis("stack", axis, &first.shape());
-        first.tape.apply(Op::Shape(ShapeOp::Stack(a)), vars, |v| {
-            Tensor::stack(v, axis)
-        })
-    }
-}
-
-/// `stack`'s rule: input `i` gets slice `i` of the gradient.
-fn stack_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: usize) {
-    let g = ctx.grad_out();
-    for i in 0..ctx.num_inputs() {
-        if ctx.needs(i) {
-            let gi = g.narrow(axis as isize, i, 1).squeeze(axis as isize);
-            ctx.add(i, gi);
-        }
-    }
-}
-
-// ---- index_select -------------------------------------------------------
-
-impl<'t, T: Float> Var<'t, T> {
-    /// Slices along `axis` picked by index, in the order given, repeats
-    /// allowed; the result's size along `axis` is `indices.len()`. With
-    /// `axis = 0` on a `[vocab, dim]` table this is an embedding lookup.
-    ///
-    /// Derivative: a scatter-add: slice `k` of the gradient is added into
-    /// input slice `indices[k]`, so a row picked twice gets both gradients;
-    /// rows never picked get 0.
-    ///
-    /// ```
-    /// # use tapegrad::{Tape, tensor, Tensor};
-    /// let tape = Tape::<f64>::new();
-    /// let table = tape.var(tensor![[1., 2.], [3., 4.], [5., 6.]]);
-    /// let rows = table.index_select(0, &[2, 2, 0]);
-    /// let g = rows.backward_with(Tensor::ones(&[3, 2]));
-    /// assert_eq!(g.wrt(table).to_vec(), vec![1., 1., 0., 0., 2., 2.]);
-    /// ```
-    ///
-    /// # Panics
-    /// If the axis or an index is out of range.
-    pub fn index_select(self, axis: isize, indices: &[usize]) -> Var<'t, T> {
-        let a = resolve_axis("index_select", axis, &self.shape());
-        let index = self.tape.push_aux(indices);
-        self.shape_op(ShapeOp::IndexSelect { axis: a, index }, |x| {
-            x.index_select(axis, indices)
-        })
-    }
-}
-
-/// `index_select`'s rule, a scatter-add: a row picked twice gets both
-/// gradients.
-fn index_select_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: usize, index: AuxRange) {
-    let mut gx = Tensor::zeros(ctx.input(0).shape());
-    gx.index_add_assign(axis as isize, ctx.aux(index), ctx.grad_out());
-    ctx.add(0, gx);
-}
-
-// ---- gather -------------------------------------------------------------
-
-impl<'t, T: Float> Var<'t, T> {
-    /// One element per index along `axis`, as `torch.gather`. `index` is a
-    /// row-major array of shape `index_dims` with as many axes as the input
-    /// and no larger off `axis`; the result has shape `index_dims`, and for
-    /// `axis = 1` of a 2-d input `out[i][j] = x[i][index[i][j]]`.
-    ///
-    /// Derivative: a scatter-add: each output gradient goes to the element
-    /// it was read from, and elements read twice get both.
-    ///
-    /// ```
-    /// # use tapegrad::{Tape, tensor};
-    /// let tape = Tape::<f64>::new();
-    /// let scores = tape.var(tensor![[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]]);
-    /// let target = scores.gather(1, &[1, 0], &[2, 1]); // one class per row
-    /// assert_eq!(target.value().to_vec(), vec![0.7, 0.5]);
-    /// ```
-    ///
-    /// # Panics
-    /// If the axis or an index is out of range, `index.len()` does not match
-    /// `index_dims`, or `index_dims` does not fit the input's shape.
-    pub fn gather(self, axis: isize, index: &[usize], index_dims: &[usize]) -> Var<'t, T> {
-        let a = resolve_axis("gather", axis, &self.shape());
-        let mut aux = index_dims.to_vec();
-        aux.extend_from_slice(index);
-        let r = self.tape.push_aux(&aux);
-        self.shape_op(ShapeOp::Gather { axis: a, index: r }, |x| {
-            x.gather(axis, index, index_dims)
-        })
-    }
-}
-
-/// `gather`'s rule, a scatter-add: each output gradient goes to the element
-/// it was read from.
-fn gather_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axis: usize, index: AuxRange) {
-    let x = ctx.input(0);
-    let (dims, index) = ctx.aux(index).split_at(x.ndim());
-    let mut gx = Tensor::zeros(x.shape());
-    gx.scatter_add_assign(axis as isize, index, dims, ctx.grad_out());
-    ctx.add(0, gx);
-}
-
-// ---- pad ----------------------------------------------------------------
-
-impl<'t, T: Float> Var<'t, T> {
-    /// Constant padding: `pads[i] = (before, after)` elements equal to
-    /// `value` on each side of axis `i`, one pair per axis. Shape rule:
-    /// axis `i` grows from `d` to `before + d + after`.
-    ///
-    /// Derivative: the gradient cropped to the original block (the padding
-    /// is constant, so it passes nothing back).
-    ///
-    /// ```
-    /// # use tapegrad::{Tape, tensor};
-    /// let tape = Tape::<f64>::new();
-    /// let x = tape.var(tensor![1., 2.]);
-    /// assert_eq!(x.pad(&[(1, 2)], 0.).value().to_vec(), vec![0., 1., 2., 0., 0.]);
-    /// ```
-    ///
-    /// # Panics
-    /// If `pads` does not have one pair per axis.
-    pub fn pad(self, pads: &[(usize, usize)], value: f64) -> Var<'t, T> {
-        let flat: Vec<usize> = pads.iter().flat_map(|&(b, a)| [b, a]).collect();
-        let r = self.tape.push_aux(&flat);
-        self.shape_op(ShapeOp::Pad { pads: r, value }, |x| {
-            x.pad(pads, T::from_f64(value))
-        })
-    }
-}
-
-/// `pad`'s rule: the padding is constant, so only the original block gets
-/// gradient.
-fn pad_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, pads: AuxRange) {
-    let start: Vec<usize> = ctx.aux(pads).iter().step_by(2).copied().collect();
-    ctx.add(0, ctx.grad_out().crop(&start, ctx.input(0).shape()));
+/// Forward mode: the tangent permuted like the value.
+fn permute_jvp<T: Float>(ctx: &JvpCtx<'_, T>, perm: AuxRange) -> Tensor<T> {
+    ctx.tangent_or_zeros(0).permute(ctx.aux(perm))
 }
