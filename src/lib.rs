@@ -30,7 +30,11 @@
 //! - [`ops`]: every differentiable op, forward and backward side by side;
 //! - [`nn`]: modules and their named state, layers, initialisers, losses
 //!   and penalties;
-//! - [`check`]: gradient checking by finite differences;
+//! - [`func`]: derivatives of a function of one tensor: `jvp`, `vjp`,
+//!   `hvp`, `jacobian`, `hessian` (on [`Tape::grad`], which records
+//!   gradients as vars, and forward mode, [`Tape::dual`]);
+//! - [`check`]: gradient checking by finite differences (first and second
+//!   derivatives, forward mode);
 //! - [`data`]: datasets, CSV and IDX (MNIST) loading, seeded batching;
 //! - [`io`]: safetensors weights;
 //! - [`optim`]: optimisers (SGD to Lion), parameter groups, gradient clipping;

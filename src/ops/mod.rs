@@ -48,12 +48,15 @@
 //!         let d = T::ONE + x.abs();
 //!         T::ONE / (d * d)
 //!     }),
+//!     on_tape: |g, x, _out| g / (x.abs() + T::ONE).square(),
 //! }
 //! ```
 //!
 //! That is the variant `UnaryOp::Softsign`, the method `x.softsign()` with
-//! these docs, the printed name, the forward and the rule; nothing else
-//! changes (a binary op is an entry in `binary.rs` the same way). Any other
+//! these docs, the printed name, the forward, the rule, the same rule over
+//! vars (`on_tape`, for [`Tape::grad`](crate::Tape::grad): gradients that
+//! can be differentiated again) and, generated from the rule, the
+//! forward-mode one; nothing else changes (a binary op is an entry in `binary.rs` the same way). Any other
 //! op:
 //!
 //! 1. a variant in its family's enum, with a doc line, and its printed name
@@ -65,15 +68,30 @@
 //!    (`input`, `output`, `grad_out`, `aux`, `needs`) and adds each input's
 //!    gradient with `add` (which sums a broadcast gradient back to the
 //!    input's shape);
-//! 3. one line in the family's `backward`, calling that rule;
-//! 4. in both cases, a test in `tests/` against the derivative worked out by
-//!    hand and `check::gradcheck` (finite differences in f64).
+//! 3. under it, `fn <op>_backward_on_tape`: the same rule written with vars
+//!    through differentiable ops ([`GraphCtx`](crate::tape::GraphCtx): the
+//!    same `input`, `output`, `grad_out`, `add`, as vars), so that
+//!    [`Tape::grad`](crate::Tape::grad) can differentiate it again; and
+//!    `fn <op>_jvp`: the output's tangent from the inputs' tangents
+//!    ([`JvpCtx`](crate::tape::JvpCtx), for forward mode);
+//! 4. one line each in the family's `backward`, `backward_on_tape` and
+//!    `jvp`, calling those rules;
+//! 5. in both cases, a test in `tests/` against the derivative worked out by
+//!    hand, `check::gradcheck` (finite differences in f64), and
+//!    `check::gradgradcheck` and `check::jvpcheck` for the other two rules.
 //!
-//! Further kinds of rule (a forward-mode JVP, a backward that records on the
-//! tape for gradients of gradients) go in the same places: for a section,
-//! `fn <op>_jvp` under `fn <op>_backward` and one more dispatch line; for a
-//! table, one more generated function (and, where the rule differs, one more
-//! field per entry).
+//! # Which ops have which rules
+//!
+//! Every op has all three: the plain backward, the recorded backward
+//! (second and higher derivatives through `Tape::grad`) and forward mode.
+//! Ops without a gradient (comparisons, `argmax`, `argmin`) pass nothing
+//! back and have tangent 0. A few rules needed ops of their own, each with
+//! all three rules in turn: `normal_cdf` (gelu's recorded derivative),
+//! `index_add` and `scatter_add` (the adjoints of `index_select` and
+//! `gather`), and in `conv/grads.rs` the input and weight gradients of a
+//! convolution and the gradient spreads of both poolings. An op added
+//! without the other two rules would panic in `Tape::grad` or forward mode,
+//! naming itself, rather than give a wrong answer.
 //!
 //! [`BackwardCtx`]: crate::tape::BackwardCtx
 

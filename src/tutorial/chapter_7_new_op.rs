@@ -121,6 +121,7 @@
 //!         let d = T::ONE + x.abs();
 //!         T::ONE / (d * d)
 //!     }),
+//!     on_tape: |g, x, _out| g / (x.abs() + T::ONE).square(),
 //! }
 //! ```
 //!
@@ -141,7 +142,15 @@
 //!   `g ⊙ f'(x)`: `chain(g, x, f')` multiplies `g` by the derivative
 //!   computed element by element. A rule may use the output
 //!   instead of the input when that is simpler (`tanh`'s is
-//!   `chain(g, out, |y| T::ONE - y * y)`), so nothing extra is stored.
+//!   `chain(g, out, |y| T::ONE - y * y)`), so nothing extra is stored;
+//! - `on_tape` is the same derivative written with vars (`g`, `x` and
+//!   `out` are [`Var`](crate::Var)s here), through ordinary differentiable
+//!   ops, so that the gradient it records can itself be differentiated:
+//!   it is what [`Tape::grad`](crate::Tape::grad) runs, for second
+//!   derivatives. The forward-mode rule needs no line of its own: `backward`
+//!   is linear in `g` and elementwise, so the table runs it with the
+//!   tangent in place of `g` ([`Tape::dual`](crate::Tape::dual)).
+//!   `check::gradgradcheck` and `check::jvpcheck` test both.
 //!
 //! What an entry gives, seen from outside, for the `tanh` entry: one node
 //! per call, printed under the entry's name, and the entry's rule in
