@@ -87,9 +87,13 @@ impl<T: Float> BackwardCtx<'_, T> {
         let target = self.nodes[p].value.shape();
         let g = if same_dims(g.shape(), target) {
             g
-        } else if g.numel() == self.nodes[p].value.numel() {
+        } else if g.numel() == self.nodes[p].value.numel()
+            && non_unit(g.shape()).eq(non_unit(target))
+        {
             // Same elements, different bookkeeping of unit axes.
             g.reshape(target)
+        } else if !broadcasts_to(target, g.shape()) {
+            self.wrong_shape(p, g.shape())
         } else {
             let summed = g.sum_to_shape(target);
             crate::tensor::recycle(g);
@@ -104,6 +108,19 @@ impl<T: Float> BackwardCtx<'_, T> {
         }
     }
 
+    /// The panic for a rule that gave input `%p` a gradient of a shape that
+    /// is neither the input's (up to unit axes) nor a broadcast of it: a
+    /// wrong rule, which must not be reshaped into a silent wrong answer.
+    #[cold]
+    fn wrong_shape(&self, p: usize, got: &[usize]) -> ! {
+        panic!(
+            "{}: its backward rule gave input %{p} a gradient of shape {got:?}, but the input \
+             has shape {:?} (a gradient must have the input's shape or be a broadcast of it)",
+            self.node.op,
+            self.nodes[p].value.shape()
+        )
+    }
+
     /// Anomaly mode: notes `g`, a gradient for input `%p`, if it holds a
     /// NaN or infinity that the incoming gradient did not.
     fn check(&self, found: &RefCell<Option<Anomaly>>, p: usize, g: &Tensor<T>) {
@@ -115,6 +132,22 @@ impl<T: Float> BackwardCtx<'_, T> {
             *found.borrow_mut() = Some(a);
         }
     }
+}
+
+/// The axes of `dims` that are not 1, in order.
+fn non_unit(dims: &[usize]) -> impl Iterator<Item = usize> + '_ {
+    dims.iter().copied().filter(|&d| d != 1)
+}
+
+/// Whether `target` broadcasts to `dims` (right-aligned, each of its axes
+/// equal to the other's or 1): whether `dims` can be summed back to it.
+fn broadcasts_to(target: &[usize], dims: &[usize]) -> bool {
+    dims.len() >= target.len()
+        && target
+            .iter()
+            .rev()
+            .zip(dims.iter().rev())
+            .all(|(&t, &d)| t == d || t == 1)
 }
 
 /// Gradients from one backward pass, owned: they outlive the tape.
@@ -462,5 +495,62 @@ impl<T: Float> Drop for Grads<T> {
                 l.params.push(params);
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `add(0, g)` on node `%1` of a tape holding `x` and `x.exp()`.
+    fn add_to_exp_input(x: Tensor<f64>, g: Tensor<f64>) -> Option<Tensor<f64>> {
+        let tape = Tape::<f64>::new();
+        let v = tape.var(x);
+        let _y = v.exp();
+        let nodes = tape.nodes.borrow();
+        let aux = tape.aux.borrow();
+        let mut grads: Vec<Option<Tensor<f64>>> = vec![None, None];
+        let grad_out = Tensor::ones(nodes[1].value.shape());
+        let mut ctx = BackwardCtx {
+            nodes: &nodes,
+            aux: &aux,
+            index: 1,
+            node: &nodes[1],
+            grad_out: &grad_out,
+            grads: &mut grads,
+            anomaly: None,
+        };
+        ctx.add(0, Tensor::zeros(&[2, 3]));
+        ctx.add(0, g);
+        grads[0].take()
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "exp: its backward rule gave input %0 a gradient of shape [3, 2], \
+                               but the input has shape [2, 3]"
+    )]
+    fn a_transposed_gradient_panics_naming_the_op_and_both_shapes() {
+        // Six elements, as the input has, but transposed: reshaping it would
+        // give wrong values without a word.
+        add_to_exp_input(Tensor::zeros(&[2, 3]), Tensor::zeros(&[3, 2]));
+    }
+
+    #[test]
+    #[should_panic(expected = "exp: its backward rule gave input %0 a gradient of shape [4, 3]")]
+    fn a_gradient_that_is_no_broadcast_of_the_input_panics() {
+        add_to_exp_input(Tensor::zeros(&[2, 3]), Tensor::zeros(&[4, 3]));
+    }
+
+    #[test]
+    fn unit_axes_and_broadcasts_are_still_summed_back() {
+        let x = Tensor::<f64>::zeros(&[2, 3]);
+        // [1, 2, 3]: a unit axis in front, reshaped away.
+        let ones = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[1, 2, 3]).unwrap();
+        let g = add_to_exp_input(x.clone(), ones);
+        assert_eq!(g.unwrap().to_vec(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        // [5, 2, 3]: broadcast along a new leading axis, summed back.
+        let g = add_to_exp_input(x, Tensor::ones(&[5, 2, 3]));
+        assert_eq!(g.unwrap().to_vec(), vec![5.0; 6]);
     }
 }
