@@ -179,22 +179,17 @@ where
     F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
 {
     let opts = GradcheckOptions::default();
+    let tape = Tape::<f64>::new();
+    let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.var(x.clone())).collect();
+    let out = f(&vars);
     let mut rng = rand::rngs::StdRng::seed_from_u64(0xbb67ae85);
-    let weights = {
-        let tape = Tape::<f64>::new();
-        let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.constant(x.clone())).collect();
-        let shape = f(&vars).shape();
-        Tensor::<f64>::rand_uniform(&shape, 0.5, 1.5, &mut rng)
-    };
+    let weights = Tensor::<f64>::rand_uniform(&out.shape(), 0.5, 1.5, &mut rng);
     let directions: Vec<Tensor<f64>> = inputs
         .iter()
         .map(|x| Tensor::<f64>::rand_uniform(x.shape(), -1.0, 1.0, &mut rng))
         .collect();
 
     // 1. The recorded gradients against the plain ones.
-    let tape = Tape::<f64>::new();
-    let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.var(x.clone())).collect();
-    let out = f(&vars);
     let s = (out * tape.constant(weights.clone())).sum();
     let recorded = tape.grad(s, &vars);
     let plain = s.backward();

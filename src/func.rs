@@ -149,16 +149,21 @@ where
 {
     let tape = Tape::new();
     let xv = tape.var(x.clone());
-    let y = f(xv);
-    let out = y.shape();
+    jacobian_by_rows(f(xv), xv)
+}
+
+/// The Jacobian of `y` with respect to `x` (both on one tape), one plain
+/// backward pass per element of `y`: `y`'s dims followed by `x`'s.
+fn jacobian_by_rows<T: Float>(y: Var<'_, T>, x: Var<'_, T>) -> Tensor<T> {
+    let (out, dx) = (y.shape(), x.shape());
     let m = out.iter().product::<usize>();
-    let mut rows = Vec::with_capacity(m * x.numel());
+    let mut rows = Vec::with_capacity(m * dx.iter().product::<usize>());
     for i in 0..m {
         let mut seed = Tensor::zeros(&out);
         seed.as_mut_slice()[i] = T::ONE;
-        rows.extend_from_slice(y.backward_with(seed).wrt(xv).as_slice());
+        rows.extend_from_slice(y.backward_with(seed).wrt(x).as_slice());
     }
-    let dims: Vec<usize> = out.iter().chain(x.shape()).copied().collect();
+    let dims: Vec<usize> = out.iter().chain(dx.iter()).copied().collect();
     Tensor::from_vec(rows, &dims).expect("the rows fill the Jacobian")
 }
 
@@ -219,15 +224,7 @@ where
 {
     let tape = Tape::new();
     let xv = tape.var(x.clone());
-    let y = f(xv);
-    let g = tape.grad(y, &[xv])[0];
-    let n = x.numel();
-    let mut rows = Vec::with_capacity(n * n);
-    for i in 0..n {
-        let mut seed = Tensor::zeros(x.shape());
-        seed.as_mut_slice()[i] = T::ONE;
-        rows.extend_from_slice(g.backward_with(seed).wrt(xv).as_slice());
-    }
-    let dims: Vec<usize> = x.shape().iter().chain(x.shape()).copied().collect();
-    Tensor::from_vec(rows, &dims).expect("the rows fill the Hessian")
+    let g = tape.grad(f(xv), &[xv])[0];
+    // The Hessian is the Jacobian of the recorded gradient.
+    jacobian_by_rows(g, xv)
 }

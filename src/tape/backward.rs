@@ -245,25 +245,28 @@ impl<'t, T: Float> Var<'t, T> {
     /// may still be in scope: any of them used afterwards panics, naming
     /// the reset, rather than reading a node of the next recording.
     ///
-    /// This is the one place the ordering rule of a training step lives:
-    /// the tape shares the parameters' storage (binding copies nothing),
-    /// so an optimiser step taken while it is alive would copy every
+    /// This is the ordering rule of a training step, for a loop written by
+    /// hand: the tape shares the parameters' storage (binding copies
+    /// nothing), so an update made while it is alive would copy every
     /// parameter it writes instead of updating in place. After this call
     /// the tape holds nothing of the parameters, and its buffers are back
-    /// in the pool for the next step. [`train::step`](crate::train::step)
-    /// is built on it.
+    /// in the pool for the next step. (The training loops of `train`, its
+    /// `step` function among them, keep the same order.)
     ///
     /// ```
-    /// use tapegrad::optim::{Optimizer, Sgd};
     /// use tapegrad::{Param, Tape, tensor};
     ///
     /// let mut w = Param::new("w", tensor![1.0f64, -2.0]);
-    /// let mut opt = Sgd::new(0.5);
     /// let tape = Tape::new();
     /// let loss = (tape.param(&w) * tape.param(&w)).sum(); // |w|^2, gradient 2w
     /// let grads = loss.backward_and_reset();
     /// assert!(tape.is_empty());
-    /// opt.step(&mut w, &grads); // w - 0.5 * 2w = 0, in place
+    /// assert_eq!(grads.of(&w).to_vec(), [2.0, -4.0]);
+    /// // An update by hand, w - 0.5 * 2w = 0, now writes in place.
+    /// let g = grads.of(&w).clone();
+    /// for (v, g) in w.value_mut().as_mut_slice().iter_mut().zip(g.as_slice()) {
+    ///     *v -= 0.5 * g;
+    /// }
     /// assert_eq!(w.value().to_vec(), [0.0, 0.0]);
     /// ```
     ///

@@ -228,7 +228,7 @@ impl<T: Float> Tape<T> {
     /// tensors (see [`release_pool`](crate::tensor::release_pool)). Reset
     /// before the optimiser step: the tape then no longer shares the
     /// parameters' storage, so the update writes them in place
-    /// ([`Var::backward_and_reset`] and [`train::step`](crate::train::step)
+    /// ([`Var::backward_and_reset`], and the training loops of `train`,
     /// keep that order for you).
     ///
     /// Profiler times are kept (see [`profile`](Tape::profile)); an

@@ -1,6 +1,6 @@
 //! [`Param`]: a named tensor a model learns, with a stable [`ParamId`].
 //!
-//! It lives beside the tape, not in [`nn`](crate::nn), because the tape
+//! It lives beside the tape, not in `nn`, because the tape
 //! binds parameters ([`Tape::param`](crate::Tape::param)) and [`Grads`](crate::Grads)
 //! files their gradients under the id: the layers build on parameters, the
 //! tape must not build on layers. `nn` re-exports both names.

@@ -62,24 +62,30 @@ impl<'t, T: Float> Var<'t, T> {
 /// picks.
 pub(super) fn extreme_backward<T: Float>(ctx: &mut BackwardCtx<'_, T>, axes: AuxRange, name: &str) {
     let (x, out, g, axes) = (ctx.input(0), ctx.output(), ctx.grad_out(), ctx.aux(axes));
+    let (hit, ties) = hits(x, out, axes, name);
     // The kept-axes shape (reduced axes of size 1) broadcasts against `x`.
-    let keep = keepdim_shape(x.shape(), axes);
-    let (gk, out_k) = (g.reshape(&keep), out.reshape(&keep));
+    let gk = g.reshape(&keepdim_shape(x.shape(), axes));
+    ctx.add(0, &hit * &(&gk / &ties));
+}
+
+/// Where `x` equals its extreme `out` over `axes` (1, else 0; `x`'s shape),
+/// and how many elements tie for each extreme (the kept-axes shape).
+fn hits<T: Float>(
+    x: &Tensor<T>,
+    out: &Tensor<T>,
+    axes: &[usize],
+    name: &str,
+) -> (Tensor<T>, Tensor<T>) {
+    let out_k = out.reshape(&keepdim_shape(x.shape(), axes));
     let hit = x.zip_map(&out_k, name, |x, m| if x == m { T::ONE } else { T::ZERO });
     let ties = hit.sum_over(axes, true);
-    ctx.add(0, &hit * &(&gk / &ties));
+    (hit, ties)
 }
 
 /// The weight each element of `x` has in its extreme `out` (over `axes`):
 /// `1 / ties` at the elements equal to it, 0 elsewhere; `x`'s shape.
 fn tie_weights<T: Float>(x: &Tensor<T>, out: &Tensor<T>, axes: &[usize]) -> Tensor<T> {
-    let out_k = out.reshape(&keepdim_shape(x.shape(), axes));
-    let hit = x.zip_map(
-        &out_k,
-        "max/min",
-        |x, m| if x == m { T::ONE } else { T::ZERO },
-    );
-    let ties = hit.sum_over(axes, true);
+    let (hit, ties) = hits(x, out, axes, "max/min");
     &hit / &ties
 }
 

@@ -133,11 +133,15 @@ pub(super) fn concat_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>, a
 /// Forward mode: the tangents joined like the values (zeros for an input
 /// without one).
 pub(super) fn concat_jvp<T: Float>(ctx: &JvpCtx<'_, T>, axis: usize) -> Tensor<T> {
-    let tangents: Vec<Tensor<T>> = (0..ctx.num_inputs())
+    let tangents = every_tangent(ctx);
+    Tensor::concat(&tangents.iter().collect::<Vec<_>>(), axis as isize)
+}
+
+/// Every input's tangent, zeros for an input without one.
+fn every_tangent<T: Float>(ctx: &JvpCtx<'_, T>) -> Vec<Tensor<T>> {
+    (0..ctx.num_inputs())
         .map(|i| ctx.tangent_or_zeros(i))
-        .collect();
-    let refs: Vec<&Tensor<T>> = tangents.iter().collect();
-    Tensor::concat(&refs, axis as isize)
+        .collect()
 }
 
 // ---- stack --------------------------------------------------------------
@@ -186,11 +190,8 @@ pub(super) fn stack_backward_on_tape<T: Float>(ctx: &mut GraphCtx<'_, '_, T>, ax
 
 /// Forward mode: the tangents stacked like the values.
 pub(super) fn stack_jvp<T: Float>(ctx: &JvpCtx<'_, T>, axis: usize) -> Tensor<T> {
-    let tangents: Vec<Tensor<T>> = (0..ctx.num_inputs())
-        .map(|i| ctx.tangent_or_zeros(i))
-        .collect();
-    let refs: Vec<&Tensor<T>> = tangents.iter().collect();
-    Tensor::stack(&refs, axis as isize)
+    let tangents = every_tangent(ctx);
+    Tensor::stack(&tangents.iter().collect::<Vec<_>>(), axis as isize)
 }
 
 // ---- pad ----------------------------------------------------------------
