@@ -20,6 +20,10 @@ mod iris;
 #[path = "../../examples/lr_find.rs"]
 mod lr_find;
 
+#[allow(dead_code)]
+#[path = "../../examples/pinn.rs"]
+mod pinn;
+
 #[test]
 fn digits_example_learns_in_a_few_epochs() {
     let out = digits::run(5, false);
@@ -130,6 +134,86 @@ fn lr_find_example_suggests_a_rate_that_beats_ten_times_either_side() {
     for f in ["range_test.svg", "runs.svg"] {
         assert!(out.join(f).is_file(), "{f}");
     }
+}
+
+#[test]
+fn pinn_example_solves_the_oscillator_from_the_equation_alone() {
+    // A fifth of the default run. The untrained network is off by about 1
+    // (sin reaches ±1); the full run gets to about 5e-4.
+    let config = pinn::Config {
+        steps: 1000,
+        points: 64,
+        width: 32,
+        lr: 0.01,
+        length: 2.0 * std::f64::consts::PI,
+        seed: 0,
+        verbose: false,
+    };
+    let out = pinn::run(&config);
+    assert!(
+        out.final_loss < 1e-3 * out.first_loss,
+        "loss {} -> {}",
+        out.first_loss,
+        out.final_loss
+    );
+    assert!(out.max_error < 1e-2, "max |u - sin| = {}", out.max_error);
+    assert!(out.rms_error < 5e-3, "RMS {}", out.rms_error);
+    assert!(out.rms_error <= out.max_error);
+    assert!(
+        out.max_derivative_error < 2e-2,
+        "max |u' - cos| = {}",
+        out.max_derivative_error
+    );
+}
+
+#[test]
+fn pinn_derivatives_of_a_batch_are_each_points_own_derivatives() {
+    // The example's u' and u'' come from tape.grad of the sum over the
+    // batch; against central differences of u, point by point, on an
+    // untrained network (so nothing is small by luck).
+    let model = pinn::network(8, 3);
+    let xs = pinn::linspace(7, 3.0);
+    let tape = tapegrad::Tape::<f64>::new();
+    let [u, du, d2u] = pinn::derivatives(&model, tape.var(xs.clone()));
+    let (u, du, d2u) = (u.value(), du.value(), d2u.value());
+    let at = |x: f64| {
+        let t = tapegrad::Tape::<f64>::eval();
+        let v = tapegrad::Tensor::from_vec(vec![x], &[1, 1]).unwrap();
+        tapegrad::nn::Forward::forward(&model, t.constant(v)).item()
+    };
+    for (i, &x) in xs.as_slice().iter().enumerate() {
+        let h = 1e-4;
+        let (lo, mid, hi) = (at(x - h), at(x), at(x + h));
+        assert!((u.as_slice()[i] - mid).abs() < 1e-12);
+        let d1 = (hi - lo) / (2.0 * h);
+        let d2 = (hi - 2.0 * mid + lo) / (h * h);
+        assert!(
+            (du.as_slice()[i] - d1).abs() < 1e-7,
+            "u'({x}): {} vs {d1}",
+            du.as_slice()[i]
+        );
+        assert!(
+            (d2u.as_slice()[i] - d2).abs() < 1e-5,
+            "u''({x}): {} vs {d2}",
+            d2u.as_slice()[i]
+        );
+    }
+}
+
+#[test]
+fn the_flags_of_pinn_keep_their_names_and_defaults() {
+    let pinn =
+        |argv: &[&str]| pinn::args::parse_from("pinn", "", argv.iter().copied(), pinn::config);
+    let c = pinn(&[]).unwrap();
+    assert_eq!((c.steps, c.points, c.width, c.seed), (5000, 64, 32, 0));
+    assert_eq!(c.lr, 0.01);
+    assert_eq!(c.length, 2.0 * std::f64::consts::PI);
+    let c = pinn(&["--steps=10", "--points", "9", "--length", "3.5"]).unwrap();
+    assert_eq!((c.steps, c.points, c.length), (10, 9, 3.5));
+    assert!(matches!(
+        pinn(&["--step", "10"]),
+        Err(pinn::args::Stop::Usage(_))
+    ));
 }
 
 #[test]
