@@ -190,3 +190,6 @@
 //! operation, a reverse walk that multiplies and adds. The rest of the
 //! crate, from [`nn`](crate::nn) to [`optim`](crate::optim), is built on
 //! it.
+//!
+//! Next: [chapter 8](super::chapter_8_beyond_the_gradient), derivatives
+//! beyond the gradient.

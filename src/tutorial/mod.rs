@@ -1,11 +1,11 @@
 //! # A tutorial: from one derivative to a trained network
 //!
-//! Seven short chapters, each building on the one before. They start with
-//! the derivative of a function of one number and end with a network
-//! trained by a loop you write yourself, and with a new operation that you
-//! add and check. Every code block is a test: `cargo test --doc tutorial`
-//! runs them all, so every number quoted here is one the library really
-//! computes.
+//! Eight short chapters, each building on the one before. They start with
+//! the derivative of a function of one number, go on to a network trained
+//! by a loop you write yourself and a new operation that you add and
+//! check, and end with derivatives beyond the gradient. Every code block
+//! is a test: `cargo test --doc tutorial` runs them all, so every number
+//! quoted here is one the library really computes.
 //!
 //! 1. [Derivatives and the chain rule](chapter_1_derivatives): what
 //!    `backward` computes, checked by hand and by finite differences.
@@ -21,14 +21,18 @@
 //!    large look like, schedules, and the range test.
 //! 7. [A new operation](chapter_7_new_op): a forward computation with its
 //!    own derivative rule, and a gradient check.
+//! 8. [Beyond the gradient](chapter_8_beyond_the_gradient): forward and
+//!    reverse mode and when each costs less, Hessians and Hessian-vector
+//!    products, `detach` and the straight-through estimator, and Newton's
+//!    method.
 //!
 //! The examples use `f64` so that comparisons with hand-computed values can
 //! be tight; training code would normally use the default `f32`.
 //!
 //! The crate's modules are the reference for everything met here:
 //! [`tape`](crate::tape), [`ops`](crate::ops), [`nn`](crate::nn),
-//! [`optim`](crate::optim), [`schedule`](crate::schedule) and
-//! [`check`](crate::check).
+//! [`optim`](crate::optim), [`schedule`](crate::schedule),
+//! [`check`](crate::check) and [`func`](crate::func).
 
 pub mod chapter_1_derivatives;
 pub mod chapter_2_tape;
@@ -37,3 +41,4 @@ pub mod chapter_4_neuron;
 pub mod chapter_5_mlp;
 pub mod chapter_6_learning_rate;
 pub mod chapter_7_new_op;
+pub mod chapter_8_beyond_the_gradient;
