@@ -132,8 +132,10 @@
 //! That is why training uses reverse mode: a loss has one output and
 //! millions of inputs. Forward mode wins for the opposite shape, a few
 //! inputs and many outputs (the sensitivity of a whole simulated
-//! trajectory to one parameter), and it needs no tape of the past: each
-//! tangent is computed as its value is, and can be dropped with it.
+//! trajectory to one parameter), and it needs no record of the past: each
+//! tangent is computed when its value is, from the tangents of the inputs
+//! alone. (tapegrad's tape records the nodes anyway, as for any
+//! computation, but no backward sweep reads them.)
 //!
 //! ## A Hessian by hand and by `func::hessian`
 //!
