@@ -162,6 +162,14 @@ pub enum Op {
     Heads(HeadsOp),
     /// Fused losses.
     Loss(LossOp),
+    /// A call of a user-defined [`Function`](crate::tape::Function): the
+    /// tape keeps the function, by `id`, and dispatches its rules itself.
+    Custom {
+        /// Which of the tape's calls.
+        id: u32,
+        /// The function's name.
+        name: &'static str,
+    },
 }
 
 impl Op {
@@ -182,6 +190,7 @@ impl Op {
             Op::Norm(op) => op.backward(ctx),
             Op::Heads(op) => op.backward(ctx),
             Op::Loss(op) => op.backward(ctx),
+            Op::Custom { .. } => unreachable!("the tape runs a custom function's rules"),
         }
     }
 }
@@ -204,6 +213,7 @@ impl Op {
             Op::Norm(op) => op.backward_on_tape(ctx),
             Op::Heads(op) => op.backward_on_tape(ctx),
             Op::Loss(op) => op.backward_on_tape(ctx),
+            Op::Custom { .. } => unreachable!("the tape runs a custom function's rules"),
         }
     }
 
@@ -224,6 +234,7 @@ impl Op {
             Op::Norm(op) => op.jvp(ctx),
             Op::Heads(op) => op.jvp(ctx),
             Op::Loss(op) => op.jvp(ctx),
+            Op::Custom { .. } => unreachable!("the tape runs a custom function's rules"),
         })
     }
 }
@@ -247,6 +258,7 @@ impl fmt::Display for Op {
             Op::Norm(op) => op.fmt(f),
             Op::Heads(op) => op.fmt(f),
             Op::Loss(op) => op.fmt(f),
+            Op::Custom { name, .. } => f.write_str(name),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The reverse sweep, the context a backward rule gets, and [`Grads`].
 
 use super::anomaly::{self, Anomaly, Phase};
+use super::custom::Shared;
 use super::{AuxRange, Node, Tape, Var};
 use super::{Param, ParamId};
 use crate::ops::Op;
@@ -342,6 +343,9 @@ impl<'t, T: Float> Var<'t, T> {
         let profiling = tape.profiling.get();
         let mut times = tape.node_times.borrow_mut();
         let anomaly = tape.anomaly_mode.get().then_some(&tape.anomaly);
+        // A plain rule cannot record (it sees no tape), so the list of
+        // custom functions stays borrowed for the sweep.
+        let functions = tape.functions.borrow();
         for i in (0..=root).rev() {
             let node = &nodes[i];
             let g = match grads[i].take() {
@@ -374,12 +378,12 @@ impl<'t, T: Float> Var<'t, T> {
                     };
                     if profiling {
                         let start = std::time::Instant::now();
-                        op.backward(&mut ctx);
+                        run_rule(op, &functions, &mut ctx);
                         if let Some(t) = times.get_mut(i) {
                             t.backward += start.elapsed().as_nanos() as u64;
                         }
                     } else {
-                        op.backward(&mut ctx);
+                        run_rule(op, &functions, &mut ctx);
                     }
                     // A one-element gradient is inline: nothing to recycle.
                     if g.has_buffer() {
@@ -410,6 +414,15 @@ impl<'t, T: Float> Var<'t, T> {
         out.params.sort_unstable_by_key(|(id, _)| *id);
         merge_repeated_params(&mut out.params);
         out
+    }
+}
+
+/// Runs node's backward rule: a built-in op's, or a custom function's.
+#[inline(always)]
+fn run_rule<T: Float>(op: Op, functions: &[Shared<T>], ctx: &mut BackwardCtx<'_, T>) {
+    match op {
+        Op::Custom { id, .. } => functions[id as usize].backward(ctx),
+        op => op.backward(ctx),
     }
 }
 

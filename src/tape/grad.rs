@@ -239,7 +239,10 @@ impl<T: Float> Tape<T> {
                 grads: &mut grads,
                 needed: &needed,
             };
-            op.backward_on_tape(&mut ctx);
+            match op {
+                Op::Custom { id, .. } => self.function(id).backward_on_tape(&mut ctx),
+                op => op.backward_on_tape(&mut ctx),
+            }
         }
         wrt.iter()
             .map(|w| match grads.get(w.idx as usize).copied().flatten() {
