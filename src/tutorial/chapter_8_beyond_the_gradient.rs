@@ -342,9 +342,11 @@
 //! The estimator is biased (rounding is not the identity), and once
 //! `round(w)` is right it keeps nudging `w` by the leftover error (here
 //! `+0.04` a step, since `2·3` is short of 6.2), which is why quantised
-//! training usually keeps the unrounded weight and clips it. Chapter 7
-//! used the same `detach` trick to give an operation any derivative rule
-//! at all.
+//! training usually keeps the unrounded weight and clips it. The trick
+//! works for any elementwise rule (a forward value, plus `x` minus its
+//! detached self times the slope you choose); an operation that mixes
+//! elements needs a rule of its own, chapter 7's
+//! [`tape::Function`](crate::tape::Function).
 //!
 //! ## Newton's method
 //!
