@@ -170,6 +170,12 @@ pub enum Op {
         /// The function's name.
         name: &'static str,
     },
+    /// A checkpointed block (`tape.checkpoint`): the tape keeps the block,
+    /// by `id`, and runs it again during backward.
+    Checkpoint {
+        /// Which of the tape's blocks.
+        id: u32,
+    },
 }
 
 impl Op {
@@ -190,7 +196,9 @@ impl Op {
             Op::Norm(op) => op.backward(ctx),
             Op::Heads(op) => op.backward(ctx),
             Op::Loss(op) => op.backward(ctx),
-            Op::Custom { .. } => unreachable!("the tape runs a custom function's rules"),
+            Op::Custom { .. } | Op::Checkpoint { .. } => {
+                unreachable!("the tape runs custom functions' and checkpoints' rules")
+            }
         }
     }
 }
@@ -213,7 +221,9 @@ impl Op {
             Op::Norm(op) => op.backward_on_tape(ctx),
             Op::Heads(op) => op.backward_on_tape(ctx),
             Op::Loss(op) => op.backward_on_tape(ctx),
-            Op::Custom { .. } => unreachable!("the tape runs a custom function's rules"),
+            Op::Custom { .. } | Op::Checkpoint { .. } => {
+                unreachable!("the tape runs custom functions' and checkpoints' rules")
+            }
         }
     }
 
@@ -234,7 +244,9 @@ impl Op {
             Op::Norm(op) => op.jvp(ctx),
             Op::Heads(op) => op.jvp(ctx),
             Op::Loss(op) => op.jvp(ctx),
-            Op::Custom { .. } => unreachable!("the tape runs a custom function's rules"),
+            Op::Custom { .. } | Op::Checkpoint { .. } => {
+                unreachable!("the tape runs custom functions' and checkpoints' rules")
+            }
         })
     }
 }
@@ -259,6 +271,7 @@ impl fmt::Display for Op {
             Op::Heads(op) => op.fmt(f),
             Op::Loss(op) => op.fmt(f),
             Op::Custom { name, .. } => f.write_str(name),
+            Op::Checkpoint { .. } => f.write_str("checkpoint"),
         }
     }
 }

@@ -303,6 +303,18 @@ impl<'t, T: Float> Var<'t, T> {
     /// # Panics
     /// If the seed's shape differs from the var's.
     pub fn backward_with(self, seed: Tensor<T>) -> Grads<T> {
+        self.backward_preset(seed, Vec::new())
+    }
+
+    /// [`backward_with`](Var::backward_with), with the gradients of some
+    /// nodes started from given values (`(node, gradient)`) rather than 0:
+    /// what a checkpointed block's sweep needs to sum in the order the
+    /// outer sweep would.
+    pub(crate) fn backward_preset(
+        self,
+        seed: Tensor<T>,
+        preset: Vec<(u32, Tensor<T>)>,
+    ) -> Grads<T> {
         let tape: &Tape<T> = self.tape;
         let nodes = tape.nodes.borrow();
         let aux = tape.aux.borrow();
@@ -332,6 +344,9 @@ impl<'t, T: Float> Var<'t, T> {
         }
         if nodes[root].requires_grad {
             grads[root] = Some(seed);
+        }
+        for (i, g) in preset {
+            grads[i as usize] = Some(g);
         }
         let (vars, params) = spare_lists::<T>();
         let mut out = Grads {
@@ -366,6 +381,9 @@ impl<'t, T: Float> Var<'t, T> {
             match node.op {
                 Op::Var => out.vars.push((i as u32, g)),
                 Op::Param(id) => out.params.push((id, g)),
+                Op::Checkpoint { id } => {
+                    tape.checkpoint_backward(id, &nodes, i, g, &mut grads[..], &mut out.params)
+                }
                 op => {
                     let mut ctx = BackwardCtx {
                         nodes: &nodes,

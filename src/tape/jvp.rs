@@ -130,6 +130,7 @@ impl<T: Float> Tape<T> {
                 };
                 match node.op {
                     Op::Custom { id, .. } => Some(self.function(id).jvp(&ctx)),
+                    Op::Checkpoint { id } => self.checkpoint_tangent(id),
                     op => op.jvp(&ctx),
                 }
             } else {

@@ -2,6 +2,7 @@
 
 mod anomaly;
 mod check;
+mod checkpoint;
 mod custom;
 mod higher;
 mod print;
