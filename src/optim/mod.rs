@@ -171,6 +171,36 @@ pub trait Optimizer<T: Float = f32>: Send {
     /// parameter `model` does not have, or holds a tensor of the wrong name
     /// or shape. Everything is checked first: on error nothing changes.
     fn load_state(&mut self, model: &dyn Module<T>, state: &OptimizerState<T>) -> Result<()>;
+
+    /// Moves `model`'s parameters to the point at which the model is meant
+    /// to be evaluated and saved, for an optimiser whose gradients are taken
+    /// elsewhere: the schedule-free optimisers ([`SgdScheduleFree`],
+    /// [`AdamWScheduleFree`]) take gradients at `y` and evaluate at the
+    /// average `x`. Every other optimiser does nothing (the default).
+    ///
+    /// Calling it twice is the same as once. The [`Trainer`](crate::train::Trainer)
+    /// calls it around validation and checkpoints and when `fit` returns;
+    /// a hand-written loop calls it before evaluating or saving, and
+    /// [`to_train_point`](Optimizer::to_train_point) before the next step
+    /// (as PyTorch's schedule-free `optimizer.eval()` / `optimizer.train()`).
+    #[doc(alias = "eval")]
+    fn to_eval_point(&mut self, _model: &mut dyn Module<T>) {}
+
+    /// Moves `model`'s parameters back to the training point after
+    /// [`to_eval_point`](Optimizer::to_eval_point), to exactly the values
+    /// they had (bit for bit), so that training continues as if it had not
+    /// been interrupted. Does nothing at the training point, and for
+    /// optimisers without an evaluation point (the default).
+    #[doc(alias = "train")]
+    fn to_train_point(&mut self, _model: &mut dyn Module<T>) {}
+
+    /// Whether the parameters are at the evaluation point (always `false`
+    /// for optimisers without one, the default). A state saved there loads
+    /// there: call [`to_train_point`](Optimizer::to_train_point) before
+    /// stepping.
+    fn at_eval_point(&self) -> bool {
+        false
+    }
 }
 
 impl<T: Float, O: Optimizer<T> + ?Sized> Optimizer<T> for Box<O> {
@@ -197,6 +227,18 @@ impl<T: Float, O: Optimizer<T> + ?Sized> Optimizer<T> for Box<O> {
     fn load_state(&mut self, model: &dyn Module<T>, state: &OptimizerState<T>) -> Result<()> {
         (**self).load_state(model, state)
     }
+
+    fn to_eval_point(&mut self, model: &mut dyn Module<T>) {
+        (**self).to_eval_point(model)
+    }
+
+    fn to_train_point(&mut self, model: &mut dyn Module<T>) {
+        (**self).to_train_point(model)
+    }
+
+    fn at_eval_point(&self) -> bool {
+        (**self).at_eval_point()
+    }
 }
 
 /// Writes the builder methods every optimiser shares (`weight_decay`,
@@ -204,8 +246,10 @@ impl<T: Float, O: Optimizer<T> + ?Sized> Optimizer<T> for Box<O> {
 /// shared [`engine::Core`] with the optimiser's rule.
 ///
 /// The type must have fields `rule` (an [`engine::Rule`]) and `core`.
+/// Items after the decay's description go into the `Optimizer` impl too
+/// (the schedule-free optimisers' evaluation point).
 macro_rules! optimizer_common {
-    ($name:ident, $decay:literal) => {
+    ($name:ident, $decay:literal $(, $($extra:tt)*)?) => {
         impl<T: $crate::tensor::Float> $name<T> {
             #[doc = concat!("Sets the weight decay, ", $decay, ", for parameters outside any group.")]
             ///
@@ -239,7 +283,7 @@ macro_rules! optimizer_common {
                 model: &mut dyn $crate::nn::Module<T>,
                 grads: &$crate::tape::Grads<T>,
             ) {
-                self.core.step(&self.rule, model, grads)
+                self.core.step(&mut self.rule, model, grads)
             }
 
             fn lr(&self) -> f64 {
@@ -264,8 +308,10 @@ macro_rules! optimizer_common {
                 model: &dyn $crate::nn::Module<T>,
                 state: &super::OptimizerState<T>,
             ) -> $crate::error::Result<()> {
-                self.core.load_state(&self.rule, model, state)
+                self.core.load_state(&mut self.rule, model, state)
             }
+
+            $($($extra)*)?
         }
     };
 }
