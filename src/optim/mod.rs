@@ -45,6 +45,19 @@
 //! - [`AdamW`]: Adam with decoupled weight decay;
 //! - [`Lion`]: the sign of a moment blend, decoupled weight decay.
 //!
+//! Learning-rate-free and schedule-free (their defaults are the authors'
+//! PyTorch implementations'):
+//!
+//! - [`DAdaptAdam`]: Adam with a step size estimated from the distance
+//!   travelled (D-Adaptation); leave `lr` at 1;
+//! - [`Prodigy`]: D-Adaptation's successor, which grows its estimate
+//!   faster; leave `lr` at 1;
+//! - [`SgdScheduleFree`], [`AdamWScheduleFree`]: no schedule; gradients
+//!   are taken at one point and the model is evaluated at an average,
+//!   which [`Optimizer::to_eval_point`] and [`Optimizer::to_train_point`]
+//!   switch between (the [`Trainer`](crate::train::Trainer) does it
+//!   itself).
+//!
 //! Builders start from the learning rate (`Adam::new(1e-3)`) or PyTorch's
 //! defaults (`Adam::default()`), and panic on nonsense such as a negative
 //! rate or a beta outside `[0, 1)`.
@@ -78,7 +91,11 @@
 //! into fixed pieces of 32K elements (across parameters and within large
 //! ones) that rayon shares among its threads. Every element's update
 //! depends on that element alone, so the results are bit-identical whatever
-//! the number of threads.
+//! the number of threads. D-Adaptation and Prodigy also need sums over all
+//! parameters before they update any: they take one more pass, in which
+//! each piece sums its own elements in order and the pieces' sums are then
+//! added in piece order, so those are bit-identical at any thread count
+//! too.
 //!
 //! ## Saving and restoring
 //! [`Optimizer::state`] returns an [`OptimizerState`]: step counts,
@@ -119,6 +136,17 @@ pub use adamw::AdamW;
 
 mod lion;
 pub use lion::Lion;
+
+// Learning-rate-free: the step size is estimated as they train.
+mod dadapt_adam;
+pub use dadapt_adam::DAdaptAdam;
+
+mod prodigy;
+pub use prodigy::Prodigy;
+
+// Schedule-free: no schedule, an averaged point to evaluate at.
+mod schedule_free;
+pub use schedule_free::{AdamWScheduleFree, SgdScheduleFree};
 
 pub use crate::error::StateError;
 pub use clip::{clip_grad_norm, clip_grad_value};
