@@ -333,7 +333,7 @@ impl<T: Float> Rule<T> for DAdaptAdamRule {
             if c.shrink != T::ZERO {
                 p[i] = p[i] - c.shrink * p[i];
             }
-            p[i] = p[i] - m[i] / denom;
+            p[i] -= m[i] / denom;
         }
     }
 }

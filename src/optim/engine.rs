@@ -138,6 +138,9 @@ pub(crate) trait Rule<T: Float>: Sync {
     }
 }
 
+/// What [`Core::each_state`] calls with a parameter's values and its state.
+pub(crate) type StateVisitor<'f, T> = dyn FnMut(&mut [T], &[Vec<T>; MAX_SLOTS]) + 'f;
+
 /// One parameter's memory: its update count and state tensors.
 #[derive(Clone, Debug)]
 struct Memory<T> {
@@ -425,7 +428,7 @@ impl<T: Float> Core<T> {
         &self,
         what: &str,
         model: &mut dyn Module<T>,
-        f: &mut dyn FnMut(&mut [T], &[Vec<T>; MAX_SLOTS]),
+        f: &mut StateVisitor<'_, T>,
     ) {
         model.visit_mut("", &mut |path, param| {
             let Some(mem) = self.memory.get(&param.id()) else {

@@ -397,7 +397,7 @@ impl<T: Float> Rule<T> for ProdigyRule {
             if c.shrink != T::ZERO {
                 p[i] = p[i] - c.shrink * p[i];
             }
-            p[i] = p[i] - c.dlr * (m[i] / denom);
+            p[i] -= c.dlr * (m[i] / denom);
         }
     }
 }

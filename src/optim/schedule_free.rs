@@ -499,7 +499,7 @@ fn schedule_free<T: Float, const ADAM: bool, const DECAY: bool>(
             g[i]
         };
         if DECAY {
-            u = u + c.weight_decay * p[i];
+            u += c.weight_decay * p[i];
         }
         let zi = z[i] - c.lr * u;
         let xi = c.one_minus_ckp1 * x[i] + c.ckp1 * zi;

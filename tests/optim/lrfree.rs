@@ -309,9 +309,12 @@ fn saved_scalars_are_checked_on_load() {
     assert!(e.to_string().contains("scalar 'd"), "{e}");
 }
 
+/// A builder call that must panic, and a word its message must hold.
+type Case = (&'static str, Box<dyn Fn()>);
+
 #[test]
 fn builders_panic_on_nonsense() {
-    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+    let cases: Vec<Case> = vec![
         ("d0", Box::new(|| drop(Prodigy::<f32>::default().d0(0.0)))),
         (
             "d_coef",

@@ -181,9 +181,12 @@ fn both_train_at_their_default_rates_without_a_schedule() {
     }
 }
 
+/// A builder call that must panic, and a word its message must hold.
+type Case = (&'static str, Box<dyn Fn()>);
+
 #[test]
 fn builders_panic_on_nonsense() {
-    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "momentum",
             Box::new(|| drop(SgdScheduleFree::<f32>::default().momentum(1.0))),
