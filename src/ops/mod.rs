@@ -162,6 +162,20 @@ pub enum Op {
     Heads(HeadsOp),
     /// Fused losses.
     Loss(LossOp),
+    /// A call of a user-defined [`Function`](crate::tape::Function): the
+    /// tape keeps the function, by `id`, and dispatches its rules itself.
+    Custom {
+        /// Which of the tape's calls.
+        id: u32,
+        /// The function's name.
+        name: &'static str,
+    },
+    /// A checkpointed block (`tape.checkpoint`): the tape keeps the block,
+    /// by `id`, and runs it again during backward.
+    Checkpoint {
+        /// Which of the tape's blocks.
+        id: u32,
+    },
 }
 
 impl Op {
@@ -182,6 +196,9 @@ impl Op {
             Op::Norm(op) => op.backward(ctx),
             Op::Heads(op) => op.backward(ctx),
             Op::Loss(op) => op.backward(ctx),
+            Op::Custom { .. } | Op::Checkpoint { .. } => {
+                unreachable!("the tape runs custom functions' and checkpoints' rules")
+            }
         }
     }
 }
@@ -204,6 +221,9 @@ impl Op {
             Op::Norm(op) => op.backward_on_tape(ctx),
             Op::Heads(op) => op.backward_on_tape(ctx),
             Op::Loss(op) => op.backward_on_tape(ctx),
+            Op::Custom { .. } | Op::Checkpoint { .. } => {
+                unreachable!("the tape runs custom functions' and checkpoints' rules")
+            }
         }
     }
 
@@ -224,6 +244,9 @@ impl Op {
             Op::Norm(op) => op.jvp(ctx),
             Op::Heads(op) => op.jvp(ctx),
             Op::Loss(op) => op.jvp(ctx),
+            Op::Custom { .. } | Op::Checkpoint { .. } => {
+                unreachable!("the tape runs custom functions' and checkpoints' rules")
+            }
         })
     }
 }
@@ -247,6 +270,8 @@ impl fmt::Display for Op {
             Op::Norm(op) => op.fmt(f),
             Op::Heads(op) => op.fmt(f),
             Op::Loss(op) => op.fmt(f),
+            Op::Custom { name, .. } => f.write_str(name),
+            Op::Checkpoint { .. } => f.write_str("checkpoint"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The reverse sweep, the context a backward rule gets, and [`Grads`].
 
 use super::anomaly::{self, Anomaly, Phase};
+use super::custom::Shared;
 use super::{AuxRange, Node, Tape, Var};
 use super::{Param, ParamId};
 use crate::ops::Op;
@@ -302,6 +303,18 @@ impl<'t, T: Float> Var<'t, T> {
     /// # Panics
     /// If the seed's shape differs from the var's.
     pub fn backward_with(self, seed: Tensor<T>) -> Grads<T> {
+        self.backward_preset(seed, Vec::new())
+    }
+
+    /// [`backward_with`](Var::backward_with), with the gradients of some
+    /// nodes started from given values (`(node, gradient)`) rather than 0:
+    /// what a checkpointed block's sweep needs to sum in the order the
+    /// outer sweep would.
+    pub(crate) fn backward_preset(
+        self,
+        seed: Tensor<T>,
+        preset: Vec<(u32, Tensor<T>)>,
+    ) -> Grads<T> {
         let tape: &Tape<T> = self.tape;
         let nodes = tape.nodes.borrow();
         let aux = tape.aux.borrow();
@@ -332,6 +345,9 @@ impl<'t, T: Float> Var<'t, T> {
         if nodes[root].requires_grad {
             grads[root] = Some(seed);
         }
+        for (i, g) in preset {
+            grads[i as usize] = Some(g);
+        }
         let (vars, params) = spare_lists::<T>();
         let mut out = Grads {
             tape_id: tape.id,
@@ -342,6 +358,9 @@ impl<'t, T: Float> Var<'t, T> {
         let profiling = tape.profiling.get();
         let mut times = tape.node_times.borrow_mut();
         let anomaly = tape.anomaly_mode.get().then_some(&tape.anomaly);
+        // A plain rule cannot record (it sees no tape), so the list of
+        // custom functions stays borrowed for the sweep.
+        let functions = tape.functions.borrow();
         for i in (0..=root).rev() {
             let node = &nodes[i];
             let g = match grads[i].take() {
@@ -362,6 +381,9 @@ impl<'t, T: Float> Var<'t, T> {
             match node.op {
                 Op::Var => out.vars.push((i as u32, g)),
                 Op::Param(id) => out.params.push((id, g)),
+                Op::Checkpoint { id } => {
+                    tape.checkpoint_backward(id, &nodes, i, g, &mut grads[..], &mut out.params)
+                }
                 op => {
                     let mut ctx = BackwardCtx {
                         nodes: &nodes,
@@ -374,12 +396,12 @@ impl<'t, T: Float> Var<'t, T> {
                     };
                     if profiling {
                         let start = std::time::Instant::now();
-                        op.backward(&mut ctx);
+                        run_rule(op, &functions, &mut ctx);
                         if let Some(t) = times.get_mut(i) {
                             t.backward += start.elapsed().as_nanos() as u64;
                         }
                     } else {
-                        op.backward(&mut ctx);
+                        run_rule(op, &functions, &mut ctx);
                     }
                     // A one-element gradient is inline: nothing to recycle.
                     if g.has_buffer() {
@@ -410,6 +432,15 @@ impl<'t, T: Float> Var<'t, T> {
         out.params.sort_unstable_by_key(|(id, _)| *id);
         merge_repeated_params(&mut out.params);
         out
+    }
+}
+
+/// Runs node's backward rule: a built-in op's, or a custom function's.
+#[inline(always)]
+fn run_rule<T: Float>(op: Op, functions: &[Shared<T>], ctx: &mut BackwardCtx<'_, T>) {
+    match op {
+        Op::Custom { id, .. } => functions[id as usize].backward(ctx),
+        op => op.backward(ctx),
     }
 }
 

@@ -239,7 +239,21 @@ impl<T: Float> Tape<T> {
                 grads: &mut grads,
                 needed: &needed,
             };
-            op.backward_on_tape(&mut ctx);
+            match op {
+                Op::Custom { id, .. } => self.function(id).backward_on_tape(&mut ctx),
+                Op::Checkpoint { id } => {
+                    let inputs: Vec<Var<'t, T>> =
+                        (0..ctx.num_inputs()).map(|k| ctx.input(k)).collect();
+                    let gs = self.checkpoint_on_tape(id, &inputs, ctx.grad_out());
+                    for (k, g) in gs.into_iter().enumerate() {
+                        // A repeated input's gradient already covers both uses.
+                        if !parents[..k].contains(&parents[k]) {
+                            ctx.add(k, g);
+                        }
+                    }
+                }
+                op => op.backward_on_tape(&mut ctx),
+            }
         }
         wrt.iter()
             .map(|w| match grads.get(w.idx as usize).copied().flatten() {

@@ -16,6 +16,7 @@
 //! derivatives. The tape forgets tangents at [`reset`](Tape::reset).
 
 use super::{Node, Tape, Var};
+use crate::ops::Op;
 use crate::tensor::{Float, Tensor};
 
 /// What a forward-mode rule sees: the op's inputs and output (values), the
@@ -127,16 +128,23 @@ impl<T: Float> Tape<T> {
                     node,
                     tangents: &tangents,
                 };
-                node.op.jvp(&ctx)
+                match node.op {
+                    Op::Custom { id, .. } => Some(self.function(id).jvp(&ctx)),
+                    Op::Checkpoint { id } => self.checkpoint_tangent(id),
+                    op => op.jvp(&ctx),
+                }
             } else {
                 None
             }
         };
         if let Some(t) = tangent {
-            crate::tensor::shape::assert_same_shape(
-                "forward mode (tapegrad bug: a jvp rule's result)",
+            assert!(
+                crate::tensor::shape::same_dims(t.shape(), node.value.shape()),
+                "forward mode: {}'s jvp rule gave a tangent of shape {:?}, but its output has \
+                 shape {:?}",
+                node.op,
                 t.shape(),
-                node.value.shape(),
+                node.value.shape()
             );
             let mut tangents = self.tangents.borrow_mut();
             if tangents.len() <= idx {

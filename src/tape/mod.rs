@@ -8,6 +8,10 @@
 //!
 //! - `mod.rs`: recording (this file);
 //! - `backward.rs`: the reverse sweep, the context backward rules get, [`Grads`];
+//! - `checkpoint.rs`: gradient checkpointing, the memory estimate of a
+//!   backward pass and the memory budget ([`Tape::checkpoint`]);
+//! - `custom.rs`: differentiable functions defined outside the crate
+//!   ([`Function`], [`Tape::call`]);
 //! - `grad.rs`: the sweep that records gradients as vars ([`Tape::grad`]),
 //!   for derivatives of derivatives;
 //! - `jvp.rs`: forward mode, tangents computed as ops are recorded
@@ -18,6 +22,8 @@
 
 mod anomaly;
 mod backward;
+mod checkpoint;
+mod custom;
 mod grad;
 mod jvp;
 mod param;
@@ -26,6 +32,8 @@ mod profile;
 
 pub use anomaly::{Anomaly, NonFinite, Phase};
 pub use backward::{BackwardCtx, Grads};
+pub use checkpoint::MemoryReport;
+pub use custom::Function;
 pub use grad::GraphCtx;
 pub use jvp::JvpCtx;
 pub use param::{Param, ParamId};
@@ -107,6 +115,12 @@ pub struct Tape<T: Float = f32> {
     forward_mode: Cell<bool>,
     /// Forward mode: each node's tangent (`None` for zero).
     tangents: RefCell<Vec<Option<Tensor<T>>>>,
+    /// The functions of [`call`](Tape::call)s, by `Op::Custom`'s id.
+    functions: RefCell<Vec<custom::Shared<T>>>,
+    /// The checkpointed blocks, by `Op::Checkpoint`'s id.
+    segments: RefCell<Vec<checkpoint::Segment<T>>>,
+    /// The budget checkpointing keeps within (bytes), if any.
+    memory_budget: Cell<Option<usize>>,
 }
 
 impl<T: Float> Drop for Tape<T> {
@@ -143,6 +157,9 @@ impl<T: Float> Tape<T> {
             anomaly: RefCell::new(None),
             forward_mode: Cell::new(false),
             tangents: RefCell::new(Vec::new()),
+            functions: RefCell::new(Vec::new()),
+            segments: RefCell::new(Vec::new()),
+            memory_budget: Cell::new(None),
         }
     }
 
@@ -250,6 +267,8 @@ impl<T: Float> Tape<T> {
         self.forward_mode.set(false);
         self.tangents.borrow_mut().clear();
         self.recycle_buffers();
+        self.functions.borrow_mut().clear();
+        self.segments.borrow_mut().clear();
         self.aux.borrow_mut().clear();
         self.generation.set(self.generation.get().wrapping_add(1));
     }

@@ -52,44 +52,66 @@
 //!
 //! Sometimes you know a better derivative than the composition gives: one
 //! that is cheaper, more stable, or defined where the composition is not.
-//! The tape cannot be given new node kinds from outside tapegrad, but
-//! [`detach`](crate::Var::detach) is enough to attach any elementwise rule
-//! to any forward computation:
-//!
-//! `y = f(x)ᶜ + (x - xᶜ) ⊙ f'(x)ᶜ`, where `ᶜ` marks a value with no
-//! gradient (a constant or a detached var).
-//!
-//! Its value is exactly `f(x)`, since `x - xᶜ` is zero. Its gradient with
-//! respect to `x` is `f'(x)`, because the only path back to `x` is the
-//! term `x ⊙ f'(x)ᶜ`. So `f` and `f'` may be computed any way at all, here
-//! with plain element-by-element maps over the input's
-//! [`Tensor`](crate::Tensor), as a built-in kernel would:
+//! From outside tapegrad, a type that implements
+//! [`tape::Function`](crate::tape::Function) is an operation with its own
+//! rule: [`forward`](crate::tape::Function::forward) computes the output
+//! from the inputs' values, and [`backward`](crate::tape::Function::backward)
+//! gets the same context a built-in rule gets
+//! ([`BackwardCtx`](crate::tape::BackwardCtx): the inputs, the output, the
+//! incoming gradient) and adds each input's gradient.
+//! [`Tape::call`](crate::Tape::call) records it as one node, printed with
+//! its name. Here both are plain element-by-element maps over
+//! [`Tensor`](crate::Tensor)s, as a built-in kernel would be:
 //!
 //! ```
 //! use tapegrad::check::gradcheck;
-//! use tapegrad::{Var, tensor};
+//! use tapegrad::tape::{BackwardCtx, Function};
+//! use tapegrad::{Tape, Tensor, Var, tensor};
 //!
 //! /// softsign with its own forward kernel and backward rule.
+//! struct Softsign;
+//!
+//! impl Function<f64> for Softsign {
+//!     fn name(&self) -> &'static str {
+//!         "softsign"
+//!     }
+//!     fn forward(&self, inputs: &[&Tensor<f64>]) -> Tensor<f64> {
+//!         inputs[0].map(|v| v / (1.0 + v.abs()))
+//!     }
+//!     fn backward(&self, ctx: &mut BackwardCtx<'_, f64>) {
+//!         // grad_out ⊙ y'(x), y'(x) = 1 / (1 + |x|)²
+//!         let dy_dx = ctx.input(0).map(|v| 1.0 / (1.0 + v.abs()).powi(2));
+//!         ctx.add(0, ctx.grad_out() * &dy_dx);
+//!     }
+//! }
+//!
 //! fn softsign<'t>(x: Var<'t, f64>) -> Var<'t, f64> {
-//!     let tape = x.tape();
-//!     let value = x.value();
-//!     let y = tape.constant(value.map(|v| v / (1.0 + v.abs())));
-//!     let dy_dx = tape.constant(value.map(|v| 1.0 / (1.0 + v.abs()).powi(2)));
-//!     y + (x - x.detach()) * dy_dx
+//!     x.tape().call(Softsign, &[x])
 //! }
 //!
 //! let inputs = [tensor![[-2.0, -0.5], [0.25, 3.0]]];
 //! assert!(gradcheck(|v| softsign(v[0]), &inputs).is_ok());
+//! // One node, where the composition recorded three.
+//! let tape = Tape::<f64>::new();
+//! let _ = softsign(tape.var(tensor![1.0]));
+//! assert_eq!(tape.len(), 2);
+//! assert!(tape.to_string().contains("softsign"));
 //!
 //! // A wrong rule (the square forgotten) is caught, and the report says where.
-//! fn wrong<'t>(x: Var<'t, f64>) -> Var<'t, f64> {
-//!     let tape = x.tape();
-//!     let value = x.value();
-//!     let y = tape.constant(value.map(|v| v / (1.0 + v.abs())));
-//!     let dy_dx = tape.constant(value.map(|v| 1.0 / (1.0 + v.abs())));
-//!     y + (x - x.detach()) * dy_dx
+//! struct Wrong;
+//! impl Function<f64> for Wrong {
+//!     fn name(&self) -> &'static str {
+//!         "wrong_softsign"
+//!     }
+//!     fn forward(&self, inputs: &[&Tensor<f64>]) -> Tensor<f64> {
+//!         inputs[0].map(|v| v / (1.0 + v.abs()))
+//!     }
+//!     fn backward(&self, ctx: &mut BackwardCtx<'_, f64>) {
+//!         let dy_dx = ctx.input(0).map(|v| 1.0 / (1.0 + v.abs()));
+//!         ctx.add(0, ctx.grad_out() * &dy_dx);
+//!     }
 //! }
-//! let report = gradcheck(|v| wrong(v[0]), &inputs).unwrap_err();
+//! let report = gradcheck(|v| v[0].tape().call(Wrong, &[v[0]]), &inputs).unwrap_err();
 //! let worst = report.worst.unwrap();
 //! // The check measures error relative to the finite difference. The wrong
 //! // rule is off by a factor 1 + |x|, most at x = 3: 1/4 instead of 1/16.
@@ -97,9 +119,17 @@
 //! assert!((worst.analytic / worst.numeric - 4.0).abs() < 1e-6);
 //! ```
 //!
-//! The trick only covers rules that act element by element (a diagonal
-//! Jacobian). An operation that mixes elements, such as a new kind of
-//! normalisation, needs a real backward rule.
+//! A rule is not limited to element-by-element maps: it may mix elements
+//! (a normalisation, a solve), take several inputs (`ctx.needs(i)` says
+//! which want a gradient) and rely on the engine to sum a broadcast
+//! input's gradient back to its shape. What the engine will not do is
+//! guess: a gradient of the wrong shape (a transposed one, say) panics,
+//! naming the function and both shapes. Two more rules are optional:
+//! [`backward_on_tape`](crate::tape::Function::backward_on_tape), the same
+//! rule written with vars, so that the gradient can be differentiated
+//! again ([`Tape::grad`](crate::Tape::grad)), and
+//! [`jvp`](crate::tape::Function::jvp) for forward mode; without them
+//! those two paths panic, naming the function.
 //!
 //! ## 3. Make it a built-in operation
 //!

@@ -2,6 +2,8 @@
 
 mod anomaly;
 mod check;
+mod checkpoint;
+mod custom;
 mod higher;
 mod print;
 mod profile;
