@@ -93,6 +93,13 @@
 //! without the other two rules would panic in `Tape::grad` or forward mode,
 //! naming itself, rather than give a wrong answer.
 //!
+//! Two kinds of node are not ops of these families, and the tape runs
+//! their rules itself: a user's [`Function`](crate::tape::Function)
+//! (recorded by [`Tape::call`](crate::Tape::call), with the rules the user
+//! wrote; the optional two panic, naming it, when absent) and a
+//! checkpointed block ([`Tape::checkpoint`](crate::Tape::checkpoint),
+//! whose rules are those of the ops inside it, run again).
+//!
 //! [`BackwardCtx`]: crate::tape::BackwardCtx
 
 mod binary;

@@ -316,6 +316,7 @@ impl<'t, T: Float> Var<'t, T> {
         preset: Vec<(u32, Tensor<T>)>,
     ) -> Grads<T> {
         let tape: &Tape<T> = self.tape;
+        tape.fit_budget(self.live() as usize);
         let nodes = tape.nodes.borrow();
         let aux = tape.aux.borrow();
         let root = self.live() as usize;

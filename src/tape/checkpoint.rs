@@ -26,7 +26,9 @@
 //! Under a memory budget a block is only run again if keeping it would not
 //! fit: blocks are kept, inner tape and all, while the values recorded so
 //! far, the kept blocks and room to rerun the largest block stay within
-//! the budget, and dropped from then on.
+//! the budget, and dropped from then on. Before backward, if the estimated
+//! peak of the sweep (the gradients too) is still over the budget, the
+//! latest kept blocks are dropped, one by one, until it fits.
 
 use super::{Node, Tape, Var};
 use crate::ops::Op;
@@ -189,7 +191,7 @@ impl<T: Float> Tape<T> {
         };
         let inputs_recorded = input_idx.iter().map(|&i| i as usize + 1).max().unwrap_or(0);
         let inner_bytes = inner.value_bytes(inputs_recorded);
-        let inner_extra = inner.sweep_extra(output as usize);
+        let inner_extra = inner.sweep_extra(output as usize, &[]);
         let saved = inner_bytes.saturating_sub(inner.value_bytes_of(output));
         let kept = self.keep_within_budget(inner_bytes + inner_extra, saved);
         let id = {
@@ -256,20 +258,65 @@ impl<T: Float> Tape<T> {
             "tape.memory_report: the var is on another tape"
         );
         let root = output.live() as usize;
+        self.estimate(root, &self.budget_plan(root))
+    }
+
+    /// What a sweep from `root` holds if the kept blocks marked in
+    /// `dropping` (by id) are dropped first.
+    fn estimate(&self, root: usize, dropping: &[bool]) -> MemoryReport {
         let segments = self.segments.borrow();
-        let kept: usize = segments
-            .iter()
-            .filter(|s| s.kept.is_some())
-            .map(|s| s.saved)
+        let dropped = |id: usize| segments[id].kept.is_none() || dropping[id];
+        let kept: usize = (0..segments.len())
+            .filter(|&id| !dropped(id))
+            .map(|id| segments[id].saved)
             .sum();
         let values = self.value_bytes(0) + kept;
-        let dropped = segments.iter().filter(|s| s.kept.is_none());
+        let recomputed = (0..segments.len()).filter(|&id| dropped(id));
         MemoryReport {
             values,
-            backward_peak: values + self.sweep_extra(root),
+            backward_peak: values + self.sweep_extra(root, dropping),
             checkpoints: segments.len(),
-            recomputed: dropped.clone().count(),
-            saved: dropped.map(|s| s.saved).sum(),
+            recomputed: recomputed.clone().count(),
+            saved: recomputed.map(|id| segments[id].saved).sum(),
+        }
+    }
+
+    /// Under a budget, which kept blocks backward from `root` drops first
+    /// (by id) so that its estimated peak fits: the latest kept ones, one
+    /// at a time, until it fits or none is left.
+    fn budget_plan(&self, root: usize) -> Vec<bool> {
+        let n = self.segments.borrow().len();
+        let mut dropping = vec![false; n];
+        let Some(budget) = self.memory_budget.get() else {
+            return dropping;
+        };
+        while self.estimate(root, &dropping).backward_peak > budget {
+            let segments = self.segments.borrow();
+            let Some(id) = (0..n)
+                .rev()
+                .find(|&id| segments[id].kept.is_some() && !dropping[id])
+            else {
+                break;
+            };
+            dropping[id] = true;
+        }
+        dropping
+    }
+
+    /// Before a backward pass from `root` under a budget: drops the kept
+    /// blocks the budget's plan says, so that the sweep fits.
+    pub(super) fn fit_budget(&self, root: usize) {
+        if self.memory_budget.get().is_none() {
+            return;
+        }
+        let plan = self.budget_plan(root);
+        let mut segments = self.segments.borrow_mut();
+        for (s, drop) in segments.iter_mut().zip(plan) {
+            if drop && let Some(k) = s.kept.take() {
+                // Freed, not handed to the buffer pool: the point is to
+                // hold less, and the sweep's buffers are of other sizes.
+                k.tape.nodes.borrow_mut().clear();
+            }
         }
     }
 
@@ -318,7 +365,7 @@ impl<T: Float> Tape<T> {
     /// The most a backward sweep from node `root` holds at one moment
     /// beyond the values: gradients alive, leaves' gradients handed out,
     /// and a recomputed block's rerun.
-    fn sweep_extra(&self, root: usize) -> usize {
+    fn sweep_extra(&self, root: usize, dropping: &[bool]) -> usize {
         let nodes = self.nodes.borrow();
         if nodes.is_empty() {
             return 0;
@@ -359,8 +406,10 @@ impl<T: Float> Tape<T> {
                 Op::Checkpoint { id } => {
                     let s = &segments[id as usize];
                     match &s.kept {
-                        Some(k) => k.tape.sweep_extra(k.output as usize),
-                        None => s.inner_bytes + s.inner_extra,
+                        Some(k) if !dropping.get(id as usize).copied().unwrap_or(false) => {
+                            k.tape.sweep_extra(k.output as usize, &[])
+                        }
+                        _ => s.inner_bytes + s.inner_extra,
                     }
                 }
                 _ => 0,
