@@ -67,6 +67,16 @@ pub enum StateError {
         /// The saved tensor's shape.
         found: Vec<usize>,
     },
+    /// A scalar kept for the whole model (D-Adaptation's step-size estimate
+    /// `d`, schedule-free's `weight_sum`) is missing, not one this optimiser
+    /// keeps, not finite, or out of its range.
+    #[error("optimizer state: scalar '{name}' {problem}")]
+    Scalar {
+        /// Its name.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 /// The sentence for a hyperparameter that does not fit.

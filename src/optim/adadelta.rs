@@ -106,7 +106,7 @@ impl<T: Float> Rule<T> for AdadeltaRule {
     const NAME: &'static str = "Adadelta";
 
     fn slot_names(&self) -> [Option<&'static str>; MAX_SLOTS] {
-        [Some("square_avg"), Some("acc_delta"), None]
+        [Some("square_avg"), Some("acc_delta"), None, None]
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
@@ -125,7 +125,7 @@ impl<T: Float> Rule<T> for AdadeltaRule {
 
     #[inline(always)]
     fn apply(&self, c: &AdadeltaCoeffs<T>, p: &mut [T], g: &[T], s: Slots<'_, T>) {
-        let [v, u, _] = s;
+        let [v, u, _, _] = s;
         let decay = c.weight_decay != T::ZERO;
         for (((p, &g), v), u) in p.iter_mut().zip(g).zip(v.iter_mut()).zip(u.iter_mut()) {
             // Decay is skipped, not multiplied by 0, when off: 0 · ∞ is NaN.

@@ -111,7 +111,7 @@ impl<T: Float> Rule<T> for AdagradRule {
     const NAME: &'static str = "Adagrad";
 
     fn slot_names(&self) -> [Option<&'static str>; MAX_SLOTS] {
-        [Some("sum"), None, None]
+        [Some("sum"), None, None, None]
     }
 
     fn slot_init(&self, _slot: usize) -> T {
@@ -136,7 +136,7 @@ impl<T: Float> Rule<T> for AdagradRule {
 
     #[inline(always)]
     fn apply(&self, c: &AdagradCoeffs<T>, p: &mut [T], g: &[T], s: Slots<'_, T>) {
-        let [sum, _, _] = s;
+        let [sum, _, _, _] = s;
         let decay = c.weight_decay != T::ZERO;
         for ((p, &g), s) in p.iter_mut().zip(g).zip(sum.iter_mut()) {
             // Decay is skipped, not multiplied by 0, when off: 0 · ∞ is NaN.

@@ -143,7 +143,7 @@ impl<T: Float, const DECOUPLED: bool> Rule<T> for AdamRule<DECOUPLED> {
 
     fn slot_names(&self) -> [Option<&'static str>; MAX_SLOTS] {
         let max = self.amsgrad.then_some("max_exp_avg_sq");
-        [Some("exp_avg"), Some("exp_avg_sq"), max]
+        [Some("exp_avg"), Some("exp_avg_sq"), max, None]
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
@@ -178,7 +178,7 @@ impl<T: Float, const DECOUPLED: bool> Rule<T> for AdamRule<DECOUPLED> {
 
     #[inline(always)]
     fn apply(&self, c: &AdamCoeffs<T>, p: &mut [T], g: &[T], s: Slots<'_, T>) {
-        let [m, v, v_max] = s;
+        let [m, v, v_max, _] = s;
         // Each combination gets its own loop with no branch inside. L2 decay
         // is skipped, not multiplied by 0, when off: 0 · ∞ would be NaN.
         match (self.amsgrad, c.l2 != T::ZERO) {

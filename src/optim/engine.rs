@@ -4,7 +4,15 @@
 //!
 //! An optimiser supplies only a [`Rule`]: which state tensors it keeps, the
 //! per-parameter scalars of a step, and the element-wise update over one
-//! chunk of slices.
+//! chunk of slices. A rule that needs totals over all parameters before it
+//! can update any (D-Adaptation's and Prodigy's step size, from sums of dot
+//! products) adds a reduction pass ([`Rule::reduce`], [`Rule::reduced`]);
+//! the passes themselves are in `engine/passes.rs`. Scalars that belong to
+//! the whole model rather than to a parameter (the step-size estimate,
+//! schedule-free's averaging weights) live in the rule and are saved
+//! through [`Rule::scalars`].
+
+mod passes;
 
 use super::groups::{Groups, check_non_negative};
 use super::state::{OptimizerState, ParamState};
@@ -12,8 +20,7 @@ use crate::error::Result;
 use crate::error::StateError;
 use crate::nn::{Module, Param, ParamId};
 use crate::tape::Grads;
-use crate::tensor::{Float, Tensor, worth_parallel};
-use rayon::prelude::*;
+use crate::tensor::{Float, Tensor};
 use smallvec::SmallVec;
 use std::collections::{BTreeMap, HashMap};
 
@@ -21,9 +28,16 @@ use std::collections::{BTreeMap, HashMap};
 /// stack up to this many; more spill to the heap).
 const INLINE_PARAMS: usize = 32;
 
-/// The most state tensors any optimiser keeps per parameter (Adam with
-/// AMSGrad, RMSprop centred with momentum: three).
-pub(crate) const MAX_SLOTS: usize = 3;
+/// The most state tensors any optimiser keeps per parameter (Prodigy:
+/// four).
+pub(crate) const MAX_SLOTS: usize = 4;
+
+/// The most totals a reduction pass computes (D-Adaptation and Prodigy:
+/// two).
+pub(crate) const MAX_SUMS: usize = 2;
+
+/// The totals of a reduction pass, in `f64` whatever the element type.
+pub(crate) type Sums = [f64; MAX_SUMS];
 
 /// Elements per unit of parallel work. Fixed, never derived from the thread
 /// count, so that the split, and hence every result, is the same on any
@@ -42,6 +56,10 @@ pub(crate) trait Rule<T: Float>: Sync {
     /// The optimiser's type name, recorded in its state.
     const NAME: &'static str;
 
+    /// Whether a step has a reduction pass ([`reduce`](Rule::reduce) over
+    /// every chunk, then [`reduced`](Rule::reduced)) before the update pass.
+    const REDUCES: bool = false;
+
     /// The names of the state tensors in each slot (PyTorch's names);
     /// `None` for a slot this configuration does not use.
     fn slot_names(&self) -> [Option<&'static str>; MAX_SLOTS];
@@ -51,12 +69,48 @@ pub(crate) trait Rule<T: Float>: Sync {
         T::ZERO
     }
 
+    /// Whether a state tensor starts as a copy of its parameter instead
+    /// (Prodigy's starting point, schedule-free's `z` and `x`).
+    fn slot_copies_param(&self, _slot: usize) -> bool {
+        false
+    }
+
     /// Panics if the settings contradict each other (checked at each step,
     /// so that builder methods can be called in any order).
     fn check(&self) {}
 
     /// The hyperparameters recorded in the state, besides the weight decay.
     fn hyperparameters(&self) -> Vec<(&'static str, f64)>;
+
+    /// The scalars the rule keeps for the whole model (not hyperparameters:
+    /// they change as it trains), saved in
+    /// [`OptimizerState::scalars`]. Most rules keep none.
+    fn scalars(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
+
+    /// Checks saved scalars (one finite value for each name of
+    /// [`scalars`](Rule::scalars), already checked): `Err((name, why))`
+    /// for one this rule cannot start from.
+    fn check_scalars(
+        &self,
+        _saved: &BTreeMap<String, f64>,
+    ) -> std::result::Result<(), (String, String)> {
+        Ok(())
+    }
+
+    /// Replaces the scalars with checked saved ones.
+    fn set_scalars(&mut self, _saved: &BTreeMap<String, f64>) {}
+
+    /// Panics if a parameter's group rate `group_lr` is one this rule
+    /// cannot follow, given the base rate `lr` (checked before anything
+    /// changes).
+    fn check_group_rate(&self, _name: &str, _group_lr: f64, _lr: f64) {}
+
+    /// Once per step, after every check and before any
+    /// [`coeffs`](Rule::coeffs): the base rate and the step count (1 on the
+    /// first step), for the rule's own scalars.
+    fn begin(&mut self, _lr: f64, _steps: u64) {}
 
     /// The scalars for one parameter: its group's rate and decay, and its
     /// step count (1 on its first update).
@@ -69,7 +123,23 @@ pub(crate) trait Rule<T: Float>: Sync {
     /// implementations are `#[inline(always)]`, so that their loop is
     /// compiled there, for the widest vector instructions the CPU has.
     fn apply(&self, c: &Self::Coeffs, p: &mut [T], g: &[T], s: Slots<'_, T>);
+
+    /// The reduction pass over one chunk (only with
+    /// [`REDUCES`](Rule::REDUCES)): may update the state slots, adds the
+    /// chunk's part of each total to `sums` (which start at 0 for each
+    /// chunk). Dispatched and inlined like [`apply`](Rule::apply).
+    fn reduce(&self, _c: &Self::Coeffs, _p: &[T], _g: &[T], _s: Slots<'_, T>, _sums: &mut Sums) {}
+
+    /// Between the passes, with the totals over all chunks (added in a
+    /// fixed order, so the same bits at any thread count): updates the
+    /// rule's scalars; `false` skips the update pass.
+    fn reduced(&mut self, _sums: &Sums) -> bool {
+        true
+    }
 }
+
+/// What [`Core::each_state`] calls with a parameter's values and its state.
+pub(crate) type StateVisitor<'f, T> = dyn FnMut(&mut [T], &[Vec<T>; MAX_SLOTS]) + 'f;
 
 /// One parameter's memory: its update count and state tensors.
 #[derive(Clone, Debug)]
@@ -123,7 +193,7 @@ impl<T: Float> Core<T> {
     /// checked before anything changes.
     pub(crate) fn step<R: Rule<T>>(
         &mut self,
-        rule: &R,
+        rule: &mut R,
         model: &mut dyn Module<T>,
         grads: &Grads<T>,
     ) {
@@ -162,6 +232,7 @@ impl<T: Float> Core<T> {
                 }
             }
             let (glr, gwd) = groups.resolve(name, id, lr, wd);
+            rule.check_group_rate(name, glr, lr);
             todo.push((id, param, g, glr, gwd));
         });
         // Counts saturate: a state loaded with a count of u64::MAX (from a
@@ -169,6 +240,8 @@ impl<T: Float> Core<T> {
         // correction 1 - beta^0 is a division by zero. At such counts
         // beta^t is 0 anyway, so staying at the maximum changes nothing.
         self.steps = self.steps.saturating_add(1);
+        rule.begin(lr, self.steps);
+        let rule = &mut *rule;
         let mut jobs: SmallVec<[Job<'_, T, R::Coeffs>; INLINE_PARAMS]> = todo
             .into_iter()
             .map(|(id, param, g, glr, gwd)| {
@@ -176,6 +249,7 @@ impl<T: Float> Core<T> {
                 let mut mem = memory.remove(&id).unwrap_or_else(|| Memory {
                     step: 0,
                     slots: std::array::from_fn(|k| match names[k] {
+                        Some(_) if rule.slot_copies_param(k) => param.value().to_vec(),
                         Some(_) => vec![rule.slot_init(k); n],
                         None => Vec::new(),
                     }),
@@ -190,7 +264,7 @@ impl<T: Float> Core<T> {
                 }
             })
             .collect();
-        run(rule, &mut jobs);
+        passes::run(rule, &mut jobs);
         for job in jobs {
             memory.insert(job.id, job.memory);
         }
@@ -245,6 +319,11 @@ impl<T: Float> Core<T> {
             steps: self.steps,
             lr: self.lr,
             hyperparameters: self.hyperparameters(rule),
+            scalars: rule
+                .scalars()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
             params,
         }
     }
@@ -253,7 +332,7 @@ impl<T: Float> Core<T> {
     /// fits this optimiser and `model`; on any error nothing changes.
     pub(crate) fn load_state<R: Rule<T>>(
         &mut self,
-        rule: &R,
+        rule: &mut R,
         model: &dyn Module<T>,
         state: &OptimizerState<T>,
     ) -> Result<()> {
@@ -279,6 +358,7 @@ impl<T: Float> Core<T> {
         if !(state.lr.is_finite() && state.lr >= 0.0) {
             return Err(StateError::BadLr(state.lr).into());
         }
+        check_scalars(rule, &state.scalars)?;
         let mut by_name: HashMap<String, (ParamId, Vec<usize>)> = HashMap::new();
         model.visit("", &mut |path, p| {
             by_name.insert(name_of(path, p).to_owned(), (p.id(), p.shape().to_vec()));
@@ -335,7 +415,34 @@ impl<T: Float> Core<T> {
         self.memory = memory;
         self.steps = state.steps;
         self.lr = state.lr;
+        rule.set_scalars(&state.scalars);
         Ok(())
+    }
+
+    /// Calls `f` with the values of each parameter of `model` that has
+    /// state, and that state (`what` names the caller in the panic).
+    ///
+    /// # Panics
+    /// If a parameter's shape changed since its last step.
+    pub(crate) fn each_state(
+        &self,
+        what: &str,
+        model: &mut dyn Module<T>,
+        f: &mut StateVisitor<'_, T>,
+    ) {
+        model.visit_mut("", &mut |path, param| {
+            let Some(mem) = self.memory.get(&param.id()) else {
+                return;
+            };
+            let n = param.value().numel();
+            assert!(
+                mem.slots.iter().all(|s| s.is_empty() || s.len() == n),
+                "{what}: '{}' has {n} elements but its state has more or fewer; \
+                 a parameter's shape must not change between steps",
+                name_of(path, param)
+            );
+            f(param.value_mut().as_mut_slice(), &mem.slots);
+        });
     }
 }
 
@@ -345,79 +452,29 @@ fn name_of<'a, T: Float>(path: &'a str, param: &'a Param<T>) -> &'a str {
     if path.is_empty() { param.name() } else { path }
 }
 
-/// Applies `rule` to every job, splitting each parameter into `CHUNK`-long
-/// pieces and spreading all pieces of all parameters over rayon when there
-/// is enough work. Each element is updated by itself, so the result does not
-/// depend on how pieces are shared out among threads.
-fn run<T: Float, R: Rule<T>>(rule: &R, jobs: &mut [Job<'_, T, R::Coeffs>]) {
-    let total: usize = jobs.iter().map(|j| j.p.len()).sum();
-    let mut pieces: SmallVec<[Piece<'_, '_, T, R::Coeffs>; 2 * INLINE_PARAMS]> =
-        SmallVec::with_capacity(total / CHUNK + jobs.len());
-    for job in jobs.iter_mut() {
-        let coeffs = &job.coeffs;
-        let mut p = &mut *job.p;
-        let mut g = job.g;
-        let mut s: Slots<'_, T> = {
-            let [a, b, c] = &mut job.memory.slots;
-            [a.as_mut_slice(), b.as_mut_slice(), c.as_mut_slice()]
-        };
-        while !p.is_empty() {
-            let n = CHUNK.min(p.len());
-            let (p_head, p_tail) = std::mem::take(&mut p).split_at_mut(n);
-            let (g_head, g_tail) = g.split_at(n);
-            let s_head = s.each_mut().map(|slot| {
-                if slot.is_empty() {
-                    &mut [][..]
-                } else {
-                    let (head, tail) = std::mem::take(slot).split_at_mut(n);
-                    *slot = tail;
-                    head
-                }
-            });
-            pieces.push((coeffs, p_head, g_head, s_head));
-            (p, g) = (p_tail, g_tail);
+/// Checks saved scalars against the rule's: the same names, finite
+/// values, and whatever the rule itself requires.
+fn check_scalars<T: Float, R: Rule<T>>(rule: &R, saved: &BTreeMap<String, f64>) -> Result<()> {
+    let ours = rule.scalars();
+    let bad = |name: &str, problem: String| -> crate::error::Error {
+        StateError::Scalar {
+            name: name.to_owned(),
+            problem,
+        }
+        .into()
+    };
+    for (name, _) in &ours {
+        match saved.get(*name) {
+            None => return Err(bad(name, "is missing from the state".into())),
+            Some(v) if !v.is_finite() => {
+                return Err(bad(name, format!("is {v}, not a finite number")));
+            }
+            Some(_) => {}
         }
     }
-    if worth_parallel(total) && pieces.len() > 1 {
-        pieces.par_iter_mut().for_each(|piece| {
-            pulp::Arch::new().dispatch(Update {
-                rule,
-                pieces: std::slice::from_mut(piece),
-            })
-        });
-    } else {
-        pulp::Arch::new().dispatch(Update {
-            rule,
-            pieces: &mut pieces,
-        });
+    if let Some(extra) = saved.keys().find(|k| !ours.iter().any(|(n, _)| n == k)) {
+        return Err(bad(extra, format!("is not one {} keeps", R::NAME)));
     }
-}
-
-/// One chunk of a step: the parameter's coefficients, its values, its
-/// gradient and its state slots.
-type Piece<'c, 'a, T, C> = (&'c C, &'a mut [T], &'a [T], Slots<'a, T>);
-
-/// Pieces to update with `rule`, as one unit of work for `pulp`, which runs
-/// it inside a function compiled for AVX2 + FMA when the CPU has them (8
-/// floats a step instead of baseline SSE2's 4) and as plain code otherwise.
-///
-/// This is [`vectorize`](crate::tensor::simd::vectorize) written as a
-/// `WithSimd` type rather than a closure: the wide code is only generated if
-/// the rule's loop is inlined into pulp's function, and LLVM declines to
-/// inline a closure holding a loop this large, while `with_simd` and every
-/// rule's `apply` are `#[inline(always)]`.
-struct Update<'r, 's, 'c, 'a, T: Float, R: Rule<T>> {
-    rule: &'r R,
-    pieces: &'s mut [Piece<'c, 'a, T, R::Coeffs>],
-}
-
-impl<T: Float, R: Rule<T>> pulp::WithSimd for Update<'_, '_, '_, '_, T, R> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        for (c, p, g, s) in self.pieces.iter_mut() {
-            self.rule.apply(c, p, g, s.each_mut().map(|s| &mut **s));
-        }
-    }
+    rule.check_scalars(saved)
+        .map_err(|(name, why)| bad(&name, why))
 }

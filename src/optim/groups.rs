@@ -117,3 +117,21 @@ pub(crate) fn check_unit(optimizer: &str, argument: &str, value: f64) {
         "{optimizer}: {argument} must be in [0, 1), got {value}"
     );
 }
+
+/// Panics unless `value` is finite and greater than 0, naming the
+/// optimiser and the argument.
+pub(crate) fn check_positive(optimizer: &str, argument: &str, value: f64) {
+    assert!(
+        value.is_finite() && value > 0.0,
+        "{optimizer}: {argument} must be a finite number > 0, got {value}"
+    );
+}
+
+/// Panics unless `value` is at least 1 (infinity allowed: no limit), naming
+/// the optimiser and the argument.
+pub(crate) fn check_growth(optimizer: &str, argument: &str, value: f64) {
+    assert!(
+        value >= 1.0,
+        "{optimizer}: {argument} must be >= 1 (or infinite, for no limit), got {value}"
+    );
+}

@@ -95,7 +95,7 @@ impl<T: Float> Rule<T> for LionRule {
     const NAME: &'static str = "Lion";
 
     fn slot_names(&self) -> [Option<&'static str>; MAX_SLOTS] {
-        [Some("exp_avg"), None, None]
+        [Some("exp_avg"), None, None, None]
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
@@ -115,7 +115,7 @@ impl<T: Float> Rule<T> for LionRule {
 
     #[inline(always)]
     fn apply(&self, c: &LionCoeffs<T>, p: &mut [T], g: &[T], s: Slots<'_, T>) {
-        let [m, _, _] = s;
+        let [m, _, _, _] = s;
         for ((p, &g), m) in p.iter_mut().zip(g).zip(m.iter_mut()) {
             let blend = c.beta1 * *m + c.one_minus_beta1 * g;
             // sign, keeping 0 as 0 and NaN as NaN

@@ -45,6 +45,19 @@
 //! - [`AdamW`]: Adam with decoupled weight decay;
 //! - [`Lion`]: the sign of a moment blend, decoupled weight decay.
 //!
+//! Learning-rate-free and schedule-free (their defaults are the authors'
+//! PyTorch implementations'):
+//!
+//! - [`DAdaptAdam`]: Adam with a step size estimated from the distance
+//!   travelled (D-Adaptation); leave `lr` at 1;
+//! - [`Prodigy`]: D-Adaptation's successor, which grows its estimate
+//!   faster; leave `lr` at 1;
+//! - [`SgdScheduleFree`], [`AdamWScheduleFree`]: no schedule; gradients
+//!   are taken at one point and the model is evaluated at an average,
+//!   which [`Optimizer::to_eval_point`] and [`Optimizer::to_train_point`]
+//!   switch between (the [`Trainer`](crate::train::Trainer) does it
+//!   itself).
+//!
 //! Builders start from the learning rate (`Adam::new(1e-3)`) or PyTorch's
 //! defaults (`Adam::default()`), and panic on nonsense such as a negative
 //! rate or a beta outside `[0, 1)`.
@@ -78,7 +91,11 @@
 //! into fixed pieces of 32K elements (across parameters and within large
 //! ones) that rayon shares among its threads. Every element's update
 //! depends on that element alone, so the results are bit-identical whatever
-//! the number of threads.
+//! the number of threads. D-Adaptation and Prodigy also need sums over all
+//! parameters before they update any: they take one more pass, in which
+//! each piece sums its own elements in order and the pieces' sums are then
+//! added in piece order, so those are bit-identical at any thread count
+//! too.
 //!
 //! ## Saving and restoring
 //! [`Optimizer::state`] returns an [`OptimizerState`]: step counts,
@@ -119,6 +136,17 @@ pub use adamw::AdamW;
 
 mod lion;
 pub use lion::Lion;
+
+// Learning-rate-free: the step size is estimated as they train.
+mod dadapt_adam;
+pub use dadapt_adam::DAdaptAdam;
+
+mod prodigy;
+pub use prodigy::Prodigy;
+
+// Schedule-free: no schedule, an averaged point to evaluate at.
+mod schedule_free;
+pub use schedule_free::{AdamWScheduleFree, SgdScheduleFree};
 
 pub use crate::error::StateError;
 pub use clip::{clip_grad_norm, clip_grad_value};
@@ -171,6 +199,36 @@ pub trait Optimizer<T: Float = f32>: Send {
     /// parameter `model` does not have, or holds a tensor of the wrong name
     /// or shape. Everything is checked first: on error nothing changes.
     fn load_state(&mut self, model: &dyn Module<T>, state: &OptimizerState<T>) -> Result<()>;
+
+    /// Moves `model`'s parameters to the point at which the model is meant
+    /// to be evaluated and saved, for an optimiser whose gradients are taken
+    /// elsewhere: the schedule-free optimisers ([`SgdScheduleFree`],
+    /// [`AdamWScheduleFree`]) take gradients at `y` and evaluate at the
+    /// average `x`. Every other optimiser does nothing (the default).
+    ///
+    /// Calling it twice is the same as once. The [`Trainer`](crate::train::Trainer)
+    /// calls it around validation and checkpoints and when `fit` returns;
+    /// a hand-written loop calls it before evaluating or saving, and
+    /// [`to_train_point`](Optimizer::to_train_point) before the next step
+    /// (as PyTorch's schedule-free `optimizer.eval()` / `optimizer.train()`).
+    #[doc(alias = "eval")]
+    fn to_eval_point(&mut self, _model: &mut dyn Module<T>) {}
+
+    /// Moves `model`'s parameters back to the training point after
+    /// [`to_eval_point`](Optimizer::to_eval_point), to exactly the values
+    /// they had (bit for bit), so that training continues as if it had not
+    /// been interrupted. Does nothing at the training point, and for
+    /// optimisers without an evaluation point (the default).
+    #[doc(alias = "train")]
+    fn to_train_point(&mut self, _model: &mut dyn Module<T>) {}
+
+    /// Whether the parameters are at the evaluation point (always `false`
+    /// for optimisers without one, the default). A state saved there loads
+    /// there: call [`to_train_point`](Optimizer::to_train_point) before
+    /// stepping.
+    fn at_eval_point(&self) -> bool {
+        false
+    }
 }
 
 impl<T: Float, O: Optimizer<T> + ?Sized> Optimizer<T> for Box<O> {
@@ -197,6 +255,18 @@ impl<T: Float, O: Optimizer<T> + ?Sized> Optimizer<T> for Box<O> {
     fn load_state(&mut self, model: &dyn Module<T>, state: &OptimizerState<T>) -> Result<()> {
         (**self).load_state(model, state)
     }
+
+    fn to_eval_point(&mut self, model: &mut dyn Module<T>) {
+        (**self).to_eval_point(model)
+    }
+
+    fn to_train_point(&mut self, model: &mut dyn Module<T>) {
+        (**self).to_train_point(model)
+    }
+
+    fn at_eval_point(&self) -> bool {
+        (**self).at_eval_point()
+    }
 }
 
 /// Writes the builder methods every optimiser shares (`weight_decay`,
@@ -204,8 +274,10 @@ impl<T: Float, O: Optimizer<T> + ?Sized> Optimizer<T> for Box<O> {
 /// shared [`engine::Core`] with the optimiser's rule.
 ///
 /// The type must have fields `rule` (an [`engine::Rule`]) and `core`.
+/// Items after the decay's description go into the `Optimizer` impl too
+/// (the schedule-free optimisers' evaluation point).
 macro_rules! optimizer_common {
-    ($name:ident, $decay:literal) => {
+    ($name:ident, $decay:literal $(, $($extra:tt)*)?) => {
         impl<T: $crate::tensor::Float> $name<T> {
             #[doc = concat!("Sets the weight decay, ", $decay, ", for parameters outside any group.")]
             ///
@@ -239,7 +311,7 @@ macro_rules! optimizer_common {
                 model: &mut dyn $crate::nn::Module<T>,
                 grads: &$crate::tape::Grads<T>,
             ) {
-                self.core.step(&self.rule, model, grads)
+                self.core.step(&mut self.rule, model, grads)
             }
 
             fn lr(&self) -> f64 {
@@ -264,8 +336,10 @@ macro_rules! optimizer_common {
                 model: &dyn $crate::nn::Module<T>,
                 state: &super::OptimizerState<T>,
             ) -> $crate::error::Result<()> {
-                self.core.load_state(&self.rule, model, state)
+                self.core.load_state(&mut self.rule, model, state)
             }
+
+            $($($extra)*)?
         }
     };
 }

@@ -129,6 +129,7 @@ impl<T: Float> Rule<T> for RmsPropRule {
             Some("square_avg"),
             (self.momentum > 0.0).then_some("momentum_buffer"),
             self.centered.then_some("grad_avg"),
+            None,
         ]
     }
 
@@ -154,7 +155,7 @@ impl<T: Float> Rule<T> for RmsPropRule {
 
     #[inline(always)]
     fn apply(&self, c: &RmsPropCoeffs<T>, p: &mut [T], g: &[T], s: Slots<'_, T>) {
-        let [v, buf, avg] = s;
+        let [v, buf, avg, _] = s;
         let n = p.len();
         let (g, v) = (&g[..n], &mut v[..n]);
         let (decay, momentum, centered) =

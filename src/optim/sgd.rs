@@ -131,7 +131,7 @@ impl<T: Float> Rule<T> for SgdRule {
 
     fn slot_names(&self) -> [Option<&'static str>; MAX_SLOTS] {
         let buffer = (self.momentum != 0.0).then_some("momentum_buffer");
-        [buffer, None, None]
+        [buffer, None, None, None]
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
@@ -155,7 +155,7 @@ impl<T: Float> Rule<T> for SgdRule {
 
     #[inline(always)]
     fn apply(&self, c: &SgdCoeffs<T>, p: &mut [T], g: &[T], s: Slots<'_, T>) {
-        let [buf, _, _] = s;
+        let [buf, _, _, _] = s;
         // Decay is skipped, not multiplied by 0, when off: 0 · ∞ would be NaN.
         if c.weight_decay != T::ZERO {
             sgd::<T, true>(c, p, g, buf)

@@ -27,6 +27,11 @@ pub struct OptimizerState<T: Float = f32> {
     /// the optimiser's own: resuming with other settings is refused rather
     /// than silently mixed.
     pub hyperparameters: BTreeMap<String, f64>,
+    /// Scalars the optimiser keeps for the whole model and updates as it
+    /// trains (D-Adaptation's and Prodigy's step-size estimate `d`,
+    /// schedule-free's averaging weights), by name; empty for most
+    /// optimisers. On load the names must be the optimiser's own.
+    pub scalars: BTreeMap<String, f64>,
     /// Per-parameter state, by dotted name. Parameters that have never been
     /// updated (frozen, or never given a gradient) have no entry.
     pub params: BTreeMap<String, ParamState<T>>,

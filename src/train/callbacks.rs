@@ -125,6 +125,13 @@ impl<T: Float> Callback<T> for EarlyStopping {
 /// file, replaced atomically each time: every `n` steps, after each epoch,
 /// or both.
 ///
+/// The model is saved at its evaluation point
+/// ([`Optimizer::to_eval_point`](crate::optim::Optimizer::to_eval_point):
+/// the average `x` for a schedule-free optimiser, the parameters as they
+/// are for any other), and training continues from the training point
+/// unchanged; the optimiser's state records where the model was, so a run
+/// resumed from the file moves back to the exact training point.
+///
 /// ```
 /// use tapegrad::train::Checkpoint;
 /// let every_epoch = Checkpoint::each_epoch("run.ckpt.safetensors");
@@ -177,7 +184,11 @@ impl Checkpoint {
     }
 
     fn save<T: Float>(&mut self, ctx: &mut Context<'_, T>) -> Result<()> {
-        crate::train::save_checkpoint(&self.path, &*ctx.model, &*ctx.optimizer, ctx.state)?;
+        ctx.optimizer.to_eval_point(&mut *ctx.model);
+        let saved =
+            crate::train::save_checkpoint(&self.path, &*ctx.model, &*ctx.optimizer, ctx.state);
+        ctx.optimizer.to_train_point(&mut *ctx.model);
+        saved?;
         self.saved += 1;
         Ok(())
     }

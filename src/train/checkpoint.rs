@@ -10,8 +10,10 @@
 //! - header metadata (strings): `checksum` (below), `format` (`pt`),
 //!   `tapegrad.checkpoint` (the format version, `2`), `dtype`, the
 //!   optimiser's name (`optim.optimizer`), step count (`optim.steps`), rate
-//!   (`optim.lr`), hyperparameters (`optim.hp.NAME`) and per-parameter step
-//!   counts (`optim.step.NAME`), the run's `train.epoch`, `train.batch`,
+//!   (`optim.lr`), hyperparameters (`optim.hp.NAME`), the scalars some
+//!   optimisers keep for the whole model (`optim.scalar.NAME`, such as
+//!   Prodigy's `d`; none for most) and per-parameter step counts
+//!   (`optim.step.NAME`), the run's `train.epoch`, `train.batch`,
 //!   `train.step`, `train.seed`, `train.lr_scale`, `train.base_lr` and
 //!   `train.observations` (`step:metric,...`). Numbers are written in
 //!   Rust's shortest exact decimal form, so they read back bit for bit.
@@ -31,7 +33,8 @@
 //! [`Error::CheckpointVersion`]); the checksum; then every field, parsed in
 //! exactly the form the writer gives it: counts as unsigned integers, the
 //! rates (`optim.lr`, `train.lr_scale`, `train.base_lr`) finite and `>= 0`
-//! (and `train.lr_scale * train.base_lr` finite), hyperparameters finite,
+//! (and `train.lr_scale * train.base_lr` finite), hyperparameters and
+//! scalars finite,
 //! `train.batch <= train.step`, observations in step order and not past
 //! `train.step`, no metadata key the loader does not read. A save checks
 //! its own metadata by the same rules, so what it writes loads.
@@ -150,6 +153,9 @@ pub fn save_checkpoint<T: Float>(
     put("optim.lr".into(), opt.lr.to_string());
     for (name, v) in &opt.hyperparameters {
         put(format!("optim.hp.{name}"), v.to_string());
+    }
+    for (name, v) in &opt.scalars {
+        put(format!("optim.scalar.{name}"), v.to_string());
     }
     for (param, ps) in &opt.params {
         put(format!("optim.step.{param}"), ps.step.to_string());
@@ -398,6 +404,7 @@ fn optimizer_meta<T: Float>(
         steps: fields.count("optim.steps")?,
         lr: fields.rate("optim.lr")?,
         hyperparameters: BTreeMap::new(),
+        scalars: BTreeMap::new(),
         params: BTreeMap::new(),
     };
     for (name, value) in fields.take_prefixed("optim.hp.") {
@@ -407,6 +414,14 @@ fn optimizer_meta<T: Float>(
             return Err(format!("metadata `{key}` is {v}, not a finite number"));
         }
         state.hyperparameters.insert(name.to_owned(), v);
+    }
+    for (name, value) in fields.take_prefixed("optim.scalar.") {
+        let key = format!("optim.scalar.{name}");
+        let v: f64 = exact_number(value, &key)?;
+        if !v.is_finite() {
+            return Err(format!("metadata `{key}` is {v}, not a finite number"));
+        }
+        state.scalars.insert(name.to_owned(), v);
     }
     for (param, value) in fields.take_prefixed("optim.step.") {
         let ps = ParamState {

@@ -46,6 +46,15 @@ use std::time::Instant;
 /// over its examples, `val_` metrics, `lr`, `examples_per_sec`,
 /// `seconds`), the schedule observes `val_loss` (or the training loss
 /// without validation), and [`Callback::on_epoch_end`] runs.
+///
+/// ## Evaluation point
+/// Validation runs at the optimiser's evaluation point
+/// ([`Optimizer::to_eval_point`]: the average `x` of a schedule-free
+/// optimiser; the parameters as they are for every other), and training
+/// then continues from the training point exactly as it was.
+/// [`Checkpoint`](super::Checkpoint) saves at the evaluation point too.
+/// `fit` starts by moving the model to the training point and leaves it at
+/// the evaluation point when it returns, ready to use or save.
 pub struct Trainer<'a, T: Float = f32> {
     epochs: usize,
     clip: Option<Clip>,
@@ -219,6 +228,9 @@ impl<'a, T: Float> Trainer<'a, T> {
                 schedule.observe(at, metric);
             }
         }
+        // A model left at its evaluation point (by the last fit, or loaded
+        // from a checkpoint saved there) trains from its training point.
+        optimizer.to_train_point(model);
         let mut run = Run {
             model,
             optimizer,
@@ -227,6 +239,7 @@ impl<'a, T: Float> Trainer<'a, T> {
             reporter: Reporter::new(self.progress, self.epochs),
         };
         let result = self.run(&mut run, loader, &mut step);
+        run.optimizer.to_eval_point(&mut *run.model);
         run.reporter.finish();
         run.history.events = std::mem::take(&mut run.reporter.events);
         self.last_state = Some(run.state);
@@ -366,7 +379,9 @@ impl<'a, T: Float> Trainer<'a, T> {
         let state = &mut run.state;
         let mut record = state.epoch_sums.record(state.epoch, state.step);
         if let Some((data, batch_size)) = self.validation {
+            run.optimizer.to_eval_point(&mut *run.model);
             let val = evaluate(&*run.model, data, batch_size, step);
+            run.optimizer.to_train_point(&mut *run.model);
             let values = val.record(0, 0).values.into_iter();
             record
                 .values

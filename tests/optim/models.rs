@@ -6,8 +6,8 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tapegrad::optim::{
-    Adadelta, Adagrad, Adam, AdamW, GroupOptions, Lion, Optimizer, RmsProp, Sgd, clip_grad_norm,
-    clip_grad_value,
+    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, DAdaptAdam, GroupOptions, Lion, Optimizer,
+    Prodigy, RmsProp, Sgd, SgdScheduleFree, clip_grad_norm, clip_grad_value,
 };
 use tapegrad::{Float, Grads, Module, Param, Tape, Tensor, tensor};
 
@@ -240,6 +240,21 @@ fn every_optimizer<T: Float>() -> Vec<Box<dyn Optimizer<T>>> {
         Box::new(Adam::new(0.01)),
         Box::new(AdamW::new(0.01)),
         Box::new(Lion::new(1e-3).weight_decay(0.1)),
+        Box::new(Prodigy::default().weight_decay(0.01)),
+        Box::new(
+            Prodigy::default()
+                .decouple(false)
+                .weight_decay(0.01)
+                .safeguard_warmup(true),
+        ),
+        Box::new(DAdaptAdam::default()),
+        Box::new(DAdaptAdam::default().decouple(true).weight_decay(0.01)),
+        Box::new(
+            SgdScheduleFree::new(0.01)
+                .weight_decay(1e-3)
+                .warmup_steps(2),
+        ),
+        Box::new(AdamWScheduleFree::new(0.01).weight_decay(0.01)),
     ]
 }
 

@@ -2,7 +2,8 @@
 //! bit-identically, and a state that does not fit is refused whole.
 
 use tapegrad::optim::{
-    Adadelta, Adagrad, Adam, AdamW, Lion, Optimizer, OptimizerState, RmsProp, Sgd, StateError,
+    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, DAdaptAdam, Lion, Optimizer, OptimizerState,
+    Prodigy, RmsProp, Sgd, SgdScheduleFree, StateError,
 };
 use tapegrad::{Error, Module, Param, Tape, Tensor, tensor};
 
@@ -86,6 +87,19 @@ fn optimizers() -> Vec<Make> {
         || Box::new(Adam::new(0.05).amsgrad(true)),
         || Box::new(AdamW::new(0.05)),
         || Box::new(Lion::new(0.01).weight_decay(0.1)),
+        || Box::new(Prodigy::default().weight_decay(0.01)),
+        || {
+            Box::new(
+                Prodigy::default()
+                    .decouple(false)
+                    .weight_decay(0.01)
+                    .bias_correction(true),
+            )
+        },
+        || Box::new(DAdaptAdam::default().growth_rate(1.5)),
+        || Box::new(DAdaptAdam::default().decouple(true).weight_decay(0.01)),
+        || Box::new(SgdScheduleFree::new(0.1).weight_decay(1e-3).warmup_steps(2)),
+        || Box::new(AdamWScheduleFree::new(0.01).weight_decay(0.01).r(1.0)),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! Tests of `src/train/` and `src/plot.rs`: the Trainer end to end, and the charts.
 
 mod checkpoint;
+mod eval_point;
 mod lr_finder;
 mod plot;
 mod resume;
