@@ -11,8 +11,11 @@
 //! tangent 0, and an op none of whose inputs has a tangent computes none.
 //!
 //! Tangents are tensors, not vars: forward mode does not record its own
-//! work, so it does not nest with [`Tape::grad`] (forward over reverse);
-//! reverse over reverse (`tape.grad` twice) is the way to second
+//! work, so a tangent cannot be differentiated again in reverse (reverse
+//! over forward). The other order works: the ops that [`Tape::grad`]
+//! records on a tape with a dual var carry tangents too, so the tangent of
+//! a recorded gradient is a Hessian-vector product (forward over
+//! reverse), and `tape.grad` twice (reverse over reverse) gives second
 //! derivatives. The tape forgets tangents at [`reset`](Tape::reset).
 
 use super::{Node, Tape, Var};

@@ -465,3 +465,135 @@
 //! those (Newton-CG, Hessian-free optimisation) solve `H d = -∇f`
 //! iteratively with Hessian-vector products alone, each one the price of
 //! about two gradients, as above.
+//!
+//! ## A function with its own derivative: a custom VJP
+//!
+//! Chapter 7 gave softsign a backward rule of its own through
+//! [`tape::Function`](crate::tape::Function). A rule need not be the
+//! derivative of the forward at all, and that is sometimes the point. The
+//! *gradient reversal* layer of domain-adversarial training is the
+//! identity going forward and multiplies the gradient by `-λ` going back,
+//! so that the layers below it learn to *confuse* whatever is trained
+//! above it. No composition of ops has that pair of rules; a function
+//! states it directly:
+//!
+//! ```
+//! use tapegrad::tape::{BackwardCtx, Function};
+//! use tapegrad::{Tape, Tensor, tensor};
+//!
+//! struct Reverse(f64);
+//!
+//! impl Function<f64> for Reverse {
+//!     fn name(&self) -> &'static str {
+//!         "reverse_gradient"
+//!     }
+//!     fn forward(&self, inputs: &[&Tensor<f64>]) -> Tensor<f64> {
+//!         inputs[0].clone()
+//!     }
+//!     fn backward(&self, ctx: &mut BackwardCtx<'_, f64>) {
+//!         let lambda = self.0;
+//!         ctx.add(0, ctx.grad_out().map(|g| -lambda * g));
+//!     }
+//! }
+//!
+//! let tape = Tape::<f64>::new();
+//! let x = tape.var(tensor![1.0, 2.0]);
+//! let y = tape.call(Reverse(0.5), &[x]) * 3.0; // y = 3x going forward
+//! assert_eq!(y.value().to_vec(), [3.0, 6.0]);
+//! // and dy/dx = -0.5 * 3 coming back
+//! assert_eq!(y.sum().backward().wrt(x).to_vec(), [-1.5, -1.5]);
+//! ```
+//!
+//! For second derivatives, a function also writes its rule with vars
+//! ([`backward_on_tape`](crate::tape::Function::backward_on_tape)); then
+//! [`Tape::grad`](crate::Tape::grad), `func::hessian` and
+//! `check::gradgradcheck` see through it. Softsign's second derivative is
+//! `-2 sign(x) / (1 + |x|)³`, so the Hessian of `Σ softsign(xᵢ)` is
+//! diagonal with those entries: at `x = (1, -3)`, `-1/4` and `2/64`.
+//!
+//! ```
+//! use tapegrad::tape::{BackwardCtx, Function, GraphCtx};
+//! use tapegrad::{Tensor, func, tensor};
+//!
+//! struct Softsign;
+//!
+//! impl Function<f64> for Softsign {
+//!     fn name(&self) -> &'static str {
+//!         "softsign"
+//!     }
+//!     fn forward(&self, inputs: &[&Tensor<f64>]) -> Tensor<f64> {
+//!         inputs[0].map(|v| v / (1.0 + v.abs()))
+//!     }
+//!     fn backward(&self, ctx: &mut BackwardCtx<'_, f64>) {
+//!         let d = ctx.input(0).map(|v| 1.0 / (1.0 + v.abs()).powi(2));
+//!         ctx.add(0, ctx.grad_out() * &d);
+//!     }
+//!     // The same rule with vars: g / (1 + |x|)², itself differentiable.
+//!     fn backward_on_tape(&self, ctx: &mut GraphCtx<'_, '_, f64>) {
+//!         let g = ctx.grad_out() / (ctx.input(0).abs() + 1.0).square();
+//!         ctx.add(0, g);
+//!     }
+//! }
+//!
+//! let h = func::hessian(|x| x.tape().call(Softsign, &[x]).sum(), &tensor![1.0, -3.0]);
+//! assert_eq!(h.to_vec(), [-0.25, 0.0, 0.0, 2.0 / 64.0]);
+//! ```
+//!
+//! ## Checkpointing: memory for compute
+//!
+//! A plain backward pass needs every value its forward pass computed: the
+//! rules read them (`exp`'s rule reads its output, `mul`'s both inputs).
+//! So the tape holds them all until backward is done, and a deep network's
+//! memory grows with its depth: `n` blocks that each record `m` bytes hold
+//! `n · m`.
+//!
+//! Checkpointing a block keeps only what goes in and what comes out. The
+//! block runs on a tape of its own whose values are dropped as soon as it
+//! returns; when the backward sweep reaches the block, it runs the block
+//! again from its saved input, sweeps that recording, and drops it. At any
+//! moment of the backward pass, one block's insides are held instead of
+//! all of them: `n` inputs and outputs plus one block's `m`, for the price
+//! of a second forward pass through every block (about a third more time
+//! per step when forward costs half of backward). The gradients are those
+//! of the same computation, bit for bit: the rerun computes the same
+//! values, and its sums are taken in the same order.
+//!
+//! Four blocks of `exp(x sin x)` on 1000 numbers (4000 bytes each in
+//! `f32`): each block records `sin x`, `x sin x` and the `exp`, three
+//! values, so plainly the tape holds the input and twelve values. With
+//! each block checkpointed it holds the input and the four outputs:
+//!
+//! ```
+//! use tapegrad::{Tape, Tensor, Var};
+//!
+//! fn block<'t>(x: Var<'t, f32>) -> Var<'t, f32> {
+//!     (x.sin() * x).exp()
+//! }
+//! let data = Tensor::from_vec((0..1000).map(|i| i as f32 / 1000.0).collect(), &[1000]).unwrap();
+//!
+//! let tape = Tape::new();
+//! let x = tape.var(data.clone());
+//! let y = block(block(block(block(x)))).mean();
+//! let plain = tape.memory_report(y);
+//! assert_eq!(plain.values, 4000 + 4 * 3 * 4000);
+//! let plain_grad = y.backward().wrt(x).to_vec();
+//!
+//! let tape = Tape::new();
+//! let x = tape.var(data);
+//! let y = x.checkpoint(block).checkpoint(block).checkpoint(block).checkpoint(block).mean();
+//! let checkpointed = tape.memory_report(y);
+//! assert_eq!(checkpointed.values, 4000 + 4 * 4000);
+//! // What is not held: two values inside each block.
+//! assert_eq!((checkpointed.recomputed, checkpointed.saved), (4, 4 * 2 * 4000));
+//! assert!(checkpointed.backward_peak < plain.backward_peak);
+//! assert_eq!(y.backward().wrt(x).to_vec(), plain_grad); // bit for bit
+//! ```
+//!
+//! The block must own what it uses (it is kept until backward), so a layer
+//! is moved in: `let b = layer.clone(); x.checkpoint(move |x| b.forward(x))`
+//! (a clone shares the layer's parameters). Between "keep everything" and
+//! "recompute everything" there is a budget:
+//! [`Tape::set_memory_budget`](crate::Tape::set_memory_budget) keeps
+//! blocks whole while they fit and recomputes the rest, and
+//! [`Tape::memory_report`](crate::Tape::memory_report) says, before
+//! backward runs, what it chose and what the sweep will hold.

@@ -23,8 +23,8 @@
 //!    own derivative rule, and a gradient check.
 //! 8. [Beyond the gradient](chapter_8_beyond_the_gradient): forward and
 //!    reverse mode and when each costs less, Hessians and Hessian-vector
-//!    products, `detach` and the straight-through estimator, and Newton's
-//!    method.
+//!    products, `detach` and the straight-through estimator, Newton's
+//!    method, a function with its own derivative, and checkpointing.
 //!
 //! The examples use `f64` so that comparisons with hand-computed values can
 //! be tight; training code would normally use the default `f32`.
