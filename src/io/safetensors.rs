@@ -5,6 +5,7 @@ use super::file::{ReadError, read_safetensors};
 use super::{LoadOptions, LoadReport, WeightsProblem, weights_error, write_atomic};
 use crate::error::{Error, Result};
 use crate::nn::Module;
+use crate::nn::is_counter;
 use crate::nn::state::{Refusal, stage};
 use crate::tensor::{Float, Tensor};
 use ::safetensors::tensor::{Dtype, TensorView};
@@ -69,15 +70,58 @@ fn decode<T: Float>(
     Ok(Tensor::from_parts(shape.into(), data))
 }
 
+/// A [counter](is_counter) of the file as `T`: PyTorch's `I64` scalar
+/// (negative counts are refused), or a scalar of the model's float dtype
+/// (of either float dtype with `convert_dtype`).
+fn decode_counter<T: Float>(
+    view: &TensorView<'_>,
+    shape: &[usize],
+    opts: LoadOptions,
+) -> Result<Tensor<T>, WeightsProblem> {
+    if view.dtype() != Dtype::I64 {
+        return decode(view, shape, opts).map_err(|problem| match problem {
+            WeightsProblem::Dtype { found, .. } => WeightsProblem::Dtype {
+                expected: Dtype::I64.to_string(),
+                found,
+            },
+            other => other,
+        });
+    }
+    if view.shape() != shape {
+        return Err(WeightsProblem::Shape {
+            expected: shape.to_vec(),
+            found: view.shape().to_vec(),
+        });
+    }
+    let n = i64::from_le_bytes(view.data().try_into().expect("a scalar I64 is 8 bytes"));
+    if n < 0 {
+        return Err(WeightsProblem::Format(format!(
+            "the batch count is negative: {n}"
+        )));
+    }
+    Ok(Tensor::from_parts(
+        shape.into(),
+        vec![T::from_f64(n as f64)],
+    ))
+}
+
+/// A counter's bytes as PyTorch writes them: one little-endian `i64`.
+fn encode_counter<T: Float>(t: &Tensor<T>) -> Vec<u8> {
+    let v = t.as_slice().first().map_or(0.0, |v| v.to_f64()).round();
+    (v.max(0.0) as i64).to_le_bytes().to_vec()
+}
+
 /// Saves every parameter of `model` (trainable or frozen) and every
 /// [buffer](Module#buffers) (such as a batch-norm layer's `running_mean`
 /// and `running_var`) to `path` in the safetensors format, keyed by its
 /// dotted name, as `F32` or `F64` per `T`, with the header metadata
 /// `{"format": "pt"}` that Hugging Face tools look for.
 ///
-/// PyTorch's batch norm also keeps an `int64` `num_batches_tracked`, which
-/// is not written (see [`RunningStats`](crate::nn::RunningStats));
-/// `load_state_dict` fills in a missing one with 0.
+/// A [counter](crate::nn::is_counter) buffer, such as batch norm's
+/// `num_batches_tracked`, is written as an `I64` scalar whatever `T` is,
+/// as PyTorch writes it, so that the file loads strictly into the same
+/// PyTorch model (`model.load_state_dict(safetensors.torch.load_file(path))`).
+/// Earlier versions of tapegrad did not write counters.
 ///
 /// The write is atomic: the bytes go to `.NAME.PID-SALT-SEQ.tmp` in the
 /// same directory (`NAME` the file name, `PID` this process's id, `SALT` a
@@ -123,17 +167,22 @@ pub fn save_safetensors<T: Float, M: Module<T> + ?Sized>(
     path: impl AsRef<Path>,
 ) -> Result<()> {
     let path = path.as_ref();
-    let mut entries: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut entries: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     let mut seen = HashSet::new();
     let mut duplicate = None;
-    let mut add = |name: &str, value: &Tensor<T>| {
+    let mut add = |name: &str, value: &Tensor<T>, buffer: bool| {
         if !seen.insert(name.to_owned()) {
             duplicate.get_or_insert_with(|| name.to_owned());
         }
-        entries.push((name.to_owned(), value.shape().to_vec(), encode(value)));
+        let (dtype, bytes) = if buffer && is_counter(name) && value.shape().is_empty() {
+            (Dtype::I64, encode_counter(value))
+        } else {
+            (dtype_of::<T>(), encode(value))
+        };
+        entries.push((name.to_owned(), dtype, value.shape().to_vec(), bytes));
     };
-    model.visit("", &mut |name, p| add(name, p.value()));
-    model.visit_buffers("", &mut |name, b| add(name, b));
+    model.visit("", &mut |name, p| add(name, p.value(), false));
+    model.visit_buffers("", &mut |name, b| add(name, b, true));
     if let Some(name) = duplicate {
         return Err(weights_error(
             path,
@@ -145,8 +194,8 @@ pub fn save_safetensors<T: Float, M: Module<T> + ?Sized>(
         weights_error(path, None, WeightsProblem::Format(e.to_string()))
     };
     let mut views = Vec::with_capacity(entries.len());
-    for (name, shape, bytes) in &entries {
-        let view = TensorView::new(dtype_of::<T>(), shape.clone(), bytes).map_err(format_error)?;
+    for (name, dtype, shape, bytes) in &entries {
+        let view = TensorView::new(*dtype, shape.clone(), bytes).map_err(format_error)?;
         views.push((name.as_str(), view));
     }
     let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
@@ -160,12 +209,17 @@ pub fn save_safetensors<T: Float, M: Module<T> + ?Sized>(
 /// the model's dtype. See [`load_safetensors_with`] to allow missing or
 /// unexpected keys, or dtype conversion.
 ///
-/// One key beyond the model's is accepted: PyTorch's batch-norm counter
-/// `PREFIX.num_batches_tracked`, an `I64` scalar, next to a buffer
-/// `PREFIX.running_mean`. It is checked, then ignored (see
-/// [`RunningStats`](crate::nn::RunningStats) for why nothing is lost) and
-/// listed in [`LoadReport::ignored`], so a PyTorch state dict of a model
-/// with batch norm loads strictly.
+/// Batch norm's counter `PREFIX.num_batches_tracked` (a
+/// [counter](crate::nn::is_counter) buffer) is read from PyTorch's `I64`
+/// scalar, or from a scalar of the model's float dtype; a file that lacks
+/// it (one saved by an earlier version of tapegrad) still loads strictly,
+/// the count kept and listed in [`LoadReport::counters_kept`]. So a PyTorch
+/// state dict of a model with batch norm loads strictly.
+///
+/// Multi-head attention's `PREFIX.in_proj_weight` and `PREFIX.in_proj_bias`
+/// are read from `PREFIX.qkv.weight` and `PREFIX.qkv.bias` if the file has
+/// those instead (the names earlier versions of tapegrad wrote; see
+/// [`legacy_name`](crate::nn::legacy_name) and [`LoadReport::renamed`]).
 ///
 /// Every check runs before anything is written: on error the model
 /// (parameters and buffers) is unchanged, bit for bit. Values replace the
@@ -176,7 +230,7 @@ pub fn save_safetensors<T: Float, M: Module<T> + ?Sized>(
 /// file and, where there is one, the key, with the [`WeightsProblem`]:
 /// `Format` (truncated or damaged, or a header naming a tensor twice),
 /// `Missing`, `Unexpected`, `Shape` or
-/// `Dtype` (also for a `num_batches_tracked` that is not an `I64` scalar).
+/// `Dtype` (for a counter, one neither `I64` nor the model's float).
 pub fn load_safetensors<T: Float, M: Module<T> + ?Sized>(
     model: &mut M,
     path: impl AsRef<Path>,
@@ -220,25 +274,15 @@ pub fn load_safetensors_with<T: Float, M: Module<T> + ?Sized>(
     let names = loaded.header.offset_keys();
 
     // Stage every value (the model's shared staging: nothing is written
-    // until every check has passed), then set aside PyTorch's batch-norm
-    // counters, which are checked but not loaded.
+    // until every check has passed).
     let mut staged = stage(model, names.iter().map(String::as_str), |name, shape| {
         let view = tensor(name)?;
-        Some(decode(&view, shape, opts))
+        Some(if is_counter(name) && shape.is_empty() {
+            decode_counter(&view, shape, opts)
+        } else {
+            decode(&view, shape, opts)
+        })
     });
-    let unexpected = std::mem::take(&mut staged.report.unexpected);
-    let mut counter_problem = None;
-    for key in unexpected {
-        if !is_batch_counter(&key, &staged.buffers) {
-            staged.report.unexpected.push(key);
-            continue;
-        }
-        let view = tensor(&key).expect("a name the file listed");
-        if let Err(problem) = check_batch_counter(&view) {
-            counter_problem.get_or_insert_with(|| (key.clone(), problem));
-        }
-        staged.report.ignored.push(key);
-    }
     staged.check(opts).map_err(|refusal| match refusal {
         Refusal::Missing(keys) => weights_error(
             path,
@@ -252,39 +296,9 @@ pub fn load_safetensors_with<T: Float, M: Module<T> + ?Sized>(
         ),
         Refusal::Mismatch(key, problem) => weights_error(path, Some(&key), problem),
     })?;
-    if let Some((key, problem)) = counter_problem {
-        return Err(weights_error(path, Some(&key), problem));
-    }
     // The file's bytes are no longer needed: free them before the values
     // move into the model.
     drop(names);
     drop(loaded);
     Ok(staged.commit(model))
-}
-
-/// Whether `key` is PyTorch's batch-norm counter `PREFIX.num_batches_tracked`
-/// (or `num_batches_tracked` at the top) beside a buffer
-/// `PREFIX.running_mean` of the model.
-fn is_batch_counter(key: &str, buffers: &HashSet<String>) -> bool {
-    key.strip_suffix("num_batches_tracked")
-        .filter(|stem| stem.is_empty() || stem.ends_with('.'))
-        .is_some_and(|stem| buffers.contains(&format!("{stem}running_mean")))
-}
-
-/// A batch-norm counter must be what PyTorch writes, an `I64` scalar, to be
-/// ignored; anything else there is a damaged or foreign file.
-fn check_batch_counter(view: &TensorView<'_>) -> Result<(), WeightsProblem> {
-    if view.dtype() != Dtype::I64 {
-        return Err(WeightsProblem::Dtype {
-            expected: Dtype::I64.to_string(),
-            found: view.dtype().to_string(),
-        });
-    }
-    if !view.shape().is_empty() {
-        return Err(WeightsProblem::Shape {
-            expected: Vec::new(),
-            found: view.shape().to_vec(),
-        });
-    }
-    Ok(())
 }

@@ -2,7 +2,7 @@
 //! heads, optionally causal) and the pre-norm [`TransformerBlock`] built on
 //! it: enough for a small GPT.
 
-use super::{Forward, LayerNorm, Linear, Param, init};
+use super::{Forward, LayerNorm, Linear, Param, init, with_child_name};
 use crate::Module;
 use crate::ops::GeluApprox;
 use crate::tape::{Tape, Var};
@@ -24,10 +24,12 @@ use rand::Rng;
 /// each head in place in the `[N, L, E]` projections.
 ///
 /// Parameters: `qkv` is one fused `Linear(E, 3E)` whose weight rows are
-/// `W_q; W_k; W_v` (PyTorch's `in_proj_weight`, and `qkv.bias` its
-/// `in_proj_bias`), and `out_proj` is `Linear(E, E)` (PyTorch's
-/// `out_proj`). Default init is PyTorch's `nn.MultiheadAttention`'s:
-/// `qkv.weight` Xavier-uniform, `out_proj.weight` from
+/// `W_q; W_k; W_v`, and `out_proj` is `Linear(E, E)`. They are named as in
+/// PyTorch's `nn.MultiheadAttention` state dict, so its weights load
+/// unchanged: `in_proj_weight` `[3E, E]` (the packed `W_q; W_k; W_v`),
+/// `in_proj_bias` `[3E]`, `out_proj.weight` `[E, E]` and `out_proj.bias`
+/// `[E]` (see the [`Module`] impl). Default init is PyTorch's:
+/// `in_proj_weight` Xavier-uniform, `out_proj.weight` from
 /// `U(-1/sqrt(E), 1/sqrt(E))`, both biases zero.
 ///
 /// With [`dropout`](MultiHeadAttention::dropout) `p > 0`, the attention
@@ -44,17 +46,15 @@ use rand::Rng;
 /// let x = tape.constant(Tensor::randn(&[2, 5, 16], &mut rng)); // [N, L, E]
 /// assert_eq!(attn.forward(x).shape().as_slice(), &[2, 5, 16]);
 /// ```
-#[derive(Module, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub struct MultiHeadAttention<T: Float = f32> {
-    /// `E -> 3E`: the query, key and value projections, fused.
+    /// `E -> 3E`: the query, key and value projections, fused (visited as
+    /// `in_proj_weight` and `in_proj_bias`).
     pub qkv: Linear<T>,
     /// `E -> E`: the output projection.
     pub out_proj: Linear<T>,
-    #[module(skip)]
     num_heads: usize,
-    #[module(skip)]
     causal: bool,
-    #[module(skip)]
     dropout: f64,
 }
 
@@ -209,6 +209,33 @@ impl<T: Float> MultiHeadAttention<T> {
             weights = weights.dropout(self.dropout, &mut *tape.rng());
         }
         weights.head_mix(v, h)
+    }
+}
+
+/// PyTorch's names: `in_proj_weight` and `in_proj_bias` (the fields
+/// `qkv.weight` and `qkv.bias`), then `out_proj.weight` and `out_proj.bias`.
+///
+/// Earlier versions of tapegrad visited the first two as `qkv.weight` and
+/// `qkv.bias`; files, checkpoints and state maps saved under those names
+/// still load (see [`Module::load_state`]).
+#[diagnostic::do_not_recommend]
+impl<T: Float> Module<T> for MultiHeadAttention<T> {
+    fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
+        with_child_name(prefix, "in_proj_weight", |name| {
+            self.qkv.weight.visit(name, f)
+        });
+        with_child_name(prefix, "in_proj_bias", |name| self.qkv.bias.visit(name, f));
+        with_child_name(prefix, "out_proj", |name| self.out_proj.visit(name, f));
+    }
+
+    fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(&str, &'a mut Param<T>)) {
+        with_child_name(prefix, "in_proj_weight", |name| {
+            self.qkv.weight.visit_mut(name, f)
+        });
+        with_child_name(prefix, "in_proj_bias", |name| {
+            self.qkv.bias.visit_mut(name, f)
+        });
+        with_child_name(prefix, "out_proj", |name| self.out_proj.visit_mut(name, f));
     }
 }
 

@@ -18,12 +18,17 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 /// as [buffers](Module#buffers) named `running_mean` and `running_var`, as
 /// in PyTorch's state dict, so [`save_safetensors`](crate::io::save_safetensors)
 /// and [`load_safetensors`](crate::io::load_safetensors) keep them with the
-/// weights. `num_batches_tracked` is counted but not a buffer (a tensor here
-/// holds floats): a PyTorch file's `num_batches_tracked` is accepted and
-/// ignored when loading, which changes nothing here since the statistics are
-/// always blended with a fixed `momentum` (PyTorch reads the count only for
-/// `momentum=None`). `running_stats()` and `set_running_stats()` read and
-/// replace all three at once.
+/// weights. `num_batches_tracked` is a buffer too, also under PyTorch's name:
+/// a scalar tensor holding the count (exact up to 2^24 batches in `f32`,
+/// 2^53 in `f64`), saved in safetensors files as an `I64` scalar, as PyTorch
+/// writes it, so a PyTorch state dict loads strictly and a tapegrad file
+/// loads strictly into PyTorch. It changes no output here: the statistics
+/// are always blended with a fixed `momentum` (PyTorch reads the count only
+/// for `momentum=None`). A file without it (saved by earlier versions of
+/// tapegrad, which did not write it) still loads strictly, keeping the
+/// count ([`LoadReport::counters_kept`](crate::nn::LoadReport::counters_kept)).
+/// `running_stats()` and `set_running_stats()` read and replace all three
+/// at once.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunningStats<T: Float = f32> {
     /// Running mean of each channel, `[C]` (starts at zeros).
@@ -214,7 +219,8 @@ macro_rules! batch_norm_methods {
         }
 
         /// Parameters `weight` and `bias` (when affine); buffers
-        /// `running_mean` and `running_var`, PyTorch's names.
+        /// `running_mean`, `running_var` and `num_batches_tracked`, PyTorch's
+        /// names.
         #[diagnostic::do_not_recommend]
         impl<T: Float> Module<T> for $name<T> {
             fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(&str, &'a Param<T>)) {
@@ -234,12 +240,17 @@ macro_rules! batch_norm_methods {
             fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
                 // Copies (sharing storage), so that `f` runs without the
                 // lock held and may use this layer itself.
-                let (mean, var) = {
+                let (mean, var, count) = {
                     let stats = self.running.lock();
-                    (stats.running_mean.clone(), stats.running_var.clone())
+                    (
+                        stats.running_mean.clone(),
+                        stats.running_var.clone(),
+                        count_tensor::<T>(stats.num_batches_tracked),
+                    )
                 };
                 with_child_name(prefix, "running_mean", |name| f(name, &mean));
                 with_child_name(prefix, "running_var", |name| f(name, &var));
+                with_child_name(prefix, "num_batches_tracked", |name| f(name, &count));
             }
 
             fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
@@ -255,9 +266,32 @@ macro_rules! batch_norm_methods {
                 with_child_name(prefix, "running_var", |name| {
                     f(name, &mut stats.running_var)
                 });
+                // The count is a `u64` here: `f` sees it as a scalar tensor,
+                // written back only if `f` changed it (so that a count past
+                // `T`'s exact range is not rounded by a visit that only reads).
+                let before = count_tensor::<T>(stats.num_batches_tracked);
+                let mut count = before.clone();
+                with_child_name(prefix, "num_batches_tracked", |name| f(name, &mut count));
+                if count.shape() != before.shape() || count.item() != before.item() {
+                    stats.num_batches_tracked = count_from_tensor(&count);
+                }
             }
         }
     };
+}
+
+/// The batch count as a scalar tensor of `T` (rounded to nearest past
+/// `T`'s exact range of integers).
+fn count_tensor<T: Float>(n: u64) -> Tensor<T> {
+    Tensor::scalar(T::from_f64(n as f64))
+}
+
+/// A count back from a buffer: its one value rounded to the nearest whole
+/// number, negative or NaN values as 0 (a buffer is replaced only by a
+/// tensor of its own shape, `[]`).
+fn count_from_tensor<T: Float>(t: &Tensor<T>) -> u64 {
+    let v = t.as_slice().first().map_or(0.0, |v| v.to_f64()).round();
+    if v > 0.0 { v as u64 } else { 0 }
 }
 
 /// Batch normalisation (Ioffe & Szegedy 2015) of `[N, C]` or `[N, C, L]`
@@ -276,7 +310,7 @@ macro_rules! batch_norm_methods {
 /// Shape: unchanged. `weight` and `bias` are `[C]`. Default init matches
 /// PyTorch's: `weight` ones, `bias` zeros, running mean zeros, running
 /// variance ones; `momentum = 0.1`, `eps = 1e-5`. The running statistics are
-/// buffers, not parameters (`running_mean`, `running_var`), saved and loaded
+/// buffers, not parameters (`running_mean`, `running_var`, `num_batches_tracked`), saved and loaded
 /// with the weights: see [`RunningStats`].
 ///
 /// ```

@@ -41,5 +41,5 @@ pub use module::{Module, child_name, with_child_name};
 pub use pool::{AvgPool2d, MaxPool2d};
 pub use recurrent::{Gru, GruCell, Lstm, LstmCell, RecurrentCell, RecurrentStack, RecurrentState};
 pub use sequential::Sequential;
-pub use state::{LoadOptions, LoadReport, LoadStateError, StateMap};
+pub use state::{LoadOptions, LoadReport, LoadStateError, StateMap, is_counter, legacy_name};
 pub use summary::{BufferRow, ModuleSummary, ParamRow};

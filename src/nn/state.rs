@@ -55,11 +55,20 @@ pub struct LoadReport {
     pub missing: Vec<String>,
     /// Keys of the source the model has nothing for, sorted.
     pub unexpected: Vec<String>,
-    /// Keys of the source that are known and deliberately not loaded,
-    /// sorted: PyTorch's batch-norm counters `PREFIX.num_batches_tracked`
-    /// (see [`load_safetensors`](crate::io::load_safetensors)). Not a
-    /// mismatch: they do not affect [`is_exact`](LoadReport::is_exact).
-    pub ignored: Vec<String>,
+    /// Batch-norm counters (`PREFIX.num_batches_tracked`, see
+    /// [`is_counter`]) the source lacks, in visiting order, left as they
+    /// were. Files saved by earlier versions of tapegrad (and PyTorch's from
+    /// before its version 0.4.1) have none; PyTorch's `load_state_dict`
+    /// tolerates that too. Not a mismatch: they do not affect
+    /// [`is_exact`](LoadReport::is_exact), and a strict load accepts them.
+    pub counters_kept: Vec<String>,
+    /// Keys of the source that were read under an earlier name of a
+    /// parameter, as `(key in the source, the model's name)`, in visiting
+    /// order: multi-head attention's `PREFIX.qkv.weight` and
+    /// `PREFIX.qkv.bias`, which tapegrad now names, as PyTorch,
+    /// `PREFIX.in_proj_weight` and `PREFIX.in_proj_bias` (see
+    /// [`legacy_name`]). The model's names are in `loaded` as well.
+    pub renamed: Vec<(String, String)>,
 }
 
 impl LoadReport {
@@ -135,6 +144,51 @@ fn count(n: usize, noun: &str) -> String {
     }
 }
 
+/// Whether the buffer named `name` is a batch-norm counter: its last
+/// dotted part is `num_batches_tracked` (PyTorch's name). A counter is a
+/// scalar buffer holding a whole number; tapegrad's own loaders accept a
+/// source that lacks one ([`LoadReport::counters_kept`]), and safetensors
+/// files store it as `I64`, as PyTorch does (see
+/// [`save_safetensors`](crate::io::save_safetensors)).
+///
+/// ```
+/// use tapegrad::nn::is_counter;
+/// assert!(is_counter("bn.num_batches_tracked") && is_counter("num_batches_tracked"));
+/// assert!(!is_counter("bn.running_mean") && !is_counter("my_num_batches_tracked"));
+/// ```
+pub fn is_counter(name: &str) -> bool {
+    name.rsplit('.').next() == Some("num_batches_tracked")
+}
+
+/// The name a parameter had in earlier versions of tapegrad, if it had
+/// another: `PREFIX.qkv.weight` for multi-head attention's
+/// `PREFIX.in_proj_weight`, `PREFIX.qkv.bias` for `PREFIX.in_proj_bias`
+/// (PyTorch's names, used since). Every loader of the crate reads a
+/// parameter the source lacks from its earlier name, if the source has
+/// that and the model has no tensor of that name itself.
+///
+/// ```
+/// use tapegrad::nn::legacy_name;
+/// assert_eq!(legacy_name("blocks.0.attn.in_proj_weight").as_deref(), Some("blocks.0.attn.qkv.weight"));
+/// assert_eq!(legacy_name("in_proj_bias").as_deref(), Some("qkv.bias"));
+/// assert_eq!(legacy_name("fc.weight"), None);
+/// ```
+pub fn legacy_name(name: &str) -> Option<String> {
+    let (stem, last) = match name.rsplit_once('.') {
+        Some((stem, last)) => (Some(stem), last),
+        None => (None, name),
+    };
+    let old = match last {
+        "in_proj_weight" => "qkv.weight",
+        "in_proj_bias" => "qkv.bias",
+        _ => return None,
+    };
+    Some(match stem {
+        Some(stem) => format!("{stem}.{old}"),
+        None => old.to_owned(),
+    })
+}
+
 /// Every parameter, then every buffer, of `model` by dotted name.
 ///
 /// # Panics
@@ -167,11 +221,8 @@ pub(crate) enum Refusal<P> {
 /// A load checked and ready to write: the values by name, what the report
 /// will say, and the first tensor that did not fit.
 pub(crate) struct Staged<T: Float, P> {
-    /// What was found, missing and unexpected (so far: a caller may move
-    /// keys from `unexpected` to `ignored` before [`check`](Staged::check)).
+    /// What was found, missing and unexpected.
     pub(crate) report: LoadReport,
-    /// The dotted names of the model's buffers.
-    pub(crate) buffers: HashSet<String>,
     mismatch: Option<(String, P)>,
     values: HashMap<String, Tensor<T>>,
 }
@@ -179,8 +230,11 @@ pub(crate) struct Staged<T: Float, P> {
 /// Stages a load into `model` from a source with these `keys`: for each
 /// parameter and then each buffer, in visiting order, `fetch(name, shape)`
 /// returns `None` if the source lacks it, else the tensor checked against
-/// the model's `shape`, or the source's problem with it. Keys that name no
-/// parameter or buffer are reported as unexpected. Nothing is written.
+/// the model's `shape`, or the source's problem with it. A parameter the
+/// source lacks is fetched under its [`legacy_name`], if the model has no
+/// tensor of that name; a [counter](is_counter) the source lacks is kept,
+/// not missing. Keys that name no parameter or buffer (and were not read
+/// as a legacy name) are reported as unexpected. Nothing is written.
 pub(crate) fn stage<'k, T, M, P>(
     model: &M,
     keys: impl IntoIterator<Item = &'k str>,
@@ -190,13 +244,32 @@ where
     T: Float,
     M: Module<T> + ?Sized,
 {
+    // The model's names first: a legacy name is only read if no tensor of
+    // the model has it.
+    let mut names = HashSet::new();
+    model.visit("", &mut |name, _| {
+        names.insert(name.to_owned());
+    });
+    model.visit_buffers("", &mut |name, _| {
+        names.insert(name.to_owned());
+    });
+    let mut used = HashSet::new();
     let mut report = LoadReport::default();
     let mut mismatch = None;
     let mut values = HashMap::new();
-    let mut names = HashSet::new();
-    let mut one = |name: &str, shape: &[usize]| {
-        names.insert(name.to_owned());
-        match fetch(name, shape) {
+    let mut one = |name: &str, shape: &[usize], buffer: bool| {
+        let mut found = fetch(name, shape);
+        if found.is_none() && !buffer {
+            if let Some(old) = legacy_name(name).filter(|old| !names.contains(old)) {
+                found = fetch(&old, shape);
+                if found.is_some() {
+                    report.renamed.push((old.clone(), name.to_owned()));
+                    used.insert(old);
+                }
+            }
+        }
+        match found {
+            None if buffer && is_counter(name) => report.counters_kept.push(name.to_owned()),
             None => report.missing.push(name.to_owned()),
             Some(Ok(t)) => {
                 report.loaded.push(name.to_owned());
@@ -207,21 +280,16 @@ where
             }
         }
     };
-    model.visit("", &mut |name, p| one(name, p.shape()));
-    let mut buffers = HashSet::new();
-    model.visit_buffers("", &mut |name, b| {
-        one(name, b.shape());
-        buffers.insert(name.to_owned());
-    });
+    model.visit("", &mut |name, p| one(name, p.shape(), false));
+    model.visit_buffers("", &mut |name, b| one(name, b.shape(), true));
     report.unexpected = keys
         .into_iter()
-        .filter(|k| !names.contains(*k))
+        .filter(|k| !names.contains(*k) && !used.contains(*k))
         .map(str::to_owned)
         .collect();
     report.unexpected.sort();
     Staged {
         report,
-        buffers,
         mismatch,
         values,
     }

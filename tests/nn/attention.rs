@@ -206,7 +206,7 @@ fn transformer_block_is_pre_norm_attention_then_mlp() {
         ("ln1.bias", 12),
         ("ln2.weight", 13),
         ("ln2.bias", 14),
-        ("attn.qkv.bias", 15),
+        ("attn.in_proj_bias", 15),
     ] {
         let p = block.param_by_name_mut(name).unwrap();
         let dims = p.shape().to_vec();
@@ -386,8 +386,8 @@ fn names_shapes_and_default_init() {
     let want = [
         ("ln1.weight", vec![e]),
         ("ln1.bias", vec![e]),
-        ("attn.qkv.weight", vec![3 * e, e]),
-        ("attn.qkv.bias", vec![3 * e]),
+        ("attn.in_proj_weight", vec![3 * e, e]),
+        ("attn.in_proj_bias", vec![3 * e]),
         ("attn.out_proj.weight", vec![e, e]),
         ("attn.out_proj.bias", vec![e]),
         ("ln2.weight", vec![e]),

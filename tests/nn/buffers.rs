@@ -1,8 +1,10 @@
 //! Buffers: state saved with a model but never trained (batch norm's
 //! running statistics). The derive and the containers forward them under
 //! dotted names; `summary` lists them; safetensors saves and loads them
-//! (bit-exact round trip, a PyTorch state dict with `num_batches_tracked`,
-//! every damaged case leaving them unchanged); optimisers never touch them.
+//! (bit-exact round trip, a PyTorch state dict with `num_batches_tracked`
+//! loaded into the count and written back as PyTorch's `I64`, a file from
+//! before the count was a buffer, every damaged case leaving them
+//! unchanged); optimisers never touch them.
 
 use crate::common;
 
@@ -114,23 +116,21 @@ fn derive_forwards_buffers_under_dotted_names() {
         pair: [BatchNorm1d::new(5), BatchNorm1d::new(6)],
         _width: 7,
     };
-    let expected = [
-        "stem.1.running_mean",
-        "stem.1.running_var",
-        "blocks.0.norm.running_mean",
-        "blocks.0.norm.running_var",
-        "blocks.1.norm.running_mean",
-        "blocks.1.norm.running_var",
-        "extra.running_mean",
-        "extra.running_var",
-        "pair.0.running_mean",
-        "pair.0.running_var",
-        "pair.1.running_mean",
-        "pair.1.running_var",
-    ];
+    let expected: Vec<String> = [
+        "stem.1.",
+        "blocks.0.norm.",
+        "blocks.1.norm.",
+        "extra.",
+        "pair.0.",
+        "pair.1.",
+    ]
+    .iter()
+    .flat_map(|p| ["running_mean", "running_var", "num_batches_tracked"].map(|b| format!("{p}{b}")))
+    .collect();
     assert_eq!(names(&net), expected);
-    // 1 + 2 + 2 + 4 + 5 + 6 channels, a mean and a variance each
-    assert_eq!(net.num_buffers(), 2 * (1 + 2 + 2 + 4 + 5 + 6));
+    // 1 + 2 + 2 + 4 + 5 + 6 channels, a mean and a variance each, and one
+    // count per layer
+    assert_eq!(net.num_buffers(), 2 * (1 + 2 + 2 + 4 + 5 + 6) + 6);
     // buffers are not parameters
     assert!(
         net.named_parameters()
@@ -158,9 +158,10 @@ fn sequential_and_dyn_modules_forward_buffers() {
         .add(Linear::new(2, 3, &mut r))
         .add(BatchNorm1d::new(3))
         .add(Relu);
-    assert_eq!(names(&seq), ["1.running_mean", "1.running_var"]);
+    let expected = ["1.running_mean", "1.running_var", "1.num_batches_tracked"];
+    assert_eq!(names(&seq), expected);
     let boxed: Box<dyn Module> = Box::new(seq);
-    assert_eq!(names(&boxed), ["1.running_mean", "1.running_var"]);
+    assert_eq!(names(&boxed), expected);
     // a module with no buffers of its own keeps the empty defaults
     assert!(names(&Linear::<f32>::new(2, 2, &mut r)).is_empty());
     assert_eq!(Param::new("p", Tensor::<f32>::zeros(&[3])).num_buffers(), 0);
@@ -174,26 +175,33 @@ fn buffers_are_the_running_statistics_and_writable_through_the_visitor() {
     let buffers = bn.named_buffers();
     assert_eq!(buffers[0].1, stats.running_mean);
     assert_eq!(buffers[1].1, stats.running_var);
+    // three training batches, as a scalar
+    assert_eq!(buffers[2].1, Tensor::scalar(3.0));
     // the visitor runs without the layer's lock held, so it may read the
     // layer itself (this would deadlock otherwise)
     let mut seen = 0;
     bn.visit_buffers("", &mut |_, b| {
-        assert_eq!(b.shape(), bn.running_stats().running_mean.shape());
+        let channels = bn.running_stats().running_mean.numel();
+        assert!(b.shape() == [channels] || b.shape().is_empty());
         seen += 1;
     });
-    assert_eq!(seen, 2);
+    assert_eq!(seen, 3);
 
+    // a visit that only reads leaves the count as it is
+    bn.visit_buffers_mut("", &mut |_, _| {});
+    assert_eq!(bn.running_stats().num_batches_tracked, 3);
     bn.visit_buffers_mut("", &mut |name, b| {
         *b = match name {
             "running_mean" => tensor![1.0, 2.0],
-            _ => tensor![3.0, 4.0],
+            "running_var" => tensor![3.0, 4.0],
+            _ => Tensor::scalar(41.6),
         }
     });
     let after = bn.running_stats();
     assert_eq!(after.running_mean.to_vec(), [1.0, 2.0]);
     assert_eq!(after.running_var.to_vec(), [3.0, 4.0]);
-    // the count is not a buffer and stays
-    assert_eq!(after.num_batches_tracked, 3);
+    // the count is written back rounded to a whole number
+    assert_eq!(after.num_batches_tracked, 42);
 
     // and set_running_stats shows through the buffers
     bn.set_running_stats(RunningStats {
@@ -221,19 +229,20 @@ fn summary_lists_buffers_after_parameters_without_counting_them() {
     small.set_trainable_where(|n| n == "fc.bias", false);
     let s = small.summary();
     // parameters: 12 + 3 + 3 + 3 = 21, of which 18 trainable (not fc.bias);
-    // buffers: two of 3 values
-    assert_eq!((s.total(), s.trainable(), s.buffer_total()), (21, 18, 6));
-    assert_eq!(s.buffers.len(), 2);
-    // name column 15 wide ("bn.running_mean"), shape 6, params 6
+    // buffers: two of 3 values and the count
+    assert_eq!((s.total(), s.trainable(), s.buffer_total()), (21, 18, 7));
+    assert_eq!(s.buffers.len(), 3);
+    // name column 22 wide ("bn.num_batches_tracked"), shape 6, params 6
     let expected = "\
-name             shape   params  trainable
-fc.weight        [3, 4]      12  yes
-fc.bias          [3]          3  no
-bn.weight        [3]          3  yes
-bn.bias          [3]          3  yes
-bn.running_mean  [3]          3  buffer
-bn.running_var   [3]          3  buffer
-total: 21 parameters in 4 tensors, 18 trainable; buffers: 6 values in 2 tensors
+name                    shape   params  trainable
+fc.weight               [3, 4]      12  yes
+fc.bias                 [3]          3  no
+bn.weight               [3]          3  yes
+bn.bias                 [3]          3  yes
+bn.running_mean         [3]          3  buffer
+bn.running_var          [3]          3  buffer
+bn.num_batches_tracked  []           1  buffer
+total: 21 parameters in 4 tensors, 18 trainable; buffers: 7 values in 3 tensors
 ";
     assert_eq!(s.to_string(), expected);
 }
@@ -279,10 +288,12 @@ fn round_trip_restores_running_statistics_bit_exactly() {
             "bn.weight",
             "bn.bias",
             "bn.running_mean",
-            "bn.running_var"
+            "bn.running_var",
+            "bn.num_batches_tracked"
         ]
     );
-    assert!(report.is_exact() && report.ignored.is_empty());
+    assert!(report.is_exact() && report.counters_kept.is_empty());
+    assert_eq!(copy.bn.running_stats().num_batches_tracked, 3);
     assert_eq!(snapshot(&copy), snapshot(&trained));
     let (a, b) = (trained.bn.running_stats(), copy.bn.running_stats());
     assert_eq!(a.running_mean, b.running_mean);
@@ -325,14 +336,13 @@ fn a_pytorch_state_dict_with_num_batches_tracked_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/batch_norm.safetensors");
     let mut m = Model::<f32>::new(5);
     let report = load_safetensors(&mut m, &path).unwrap();
-    assert_eq!(report.loaded.len(), 6);
-    assert_eq!(report.ignored, ["bn.num_batches_tracked"]);
-    assert!(report.is_exact());
+    assert_eq!(report.loaded.len(), 7);
+    assert!(report.is_exact() && report.counters_kept.is_empty());
     let stats = m.bn.running_stats();
     assert_eq!(stats.running_mean.to_vec(), [0.5, -1.5]);
     assert_eq!(stats.running_var.to_vec(), [4.0, 0.25]);
-    // the counter is ignored, not loaded
-    assert_eq!(stats.num_batches_tracked, 0);
+    // the counter is loaded
+    assert_eq!(stats.num_batches_tracked, 7);
 
     // Evaluation by hand, eps = 1e-5:
     // x0 = [1, 2, 3]  -> fc [1 - 3, 0.5 * 6 + 1]   = [-2, 4]
@@ -423,13 +433,23 @@ fn damaged_or_mismatched_buffers_leave_the_model_unchanged() {
             vec![
                 good_mean.clone(),
                 good_var.clone(),
-                counter(F32, vec![], f32_bytes(&[7.0])),
+                counter(safetensors::Dtype::F64, vec![], 7f64.to_le_bytes().to_vec()),
             ],
             "num_batches_tracked",
             WeightsProblem::Dtype {
                 expected: "I64".into(),
-                found: "F32".into(),
+                found: "F64".into(),
             },
+        ),
+        (
+            "counter-negative",
+            vec![
+                good_mean.clone(),
+                good_var.clone(),
+                counter(I64, vec![], (-1i64).to_le_bytes().to_vec()),
+            ],
+            "num_batches_tracked",
+            WeightsProblem::Format("the batch count is negative: -1".into()),
         ),
         (
             "counter-shape",
@@ -468,8 +488,9 @@ fn damaged_or_mismatched_buffers_leave_the_model_unchanged() {
     );
     let mut m = bn();
     let report = load_safetensors(&mut m, &path).unwrap();
-    assert_eq!(report.ignored, ["num_batches_tracked"]);
+    assert!(report.loaded.contains(&"num_batches_tracked".to_owned()));
     assert_eq!(m.running_stats().running_var.to_vec(), [3.0, 4.0]);
+    assert_eq!(m.running_stats().num_batches_tracked, 7);
     let bytes = std::fs::read(&path).unwrap();
     let cut = dir.path("cut.safetensors");
     std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
@@ -546,6 +567,7 @@ fn allow_missing_keeps_buffers_the_file_lacks() {
     let report = load_safetensors_with(&mut bn, &path, opts).unwrap();
     assert_eq!(report.loaded, ["weight", "bias"]);
     assert_eq!(report.missing, ["running_mean", "running_var"]);
+    assert_eq!(report.counters_kept, ["num_batches_tracked"]);
     assert_eq!(bn.weight.as_ref().unwrap().value().to_vec(), [2.0, 3.0]);
     assert_eq!(bn.running_stats(), before);
 }

@@ -55,6 +55,7 @@ fn state_holds_every_parameter_and_buffer_by_dotted_name() {
     assert_eq!(
         keys,
         [
+            "bn.num_batches_tracked",
             "bn.running_mean",
             "bn.running_var",
             "bn.weight",
@@ -102,7 +103,8 @@ fn a_state_is_a_snapshot_and_load_state_puts_it_back() {
             "head.weight",
             "head.bias",
             "bn.running_mean",
-            "bn.running_var"
+            "bn.running_var",
+            "bn.num_batches_tracked"
         ]
     );
 }
