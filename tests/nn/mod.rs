@@ -7,6 +7,7 @@ mod init;
 mod layers;
 mod loss;
 mod module;
+mod pytorch;
 mod recurrent;
 mod recurrent_stack;
 mod sequential;
