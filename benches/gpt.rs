@@ -70,8 +70,8 @@ impl Gpt {
             let parts: [(&str, &str, [usize; 2], Init); 12] = [
                 ("ln1.weight", "ln1_w", [d, 0], Init::Ones),
                 ("ln1.bias", "ln1_b", [d, 0], Init::Zeros),
-                ("attn.qkv.weight", "qkv_w", [3 * d, d], small),
-                ("attn.qkv.bias", "qkv_b", [3 * d, 0], Init::Zeros),
+                ("attn.in_proj_weight", "qkv_w", [3 * d, d], small),
+                ("attn.in_proj_bias", "qkv_b", [3 * d, 0], Init::Zeros),
                 ("attn.out_proj.weight", "proj_w", [d, d], small),
                 ("attn.out_proj.bias", "proj_b", [d, 0], Init::Zeros),
                 ("ln2.weight", "ln2_w", [d, 0], Init::Ones),

@@ -4,9 +4,23 @@
 //! length, a JSON header giving each tensor's dtype, shape and byte range,
 //! then the raw little-endian data), keyed by the parameters' and
 //! [buffers'](crate::Module#buffers) dotted names
-//! (`blocks.0.attn.qkv.weight`, `bn.running_mean`), so weights move to and
-//! from PyTorch (`safetensors.torch.save_file(model.state_dict(), path)`)
-//! unchanged wherever the two models name their parameters alike.
+//! (`blocks.0.attn.in_proj_weight`, `bn.running_mean`), so weights move to
+//! and from PyTorch (`safetensors.torch.save_file(model.state_dict(), path)`)
+//! unchanged wherever the two models name their parameters alike. Every
+//! layer of [`nn`](crate::nn) uses the names, layouts and dtypes of the
+//! equivalent PyTorch module's `state_dict`: `Linear`, `Conv2d`,
+//! `Embedding`, `LayerNorm`, `BatchNorm1d`/`2d` (`running_mean`,
+//! `running_var`, and `num_batches_tracked` stored as `I64`),
+//! `MultiHeadAttention` (`in_proj_weight` with rows q, k, v, `in_proj_bias`,
+//! `out_proj.weight`, `out_proj.bias`), `Gru` and `Lstm` (`weight_ih_lK`,
+//! `weight_hh_lK`, `bias_ih_lK`, `bias_hh_lK`, gate blocks r, z, n and i, f,
+//! g, o). tests/nn/pytorch.rs loads a state dict PyTorch saved and checks
+//! the outputs against PyTorch's.
+//!
+//! Files from earlier versions of tapegrad, which wrote attention's
+//! projection as `qkv.weight`/`qkv.bias` and no batch counters, still load,
+//! strictly: see [`legacy_name`](crate::nn::legacy_name) and
+//! [`LoadReport::counters_kept`].
 //!
 //! Two promises:
 //! - **Loading checks everything before it changes anything.** An

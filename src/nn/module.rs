@@ -88,7 +88,9 @@ pub use autograd_macros::Module;
 /// [`num_params`](Module::num_params), but it is saved and loaded with the
 /// parameters under its dotted name (PyTorch's `register_buffer`). The
 /// running mean and variance of [`BatchNorm1d`](crate::nn::BatchNorm1d)
-/// are buffers (`bn.running_mean`, `bn.running_var`). A module with buffers
+/// are buffers (`bn.running_mean`, `bn.running_var`), and so is its batch
+/// count (`bn.num_batches_tracked`, a scalar: see
+/// [`is_counter`](crate::nn::is_counter)), all under PyTorch's names. A module with buffers
 /// overrides [`visit_buffers`](Module::visit_buffers) and
 /// [`visit_buffers_mut`](Module::visit_buffers_mut); every other module
 /// keeps their empty defaults, and containers and derived impls forward
@@ -106,9 +108,9 @@ pub use autograd_macros::Module;
 ///
 /// let net = Net { bn: BatchNorm1d::new(3) };
 /// let names: Vec<String> = net.named_buffers().into_iter().map(|(n, _)| n).collect();
-/// assert_eq!(names, ["bn.running_mean", "bn.running_var"]);
+/// assert_eq!(names, ["bn.running_mean", "bn.running_var", "bn.num_batches_tracked"]);
 /// assert_eq!(net.num_params(), 6); // weight and bias only
-/// assert_eq!(net.num_buffers(), 6); // 3 means, 3 variances
+/// assert_eq!(net.num_buffers(), 7); // 3 means, 3 variances, the batch count
 /// ```
 ///
 /// The trait is dyn-compatible: `Box<dyn Module>` is itself a module with

@@ -4,7 +4,14 @@
 //! ## Format (version 2)
 //! One safetensors file (readable by any safetensors tool):
 //! - tensor `model.NAME` for each parameter and each buffer (batch-norm
-//!   running statistics) `NAME` of the model;
+//!   running statistics and batch count, the count as a scalar of the
+//!   model's dtype) `NAME` of the model, under the names of PyTorch's
+//!   state dict (see [`io`](crate::io)). Checkpoints written before the
+//!   names followed PyTorch's everywhere (attention's `qkv.weight` and
+//!   `qkv.bias`, now `in_proj_weight` and `in_proj_bias`; no batch count)
+//!   still load their model part, but the optimiser's state tensors of the
+//!   renamed parameters (`optim.attn.qkv.weight.exp_avg`) do not, so such a
+//!   checkpoint of a model with attention fails to load;
 //! - tensor `optim.NAME.TENSOR` for each state tensor of the optimiser
 //!   (`optim.fc.weight.exp_avg`), of its parameter's shape;
 //! - header metadata (strings): `checksum` (below), `format` (`pt`),
