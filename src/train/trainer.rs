@@ -157,7 +157,16 @@ impl<'a, T: Float> Trainer<'a, T> {
     }
 
     /// Sets the base seed from which each epoch's shuffle and each step's
-    /// tape are seeded (see the [module docs](super)).
+    /// tape are seeded (see the [module docs](super)); 0 by default.
+    ///
+    /// The seed reaches the shuffle only if the loader shuffles: a loader
+    /// made with [`DataLoader::shuffle`](crate::data::DataLoader::shuffle)
+    /// (whatever seed it was given) is reseeded at the start of every epoch
+    /// with [`TrainState::shuffle_seed`](super::TrainState::shuffle_seed),
+    /// which derives from this seed and the epoch; a loader made without it
+    /// keeps the dataset's order, and the seed then changes only the tapes'
+    /// generators (dropout). It does not touch the model's initial
+    /// parameters, which were drawn before the trainer saw them.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
