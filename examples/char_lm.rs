@@ -2,9 +2,17 @@
 //! learns to continue Shakespeare, and must beat a bigram baseline.
 //!
 //! Run: `cargo run --release --example char_lm`. Flags: `--gru` for the
-//! recurrent variant, `--data names.txt` to learn and invent first names,
-//! `--steps N`, `--out DIR` for the loss plot (default `target/`);
-//! `-- --help` lists them with their defaults.
+//! recurrent variant, `--data FILE` for any text file (`names.txt`, in
+//! `examples/data/`, learns and invents first names), `--preset
+//! shakespeare|names` (chosen by the file's name unless given), `--prompt
+//! TEXT` where the samples start, `--context N` characters per window,
+//! `--shuffle-lines true|false`, `--steps N`, `--out DIR` for the loss plot
+//! (default `target/`); `-- --help` lists them with their defaults.
+//!
+//! Every check of the text and the flags runs before training: a file
+//! that cannot be read or is too short for the context, or a prompt with
+//! characters the text lacks (each one named), stops the run with a
+//! one-line error and exit status 1.
 //!
 //! Measured on a 2-core machine shared with three other builds (load
 //! about 10): the default 600 steps took 534 s of wall time but only about
@@ -45,7 +53,8 @@ pub enum Kind {
     Gru,
 }
 
-/// What to run.
+/// What to run: start from a preset ([`Config::shakespeare`],
+/// [`Config::names`]) and change what you need.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The text file (ASCII).
@@ -151,14 +160,26 @@ impl Vocab {
         Vocab { chars }
     }
 
-    fn encode(&self, text: &str) -> Vec<usize> {
-        text.chars()
-            .map(|c| {
-                self.chars
-                    .binary_search(&c)
-                    .expect("a character of the text")
-            })
-            .collect()
+    /// The ids of `text`'s characters.
+    ///
+    /// # Errors
+    /// Every distinct character of `text` the vocabulary lacks, in order
+    /// of first appearance.
+    fn encode(&self, text: &str) -> Result<Vec<usize>, Vec<char>> {
+        let mut ids = Vec::with_capacity(text.len());
+        let mut unknown = Vec::new();
+        for c in text.chars() {
+            match self.chars.binary_search(&c) {
+                Ok(id) => ids.push(id),
+                Err(_) if !unknown.contains(&c) => unknown.push(c),
+                Err(_) => {}
+            }
+        }
+        if unknown.is_empty() {
+            Ok(ids)
+        } else {
+            Err(unknown)
+        }
     }
 
     fn len(&self) -> usize {
@@ -281,8 +302,14 @@ fn bigram_bpc(train: &[usize], val: &[usize], vocab: usize, len: usize) -> f64 {
 
 /// Generates `count` characters after `prompt`, each drawn from the
 /// softmax of the model's last logits divided by `temperature`.
-fn sample(model: &CharModel, vocab: &Vocab, config: &Config, rng: &mut StdRng) -> String {
-    let mut ids = vocab.encode(&config.prompt);
+fn sample(
+    model: &CharModel,
+    vocab: &Vocab,
+    prompt: Vec<usize>,
+    config: &Config,
+    rng: &mut StdRng,
+) -> String {
+    let mut ids = prompt;
     let mut out = String::new();
     let temperature = 0.8;
     for _ in 0..config.sample_len {
@@ -312,26 +339,87 @@ fn sample(model: &CharModel, vocab: &Vocab, config: &Config, rng: &mut StdRng) -
 }
 
 /// Reads the text, shuffling its lines if asked.
-fn read_text(config: &Config, rng: &mut StdRng) -> String {
+///
+/// # Errors
+/// If the file cannot be read or is not UTF-8 text.
+fn read_text(config: &Config, rng: &mut StdRng) -> Result<String, String> {
     let text = std::fs::read_to_string(&config.data)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", config.data.display()));
+        .map_err(|e| format!("{}: cannot read the text: {e}", config.data.display()))?;
     if !config.shuffle_lines {
-        return text;
+        return Ok(text);
     }
     let mut lines: Vec<&str> = text.lines().collect();
     rand::seq::SliceRandom::shuffle(lines.as_mut_slice(), rng);
-    lines.join("\n") + "\n"
+    Ok(lines.join("\n") + "\n")
+}
+
+/// A character as the error messages show it.
+fn shown(c: char) -> String {
+    match c {
+        '\n' => "a newline".into(),
+        '\t' => "a tab".into(),
+        c => format!("{c:?}"),
+    }
+}
+
+/// Checks `config`'s numbers and the prompt against the text, before any
+/// training: returns the prompt's ids.
+///
+/// # Errors
+/// One line saying what is wrong: no steps, windows or width; a text too
+/// short for the context; an empty prompt; a prompt character the text
+/// lacks (each such character named).
+fn check(config: &Config, vocab: &Vocab, train: usize, val: usize) -> Result<Vec<usize>, String> {
+    let file = config.data.display();
+    for (flag, v) in [
+        ("--steps", config.steps),
+        ("--context", config.context),
+        ("the batch", config.batch),
+        ("the width", config.width),
+        ("the evaluation interval", config.eval_every),
+    ] {
+        if v == 0 {
+            return Err(format!("{flag} must be at least 1"));
+        }
+    }
+    let len = config.context;
+    if train < len + 2 || val < len + 1 {
+        return Err(format!(
+            "{file}: too short for windows of {len} characters: its training part (the first 90%) \
+             has {train} characters and its validation part {val}; it needs at least {} and {} \
+             (try a smaller --context)",
+            len + 2,
+            len + 1
+        ));
+    }
+    if config.prompt.is_empty() {
+        return Err("--prompt must not be empty (the samples continue it)".into());
+    }
+    vocab.encode(&config.prompt).map_err(|unknown| {
+        let list: Vec<String> = unknown.into_iter().map(shown).collect();
+        format!(
+            "the prompt {:?} has {} that {file} never uses: {} (choose --prompt from the text's characters)",
+            config.prompt,
+            if list.len() == 1 { "a character" } else { "characters" },
+            list.join(", ")
+        )
+    })
 }
 
 /// Trains and reports; see the module docs.
-pub fn run(config: &Config) -> Outcome {
+///
+/// # Errors
+/// If the text cannot be read, or the text, prompt or numbers do not fit
+/// (see `check`): before any step is taken.
+pub fn run(config: &Config) -> Result<Outcome, String> {
     let mut rng = StdRng::seed_from_u64(1234);
-    let text = read_text(config, &mut rng);
+    let text = read_text(config, &mut rng)?;
     let vocab = Vocab::new(&text);
-    let ids = vocab.encode(&text);
+    let ids = vocab.encode(&text).expect("the text's own characters");
     let split = ids.len() * 9 / 10;
     let (train, val) = (&ids[..split], &ids[split..]);
     let len = config.context;
+    let prompt = check(config, &vocab, train.len(), val.len())?;
 
     let mut model = CharModel::new(config, vocab.len(), &mut rng);
     let bigram = bigram_bpc(train, val, vocab.len(), len);
@@ -348,10 +436,17 @@ pub fn run(config: &Config) -> Outcome {
         println!("bigram baseline: {bigram:.3} bits per character on validation");
     }
 
-    let warmup = 100.min(config.steps / 4).max(1);
-    let cosine = CosineAnnealingLr::new(config.lr, config.steps - warmup, config.lr / 10.0)
-        .expect("valid schedule");
-    let schedule = LinearWarmup::new(cosine, warmup, 0.01).expect("valid warm-up");
+    // A quarter of the steps (at most 100) of warm-up, none for runs of
+    // fewer than 4 steps; the cosine takes the rest (at least one step).
+    let warmup = 100.min(config.steps / 4);
+    let cosine =
+        CosineAnnealingLr::new(config.lr, (config.steps - warmup).max(1), config.lr / 10.0)
+            .map_err(|e| e.to_string())?;
+    let schedule: Box<dyn LrSchedule> = if warmup == 0 {
+        Box::new(cosine)
+    } else {
+        Box::new(LinearWarmup::new(cosine, warmup, 0.01).map_err(|e| e.to_string())?)
+    };
     let mut opt = AdamW::new(config.lr).weight_decay(0.01);
     let mut train_curve = Vec::new();
     let mut val_curve = Vec::new();
@@ -393,7 +488,7 @@ pub fn run(config: &Config) -> Outcome {
 
     let val_bpc = val_curve.last().map_or(f64::NAN, |p| p.1);
     let mut sample_rng = StdRng::seed_from_u64(42);
-    let sample = sample(&model, &vocab, config, &mut sample_rng);
+    let sample = sample(&model, &vocab, prompt, config, &mut sample_rng);
     if config.verbose {
         println!(
             "validation: {:?} {val_bpc:.3} bits per character, bigram {bigram:.3}",
@@ -411,7 +506,8 @@ pub fn run(config: &Config) -> Outcome {
         }
     }
     if let Some(dir) = &config.out {
-        std::fs::create_dir_all(dir).expect("create the output folder");
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("{}: cannot create the folder: {e}", dir.display()))?;
         let path = dir.join("char_lm_loss.svg");
         let end = config.steps as f64;
         let file = config
@@ -425,25 +521,49 @@ pub fn run(config: &Config) -> Outcome {
             .series("validation", val_curve)
             .series("bigram baseline", [(0.0, bigram), (end, bigram)])
             .save(&path)
-            .expect("write the SVG");
+            .map_err(|e| e.to_string())?;
         if config.verbose {
             println!("loss curves written to {}", path.display());
         }
     }
-    Outcome {
+    Ok(Outcome {
         first_loss,
         last_loss: recent.iter().sum::<f64>() / recent.len() as f64,
         val_bpc,
         bigram_bpc: bigram,
         sample,
-    }
+    })
 }
 
 #[path = "common/args.rs"]
 pub mod args;
 
-/// The flags: `--data FILE` (which also picks the preset: `names.txt`
-/// gets [`Config::names`]), `--gru`, `--steps N`, `--out DIR`.
+/// Which preset a run starts from, as `--preset` takes it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Preset {
+    /// [`Config::shakespeare`].
+    #[default]
+    Shakespeare,
+    /// [`Config::names`].
+    Names,
+}
+
+impl std::str::FromStr for Preset {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "shakespeare" => Ok(Preset::Shakespeare),
+            "names" => Ok(Preset::Names),
+            _ => Err("the presets are shakespeare and names".into()),
+        }
+    }
+}
+
+/// The flags: `--data FILE`, `--preset shakespeare|names` (by default
+/// `names` for a file called `names.txt`, else `shakespeare`), `--gru`,
+/// `--steps N`, `--context N`, `--prompt TEXT`, `--shuffle-lines
+/// true|false`, `--out DIR`. Flags not given keep the preset's values.
 pub fn config(a: &mut args::Args) -> Config {
     let data: PathBuf = a.value(
         "--data",
@@ -456,10 +576,20 @@ pub fn config(a: &mut args::Args) -> Config {
     } else {
         data_path(&data.to_string_lossy())
     };
-    let mut config = if path.file_name().is_some_and(|f| f == "names.txt") {
-        Config::names()
+    let preset = a.optional(
+        "--preset",
+        "shakespeare|names",
+        "names for a file called names.txt, else shakespeare",
+        "the settings to start from (names: windows of 16, shuffled lines, prompt a newline)",
+    );
+    let named = path.file_name().is_some_and(|f| f == "names.txt");
+    let mut config = match preset.unwrap_or(if named {
+        Preset::Names
     } else {
-        Config::shakespeare()
+        Preset::Shakespeare
+    }) {
+        Preset::Names => Config::names(),
+        Preset::Shakespeare => Config::shakespeare(),
     };
     config.data = path;
     if a.switch("--gru", "a GRU instead of the transformer") {
@@ -468,6 +598,30 @@ pub fn config(a: &mut args::Args) -> Config {
     // The preset's own numbers unless given.
     if let Some(steps) = a.optional("--steps", "N", "600, both presets", "optimiser steps") {
         config.steps = steps;
+    }
+    if let Some(context) = a.optional(
+        "--context",
+        "N",
+        "64; names: 16",
+        "characters per training window (and what the sampler sees)",
+    ) {
+        config.context = context;
+    }
+    if let Some(prompt) = a.optional::<String>(
+        "--prompt",
+        "TEXT",
+        "HAMLET. and a newline; names: a newline",
+        "where the samples start; \\n is a newline (every character must occur in the text)",
+    ) {
+        config.prompt = prompt.replace("\\n", "\n");
+    }
+    if let Some(shuffle) = a.optional(
+        "--shuffle-lines",
+        "true|false",
+        "false; names: true",
+        "shuffle the lines before the 90/10 split (for sorted lists)",
+    ) {
+        config.shuffle_lines = shuffle;
     }
     if let Some(out) = a.optional("--out", "DIR", "target/", "where the loss plot goes") {
         config.out = Some(out);
@@ -483,6 +637,9 @@ fn main() {
         config,
     );
     let start = std::time::Instant::now();
-    run(&config);
+    if let Err(message) = run(&config) {
+        eprintln!("char_lm: {message}");
+        std::process::exit(1);
+    }
     println!("done in {:.1} s", start.elapsed().as_secs_f64());
 }

@@ -143,7 +143,7 @@ fn char_lm_learns_names() {
         out: None,
         ..char_lm::Config::names()
     };
-    let out = char_lm::run(&config);
+    let out = char_lm::run(&config).expect("names.txt fits");
     println!(
         "char_lm: loss {:.3} -> {:.3} nats, validation {:.3} bpc, bigram {:.3}",
         out.first_loss, out.last_loss, out.val_bpc, out.bigram_bpc
