@@ -111,8 +111,9 @@ fn forecast_mlp_beats_seasonal_naive() {
         kind: forecast::Kind::Mlp,
         epochs: 15,
         verbose: false,
-        out: None,
-    });
+        ..forecast::Config::default()
+    })
+    .expect("the bundled series fits");
     assert!(
         out.last_loss < 0.5 * out.first_loss,
         "loss {} -> {}",
@@ -125,6 +126,10 @@ fn forecast_mlp_beats_seasonal_naive() {
         out.test_mae,
         out.naive_mae
     );
+    // RMSE is at least MAE (Jensen), and the MLP wins on it too
+    assert!(out.test_rmse >= out.test_mae && out.naive_rmse >= out.naive_mae);
+    assert!(out.test_rmse < out.naive_rmse);
+    assert_eq!(out.column, "co2");
 }
 
 #[test]
