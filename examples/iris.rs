@@ -5,10 +5,18 @@
 //!
 //! Run: `cargo run --release --example iris` (files go to `target/iris/`,
 //! or to `--out DIR`; `-- --help` lists the flags).
+//!
+//! Other data: `--data FILE.csv`, any numeric CSV with a header whose last
+//! column is the class (whole numbers from 0); the input width and the
+//! number of classes come from the file, `--hidden N` sets the hidden
+//! layer's width and `--epochs N` the longest run. A fifth of the rows is
+//! held out for validation, and the features are standardised with the
+//! mean and deviation of the training rows only (the validation rows are
+//! scaled by the same numbers, as new data would be).
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tapegrad::data::{Batch, CsvOptions, DataLoader, Dataset, TensorDataset, read_csv};
 use tapegrad::nn::{Forward, Linear, Relu, Sequential};
 use tapegrad::optim::Adam;
@@ -16,6 +24,34 @@ use tapegrad::schedule::CosineAnnealingLr;
 use tapegrad::train::LrFinder;
 use tapegrad::train::{Checkpoint, DivergenceGuard, EarlyStopping, Progress, StepOutput, Trainer};
 use tapegrad::{Tape, Tensor};
+
+/// What to run; `Config::default()` is the bundled iris with the flags'
+/// defaults, files in `target/iris`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The CSV file (numeric, header, the class last).
+    pub data: PathBuf,
+    /// The longest run, in epochs (early stopping may end it sooner).
+    pub epochs: usize,
+    /// The hidden layer's width.
+    pub hidden: usize,
+    /// Where the files go.
+    pub out: PathBuf,
+    /// How progress is shown.
+    pub progress: Progress,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data: Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/iris.csv"),
+            epochs: 60,
+            hidden: 32,
+            out: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/iris"),
+            progress: Progress::Auto,
+        }
+    }
+}
 
 /// What one run reached.
 pub struct Outcome {
@@ -27,23 +63,79 @@ pub struct Outcome {
     pub epochs: usize,
 }
 
-/// Iris with each feature standardised, split 120 / 30.
-fn data() -> (TensorDataset, TensorDataset) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/iris.csv");
+/// Each feature's mean and deviation over the training rows.
+pub type Stats = Vec<(f32, f32)>;
+
+/// Splits `all` 80 / 20 (shuffled by `seed`) and standardises every
+/// feature of both parts with the mean and (population) deviation of the
+/// training part only; a feature constant over the training rows is only
+/// centred. Returns the parts and the statistics used.
+pub fn split_and_standardise(
+    all: &TensorDataset,
+    seed: u64,
+) -> (TensorDataset, TensorDataset, Stats) {
+    let (train, val) = all.split(0.2, &mut StdRng::seed_from_u64(seed));
+    let (n, d) = (train.len(), all.input_shape()[0]);
+    let x = train.inputs().as_slice();
+    let stats: Stats = (0..d)
+        .map(|j| {
+            let mean = (0..n).map(|i| x[i * d + j]).sum::<f32>() / n as f32;
+            let var = (0..n).map(|i| (x[i * d + j] - mean).powi(2)).sum::<f32>() / n as f32;
+            (mean, if var > 0.0 { var.sqrt() } else { 1.0 })
+        })
+        .collect();
+    let scale = |part: &TensorDataset| {
+        let rows = part.len();
+        let z: Vec<f32> = part
+            .inputs()
+            .as_slice()
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| {
+                let (mean, sd) = stats[k % d];
+                (v - mean) / sd
+            })
+            .collect();
+        TensorDataset::new(
+            Tensor::from_vec(z, &[rows, d]).expect("rows x features"),
+            part.targets().clone(),
+        )
+    };
+    (scale(&train), scale(&val), stats)
+}
+
+/// Reads `config.data`: features and whole-number classes from 0, checked.
+///
+/// # Errors
+/// The CSV reader's (line and what is wrong), or a class that is not a
+/// whole number from 0, or fewer than 10 rows (too few to hold out a fifth).
+fn data(config: &Config) -> Result<(TensorDataset, usize), String> {
+    let file = config.data.display();
     let all: TensorDataset =
-        read_csv(path, &CsvOptions::default()).expect("examples/data/iris.csv");
-    let (n, d) = (all.len(), all.input_shape()[0]);
-    let x = all.inputs().as_slice();
-    let mut z = x.to_vec();
-    for j in 0..d {
-        let mean = (0..n).map(|i| x[i * d + j]).sum::<f32>() / n as f32;
-        let sd = ((0..n).map(|i| (x[i * d + j] - mean).powi(2)).sum::<f32>() / n as f32).sqrt();
-        for i in 0..n {
-            z[i * d + j] = (x[i * d + j] - mean) / sd;
-        }
+        read_csv(&config.data, &CsvOptions::default()).map_err(|e| e.to_string())?;
+    if let Some(bad) = all
+        .targets()
+        .as_slice()
+        .iter()
+        .find(|&&c| c < 0.0 || c.fract() != 0.0)
+    {
+        return Err(format!(
+            "{file}: the last column must hold classes, whole numbers from 0: found {bad}"
+        ));
     }
-    let all = TensorDataset::new(Tensor::from_vec(z, &[n, d]).unwrap(), all.targets().clone());
-    all.split(0.2, &mut StdRng::seed_from_u64(0))
+    if all.len() < 10 {
+        return Err(format!(
+            "{file}: {} rows, too few to hold out a fifth for validation (at least 10)",
+            all.len()
+        ));
+    }
+    let classes = all
+        .targets()
+        .as_slice()
+        .iter()
+        .fold(0.0f32, |m, &c| m.max(c)) as usize
+        + 1;
+    Ok((all, classes.max(2)))
 }
 
 /// Cross-entropy and accuracy of one batch.
@@ -53,15 +145,22 @@ fn step<'t>(model: &Sequential, tape: &'t Tape, batch: &Batch) -> StepOutput<'t>
     StepOutput::new(logits.cross_entropy(&labels)).accuracy(logits, &labels)
 }
 
-/// Finds a rate, trains for up to `epochs`, and writes everything to `out`.
-pub fn run(epochs: usize, out: &Path, progress: Progress) -> Outcome {
+/// Finds a rate, trains for up to `config.epochs`, and writes everything
+/// to `config.out`.
+///
+/// # Errors
+/// If the data does not fit (see `data`), before any training.
+pub fn run(config: &Config) -> Result<Outcome, String> {
+    let (epochs, out, progress) = (config.epochs, config.out.as_path(), config.progress);
+    let (all, classes) = data(config)?;
+    let (train, val, _) = split_and_standardise(&all, 0);
     std::fs::create_dir_all(out).expect("output directory");
-    let (train, val) = data();
     let mut rng = StdRng::seed_from_u64(1);
+    let width = all.input_shape()[0];
     let mut model = Sequential::new()
-        .add(Linear::new(4, 32, &mut rng))
+        .add(Linear::new(width, config.hidden, &mut rng))
         .add(Relu)
-        .add(Linear::new(32, 3, &mut rng));
+        .add(Linear::new(config.hidden, classes, &mut rng));
     let mut opt = Adam::new(1e-3);
     let mut loader = DataLoader::new(&train, 16).shuffle(0);
 
@@ -96,39 +195,61 @@ pub fn run(epochs: usize, out: &Path, progress: Progress) -> Outcome {
         .write_jsonl(out.join("history.jsonl"))
         .expect("jsonl");
     history.plot(out.join("plots")).expect("plots");
-    Outcome {
+    Ok(Outcome {
         suggested_lr: lr,
         val_accuracy: history.last_epoch("val_accuracy").unwrap_or(0.0),
         epochs: history.epochs.len(),
-    }
+    })
 }
 
 #[path = "common/args.rs"]
 pub mod args;
 
-/// The one flag, `--out DIR`: where the files go.
-pub fn out_dir(a: &mut args::Args) -> std::path::PathBuf {
-    a.value(
-        "--out",
-        "DIR",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/target/iris"),
-        "where the charts, history files and checkpoint go",
-    )
+/// The flags: `--data FILE`, `--epochs N`, `--hidden N`, `--out DIR`.
+pub fn config(a: &mut args::Args) -> Config {
+    let defaults = Config::default();
+    Config {
+        data: a
+            .optional(
+                "--data",
+                "FILE",
+                "examples/data/iris.csv",
+                "a numeric CSV with a header, the class (0, 1, ...) last",
+            )
+            .unwrap_or(defaults.data),
+        epochs: a.value(
+            "--epochs",
+            "N",
+            "60",
+            "the longest run (early stopping may end it sooner)",
+        ),
+        hidden: a.value("--hidden", "N", "32", "the hidden layer's width"),
+        out: a.value(
+            "--out",
+            "DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/target/iris"),
+            "where the charts, history files and checkpoint go",
+        ),
+        progress: Progress::Auto,
+    }
 }
 
 #[allow(dead_code)]
 fn main() {
-    let out = args::parse(
+    let config = args::parse(
         "iris",
         "iris with the whole training kit: range test, schedule, early stopping, checkpoints.",
-        out_dir,
+        config,
     );
-    let o = run(60, &out, Progress::Auto);
+    let o = run(&config).unwrap_or_else(|message| {
+        eprintln!("iris: {message}");
+        std::process::exit(1)
+    });
     println!(
         "range test suggested lr {:.2e}; {} epochs; validation accuracy {:.1}%; files in {}",
         o.suggested_lr,
         o.epochs,
         100.0 * o.val_accuracy,
-        out.display()
+        config.out.display()
     );
 }

@@ -115,7 +115,13 @@ fn mnist_example_learns_from_a_fraction_of_the_images() {
 #[test]
 fn iris_example_finds_a_rate_trains_and_writes_its_files() {
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("iris_smoke");
-    let o = iris::run(30, &out, tapegrad::train::Progress::Quiet);
+    let o = iris::run(&iris::Config {
+        epochs: 30,
+        out: out.clone(),
+        progress: tapegrad::train::Progress::Quiet,
+        ..iris::Config::default()
+    })
+    .expect("the bundled iris fits");
     assert!(o.suggested_lr > 1e-5 && o.suggested_lr < 10.0);
     assert!(
         o.val_accuracy >= 0.9,
@@ -379,8 +385,9 @@ fn the_flags_of_mnist_moons_lr_find_and_iris_keep_their_names_and_defaults() {
     assert_eq!(lr_find(&[]).unwrap(), root.join("target/lr_find"));
     assert_eq!(lr_find(&["charts"]).unwrap(), PathBuf::from("charts"));
 
-    let iris =
-        |argv: &[&str]| iris::args::parse_from("iris", "", argv.iter().copied(), iris::out_dir);
+    let iris = |argv: &[&str]| {
+        iris::args::parse_from("iris", "", argv.iter().copied(), iris::config).map(|c| c.out)
+    };
     assert_eq!(iris(&[]).unwrap(), root.join("target/iris"));
     assert_eq!(iris(&["--out", "i"]).unwrap(), PathBuf::from("i"));
     assert!(matches!(
