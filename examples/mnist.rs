@@ -388,7 +388,10 @@ pub fn run(config: &Config) -> Result<Outcome, Box<dyn Error>> {
     // then anneals to nearly zero, which suits a short fixed budget.
     let mut opt = Adam::new(3e-3);
     let history = Trainer::new(config.epochs)
-        .schedule(OneCycleLr::new(3e-3, total_steps)?)
+        // A one-cycle needs a step in each of its phases: runs of fewer
+        // than 4 steps (a small data set, one epoch) follow the start of a
+        // 4-step cycle rather than failing.
+        .schedule(OneCycleLr::new(3e-3, total_steps.max(4))?)
         .validation(&test, 1000)
         .progress(config.progress)
         .seed(config.seed)

@@ -9,3 +9,4 @@
 mod args;
 mod real_data;
 mod smoke;
+mod user_data;
