@@ -40,14 +40,18 @@ impl Mlp {
     fn loss<'t>(&self, tape: &'t Tape, x: &Tensor, labels: &[usize]) -> Var<'t> {
         let n = x.shape()[0];
         let x = tape.constant(x.reshape(&[n, 784]));
-        self.l2.forward(self.l1.forward(x).relu()).cross_entropy(labels)
+        self.l2
+            .forward(self.l1.forward(x).relu())
+            .cross_entropy(labels)
     }
 }
 
 /// The bundled MNIST training subset, pixels scaled to 0..1.
 fn mnist() -> TensorDataset {
     let read = |name: &str| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/mnist").join(name);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/data/mnist")
+            .join(name);
         let file = File::open(&path).expect("bundled MNIST");
         read_idx::<f32>(GzDecoder::new(BufReader::new(file)), &path).expect("bundled MNIST parses")
     };
@@ -63,7 +67,10 @@ fn mnist() -> TensorDataset {
 fn data_parallel_steps_match_one_process_with_the_whole_batch(dp: &DataParallel) {
     let data = mnist();
     let (steps, batch) = (50, 128);
-    assert!(batch % dp.size() == 0, "run with a number of ranks that divides 128");
+    assert!(
+        batch % dp.size() == 0,
+        "run with a number of ranks that divides 128"
+    );
     // The reference: this process alone, the whole batch.
     let mut whole = Mlp::new(1, 32);
     let mut opt = Adam::new(1e-3);
@@ -72,11 +79,14 @@ fn data_parallel_steps_match_one_process_with_the_whole_batch(dp: &DataParallel)
     let mut reference = Vec::new();
     for b in loader.epoch().take(steps) {
         let labels = b.labels();
-        reference.push(train::step(&mut whole, &mut opt, |m: &Mlp| m.loss(&tape, &b.inputs, &labels)));
+        reference.push(train::step(&mut whole, &mut opt, |m: &Mlp| {
+            m.loss(&tape, &b.inputs, &labels)
+        }));
     }
     // Data-parallel: this rank's share of each batch.
     let mut model = Mlp::new(1 + dp.rank() as u64, 32); // different on purpose: sync fixes it
-    dp.sync_model(&mut model).expect("same architecture on every rank");
+    dp.sync_model(&mut model)
+        .expect("same architecture on every rank");
     let mut opt = Adam::new(1e-3);
     let mut loader = DataLoader::new(&data, batch / dp.size())
         .shuffle(5)
@@ -85,7 +95,9 @@ fn data_parallel_steps_match_one_process_with_the_whole_batch(dp: &DataParallel)
     let tape = Tape::new();
     for (k, b) in loader.epoch().take(steps).enumerate() {
         let labels = b.labels();
-        let loss = dp.step(&mut model, &mut opt, |m: &Mlp| m.loss(&tape, &b.inputs, &labels));
+        let loss = dp.step(&mut model, &mut opt, |m: &Mlp| {
+            m.loss(&tape, &b.inputs, &labels)
+        });
         let want = f64::from(reference[k]);
         assert!(
             (loss - want).abs() <= 1e-5 * want.abs().max(1.0),
@@ -123,14 +135,25 @@ fn a_nan_on_one_rank_is_seen_by_all_and_rolled_back_together(dp: &DataParallel) 
             let l = m.loss(&tape, &b.inputs, &labels);
             if poison { l * f32::NAN } else { l }
         });
-        assert_eq!(loss.is_nan(), k == 3, "step {k} on rank {}: loss {loss}", dp.rank());
+        assert_eq!(
+            loss.is_nan(),
+            k == 3,
+            "step {k} on rank {}: loss {loss}",
+            dp.rank()
+        );
         if loss.is_nan() {
             (model, opt) = snapshot; // the optimiser's moments too
         }
         let fp = parameters_fingerprint(&model);
-        dp.agree("parameters after the step", fp).unwrap_or_else(|e| panic!("step {k}: {e}"));
+        dp.agree("parameters after the step", fp)
+            .unwrap_or_else(|e| panic!("step {k}: {e}"));
     }
-    assert!(model.parameters().iter().all(|p| p.value().as_slice().iter().all(|v| v.is_finite())));
+    assert!(
+        model
+            .parameters()
+            .iter()
+            .all(|p| p.value().as_slice().iter().all(|v| v.is_finite()))
+    );
 }
 
 /// Models built differently (another width on one rank) are refused on
@@ -142,12 +165,18 @@ fn different_models_are_refused_on_every_rank(dp: &DataParallel) {
     let hidden = if dp.rank() == 1 { 17 } else { 16 };
     let mut model = Mlp::new(9, hidden);
     let before = parameters_fingerprint(&model);
-    let err = dp.sync_model(&mut model).expect_err("different models must be refused");
+    let err = dp
+        .sync_model(&mut model)
+        .expect_err("different models must be refused");
     assert_eq!(
         err.to_string(),
         "distributed: ranks [1] disagree with rank 0 on the models (parameter names and shapes)"
     );
-    assert_eq!(parameters_fingerprint(&model), before, "a refused sync changed the model");
+    assert_eq!(
+        parameters_fingerprint(&model),
+        before,
+        "a refused sync changed the model"
+    );
     let seed_check = dp.agree("seed", 40 + dp.rank() as u64);
     assert!(seed_check.is_err());
 }
@@ -191,13 +220,28 @@ fn gradients_average_by_hand_in_any_bucket_size(dp: &DataParallel) {
     assert_eq!(small_dp_buckets, 3);
 }
 
+/// A check every rank runs.
+type Check = fn(&DataParallel);
+
 fn main() {
     let dp = DataParallel::init().expect("MPI starts");
-    let checks: [(&str, fn(&DataParallel)); 4] = [
-        ("data_parallel_steps_match_one_process_with_the_whole_batch", data_parallel_steps_match_one_process_with_the_whole_batch),
-        ("a_nan_on_one_rank_is_seen_by_all_and_rolled_back_together", a_nan_on_one_rank_is_seen_by_all_and_rolled_back_together),
-        ("different_models_are_refused_on_every_rank", different_models_are_refused_on_every_rank),
-        ("gradients_average_by_hand_in_any_bucket_size", gradients_average_by_hand_in_any_bucket_size),
+    let checks: [(&str, Check); 4] = [
+        (
+            "data_parallel_steps_match_one_process_with_the_whole_batch",
+            data_parallel_steps_match_one_process_with_the_whole_batch,
+        ),
+        (
+            "a_nan_on_one_rank_is_seen_by_all_and_rolled_back_together",
+            a_nan_on_one_rank_is_seen_by_all_and_rolled_back_together,
+        ),
+        (
+            "different_models_are_refused_on_every_rank",
+            different_models_are_refused_on_every_rank,
+        ),
+        (
+            "gradients_average_by_hand_in_any_bucket_size",
+            gradients_average_by_hand_in_any_bucket_size,
+        ),
     ];
     for (name, check) in checks {
         if catch_unwind(AssertUnwindSafe(|| check(&dp))).is_err() {

@@ -102,7 +102,10 @@ impl DataParallel {
     /// # Panics
     /// If `bytes` is 0.
     pub fn bucket_bytes(mut self, bytes: usize) -> Self {
-        assert!(bytes > 0, "DataParallel::bucket_bytes: a bucket must hold something");
+        assert!(
+            bytes > 0,
+            "DataParallel::bucket_bytes: a bucket must hold something"
+        );
         self.bucket_bytes = bytes;
         self
     }
@@ -187,7 +190,11 @@ impl DataParallel {
     /// If the ranks disagree on which parameters have a gradient (a
     /// parameter bound on one rank and not another): the buckets would not
     /// line up.
-    pub fn average_gradients<T: Float, M: Module<T> + ?Sized>(&self, model: &M, grads: &mut Grads<T>) -> usize {
+    pub fn average_gradients<T: Float, M: Module<T> + ?Sized>(
+        &self,
+        model: &M,
+        grads: &mut Grads<T>,
+    ) -> usize {
         self.average_gradients_in(model, grads, self.bucket_bytes)
     }
 
@@ -221,7 +228,9 @@ impl DataParallel {
         // Where each piece of the bucket came from: (parameter, offset, len).
         let mut pieces: Vec<(usize, usize, usize)> = Vec::new();
         let mut buckets = 0;
-        let mut flush = |bucket: &mut Vec<T>, pieces: &mut Vec<(usize, usize, usize)>, grads: &mut Grads<T>| {
+        let mut flush = |bucket: &mut Vec<T>,
+                         pieces: &mut Vec<(usize, usize, usize)>,
+                         grads: &mut Grads<T>| {
             if bucket.is_empty() {
                 return;
             }
@@ -250,13 +259,13 @@ impl DataParallel {
             pieces.clear();
             buckets += 1;
         };
-        for k in 0..ids.len() {
-            let total = grads.get_param(ids[k]).map_or(0, Tensor::numel);
+        for (k, &id) in ids.iter().enumerate() {
+            let total = grads.get_param(id).map_or(0, Tensor::numel);
             let mut offset = 0;
             while offset < total {
                 let room = per_bucket - bucket.len();
                 let count = room.min(total - offset);
-                let g = grads.get_param(ids[k]).expect("checked above");
+                let g = grads.get_param(id).expect("checked above");
                 bucket.extend_from_slice(&g.as_slice()[offset..offset + count]);
                 pieces.push((k, offset, count));
                 offset += count;
@@ -359,9 +368,12 @@ impl<T: Float> AsWire for Tensor<T> {
     fn wire(&mut self) -> Option<Wire<'_>> {
         let any: &mut dyn Any = self;
         if any.is::<Tensor<f32>>() {
-            return any.downcast_mut::<Tensor<f32>>().map(|t| Wire::F32(t.as_mut_slice()));
+            return any
+                .downcast_mut::<Tensor<f32>>()
+                .map(|t| Wire::F32(t.as_mut_slice()));
         }
-        any.downcast_mut::<Tensor<f64>>().map(|t| Wire::F64(t.as_mut_slice()))
+        any.downcast_mut::<Tensor<f64>>()
+            .map(|t| Wire::F64(t.as_mut_slice()))
     }
 }
 
@@ -369,9 +381,12 @@ impl<T: Float> AsWire for Vec<T> {
     fn wire(&mut self) -> Option<Wire<'_>> {
         let any: &mut dyn Any = self;
         if any.is::<Vec<f32>>() {
-            return any.downcast_mut::<Vec<f32>>().map(|v| Wire::F32(&mut v[..]));
+            return any
+                .downcast_mut::<Vec<f32>>()
+                .map(|v| Wire::F32(&mut v[..]));
         }
-        any.downcast_mut::<Vec<f64>>().map(|v| Wire::F64(&mut v[..]))
+        any.downcast_mut::<Vec<f64>>()
+            .map(|v| Wire::F64(&mut v[..]))
     }
 }
 
