@@ -397,7 +397,7 @@ pub fn run(config: &Config) -> Result<Outcome, String> {
     // The scale: the spread of one year's change in the training part.
     let deltas: Vec<f64> = (12..split).map(|t| series[t] - series[t - 12]).collect();
     let scale = deltas.iter().map(|d| d.abs()).sum::<f64>() / deltas.len() as f64;
-    if !(scale > 0.0) {
+    if scale.is_nan() || scale <= 0.0 {
         return Err(format!(
             "{file}: column {column:?} does not change from year to year in the training part: nothing to forecast"
         ));

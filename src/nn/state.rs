@@ -259,13 +259,14 @@ where
     let mut values = HashMap::new();
     let mut one = |name: &str, shape: &[usize], buffer: bool| {
         let mut found = fetch(name, shape);
-        if found.is_none() && !buffer {
-            if let Some(old) = legacy_name(name).filter(|old| !names.contains(old)) {
-                found = fetch(&old, shape);
-                if found.is_some() {
-                    report.renamed.push((old.clone(), name.to_owned()));
-                    used.insert(old);
-                }
+        if found.is_none()
+            && !buffer
+            && let Some(old) = legacy_name(name).filter(|old| !names.contains(old))
+        {
+            found = fetch(&old, shape);
+            if found.is_some() {
+                report.renamed.push((old.clone(), name.to_owned()));
+                used.insert(old);
             }
         }
         match found {
