@@ -21,6 +21,13 @@ pub(crate) fn dtype_of<T: Float>() -> Dtype {
     }
 }
 
+/// A counter that is not a count is a damaged file.
+impl From<crate::nn::state::BadCount> for WeightsProblem {
+    fn from(bad: crate::nn::state::BadCount) -> Self {
+        WeightsProblem::Format(bad.to_string())
+    }
+}
+
 /// Little-endian bytes of a tensor in its own dtype (exact).
 pub(crate) fn encode<T: Float>(t: &Tensor<T>) -> Vec<u8> {
     let xs = t.as_slice();

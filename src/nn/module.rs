@@ -321,8 +321,14 @@ pub trait Module<T: Float = f32> {
     ///
     /// # Errors
     /// [`LoadStateError`](super::LoadStateError) `Missing`, then
-    /// `Unexpected`, then the first `Shape` mismatch in visiting order; the
+    /// `Unexpected`, then the first `Shape` mismatch (or `Count`: a batch
+    /// counter that is not a whole number from 0) in visiting order; the
     /// model is then unchanged, bit for bit.
+    ///
+    /// A parameter the map lacks is read from its name in earlier versions
+    /// of tapegrad ([`legacy_name`](crate::nn::legacy_name)) if the map has
+    /// that; a batch counter the map lacks keeps its value
+    /// ([`LoadReport::counters_kept`](crate::nn::LoadReport::counters_kept)).
     fn load_state(
         &mut self,
         state: &super::StateMap<T>,

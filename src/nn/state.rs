@@ -104,6 +104,13 @@ pub enum LoadStateError {
         /// The map's shape.
         found: Vec<usize>,
     },
+    /// A [counter](is_counter) that is not a whole number in `0..2^63`.
+    Count {
+        /// The dotted name.
+        key: String,
+        /// The map's value, as Rust prints it (`2.5`, `-1`, `NaN`).
+        value: String,
+    },
 }
 
 impl fmt::Display for LoadStateError {
@@ -129,7 +136,44 @@ impl fmt::Display for LoadStateError {
                 f,
                 "`{key}` has the wrong shape: the model expects {expected:?}, the state has {found:?}"
             ),
+            LoadStateError::Count { key, value } => write!(
+                f,
+                "`{key}`: a batch count must be a whole number from 0 to 2^63: got {value}"
+            ),
         }
+    }
+}
+
+/// A [counter](is_counter) that is not a whole number in `0..2^63` (the
+/// range of PyTorch's `int64`): every loader refuses it, so that the count
+/// a model keeps is the source's exactly.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct BadCount(pub(crate) f64);
+
+impl fmt::Display for BadCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a batch count must be a whole number from 0 to 2^63: got {}",
+            self.0
+        )
+    }
+}
+
+/// Sources whose problems are strings (checkpoints) say it in words.
+impl From<BadCount> for String {
+    fn from(bad: BadCount) -> String {
+        bad.to_string()
+    }
+}
+
+/// Whether `t` holds a valid count: one finite whole number in `0..2^63`.
+fn check_count<T: Float>(t: &Tensor<T>) -> Result<(), BadCount> {
+    let v = t.as_slice().first().map_or(0.0, |v| v.to_f64());
+    if v >= 0.0 && v < 9.223_372_036_854_775_808e18 && v.fract() == 0.0 {
+        Ok(())
+    } else {
+        Err(BadCount(v))
     }
 }
 
@@ -243,6 +287,7 @@ pub(crate) fn stage<'k, T, M, P>(
 where
     T: Float,
     M: Module<T> + ?Sized,
+    P: From<BadCount>,
 {
     // The model's names first: a legacy name is only read if no tensor of
     // the model has it.
@@ -268,6 +313,10 @@ where
                 report.renamed.push((old.clone(), name.to_owned()));
                 used.insert(old);
             }
+        }
+        // A counter's value must be a count, whatever the source.
+        if buffer && is_counter(name) {
+            found = found.map(|r| r.and_then(|t| check_count(&t).map(|()| t).map_err(P::from)));
         }
         match found {
             None if buffer && is_counter(name) => report.counters_kept.push(name.to_owned()),
@@ -331,6 +380,20 @@ impl<T: Float, P> Staged<T, P> {
     }
 }
 
+/// What can be wrong with a tensor of a [`StateMap`].
+enum MapProblem {
+    /// The model's shape, the map's.
+    Shape(Vec<usize>, Vec<usize>),
+    /// A counter that is not a count.
+    Count(BadCount),
+}
+
+impl From<BadCount> for MapProblem {
+    fn from(bad: BadCount) -> Self {
+        MapProblem::Count(bad)
+    }
+}
+
 /// [`Module::load_state`]: stages from the map, checks, commits.
 pub(crate) fn load_state<T: Float, M: Module<T> + ?Sized>(
     model: &mut M,
@@ -342,16 +405,20 @@ pub(crate) fn load_state<T: Float, M: Module<T> + ?Sized>(
         Some(if t.shape() == shape {
             Ok(t.clone())
         } else {
-            Err((shape.to_vec(), t.shape().to_vec()))
+            Err(MapProblem::Shape(shape.to_vec(), t.shape().to_vec()))
         })
     });
     staged.check(opts).map_err(|refusal| match refusal {
         Refusal::Missing(keys) => LoadStateError::Missing { keys },
         Refusal::Unexpected(keys) => LoadStateError::Unexpected { keys },
-        Refusal::Mismatch(key, (expected, found)) => LoadStateError::Shape {
+        Refusal::Mismatch(key, MapProblem::Shape(expected, found)) => LoadStateError::Shape {
             key,
             expected,
             found,
+        },
+        Refusal::Mismatch(key, MapProblem::Count(BadCount(value))) => LoadStateError::Count {
+            key,
+            value: value.to_string(),
         },
     })?;
     Ok(staged.commit(model))

@@ -304,6 +304,12 @@ fn file_bits(file: &SafeTensors<'_>, name: &str) -> Option<Vec<u32>> {
             .chunks_exact(8)
             .map(|b| (f64::from_le_bytes(b.try_into().unwrap()) as f32).to_bits())
             .collect(),
+        // a batch counter, as PyTorch stores it
+        safetensors::Dtype::I64 if tapegrad::nn::is_counter(name) => view
+            .data()
+            .chunks_exact(8)
+            .map(|b| (i64::from_le_bytes(b.try_into().unwrap()) as f32).to_bits())
+            .collect(),
         _ => return None,
     })
 }
@@ -405,8 +411,9 @@ pub fn fuzz(dir: &Path) {
                 for (name, entry) in &after {
                     let loaded = report.loaded.contains(name);
                     let want = if loaded {
-                        file_bits(&file, name)
-                            .ok_or(format!("loaded {name}, which is not F32/F64 in the file"))?
+                        file_bits(&file, name).ok_or(format!(
+                            "loaded {name}, which is not F32/F64 (or an I64 counter) in the file"
+                        ))?
                     } else {
                         before[name].1.clone()
                     };

@@ -607,3 +607,64 @@ impl SetForTest for BatchNorm1d<f32> {
         assert_ne!(self.running_stats().running_mean.to_vec(), [0.0, 0.0]);
     }
 }
+
+#[test]
+fn a_batch_count_that_is_not_a_whole_number_from_0_is_refused_by_every_loader() {
+    // Found by the checkpoint fuzzer: a damaged count (2.5, -1, NaN) used to
+    // load rounded (or as 0), so the model's count was not the source's.
+    let mut m = Model::<f32>::new(7);
+    warm_up_f32(&m);
+    let before = snapshot(&m);
+    for bad in [2.5f32, -1.0, f32::NAN, 1e30] {
+        let mut state = m.state();
+        state.insert("bn.num_batches_tracked".into(), Tensor::scalar(bad));
+        let err = m.load_state(&state, LoadOptions::default()).unwrap_err();
+        assert_eq!(
+            err,
+            tapegrad::nn::LoadStateError::Count {
+                key: "bn.num_batches_tracked".into(),
+                value: (bad as f64).to_string()
+            }
+        );
+        assert_eq!(snapshot(&m), before, "{bad}: model changed");
+    }
+    // and from a file, as a float of the model's dtype
+    let dir = TempDir::new("bad-count");
+    let path = dir.path("bad.safetensors");
+    let mut views = Vec::new();
+    for (name, t) in m.state() {
+        let value = if name == "bn.num_batches_tracked" {
+            Tensor::scalar(0.5f32)
+        } else {
+            t
+        };
+        views.push((name, value.shape().to_vec(), f32_bytes(value.as_slice())));
+    }
+    let tensors: Vec<(&str, safetensors::Dtype, Vec<usize>, Vec<u8>)> = views
+        .iter()
+        .map(|(n, s, b)| (n.as_str(), safetensors::Dtype::F32, s.clone(), b.clone()))
+        .collect();
+    write_file(&path, &tensors);
+    let err = load_safetensors(&mut m, &path).unwrap_err();
+    assert_eq!(
+        weights_problem(err, "bn.num_batches_tracked"),
+        WeightsProblem::Format(
+            "a batch count must be a whole number from 0 to 2^63: got 0.5".into()
+        )
+    );
+    assert_eq!(snapshot(&m), before);
+    // a whole count of the model's dtype loads
+    let mut state = m.state();
+    state.insert("bn.num_batches_tracked".into(), Tensor::scalar(12.0));
+    m.load_state(&state, LoadOptions::default()).unwrap();
+    assert_eq!(m.bn.running_stats().num_batches_tracked, 12);
+}
+
+/// One training pass of [`Model`] in f32, so its count is 1.
+fn warm_up_f32(m: &Model<f32>) {
+    let tape = Tape::new();
+    m.forward(
+        tape.constant(Tensor::from_vec((0..12).map(|i| i as f32).collect(), &[4, 3]).unwrap()),
+    );
+    assert_eq!(m.bn.running_stats().num_batches_tracked, 1);
+}
