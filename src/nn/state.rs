@@ -167,10 +167,13 @@ impl From<BadCount> for String {
     }
 }
 
+/// 2^63, the first whole number past PyTorch's `int64`.
+const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
+
 /// Whether `t` holds a valid count: one finite whole number in `0..2^63`.
 fn check_count<T: Float>(t: &Tensor<T>) -> Result<(), BadCount> {
     let v = t.as_slice().first().map_or(0.0, |v| v.to_f64());
-    if v >= 0.0 && v < 9.223_372_036_854_775_808e18 && v.fract() == 0.0 {
+    if (0.0..TWO_TO_63).contains(&v) && v.fract() == 0.0 {
         Ok(())
     } else {
         Err(BadCount(v))

@@ -249,6 +249,8 @@ fn finder_restores_batch_norm_running_statistics() {
         .into_iter()
         .map(|(n, t)| (n, t.as_slice().to_vec()))
         .collect();
-    assert_eq!(before.len(), 2);
+    // running_mean, running_var and num_batches_tracked (the count is
+    // restored too)
+    assert_eq!(before.len(), 3);
     assert_eq!(after, before);
 }
