@@ -19,7 +19,8 @@
 //! Measured on a 2-core machine shared with other builds (load about 10):
 //! the GRU took 50 s of wall time but 8 s of CPU time (expect about 10 s
 //! on an idle machine), the MLP 0.4 s. Test MAE: GRU 0.57 ppm, MLP 0.53
-//! ppm, seasonal naive 1.75 ppm.
+//! ppm, seasonal naive 1.75 ppm; RMSE: GRU 0.76, MLP 0.70, seasonal naive
+//! 1.95 ppm.
 //!
 //! The series (March 1958 to December 2001, 526 months) rises by about
 //! 1.5 ppm a year and swings by about 6 ppm with the seasons. The last 60

@@ -21,7 +21,8 @@
 //!
 //! Measured on 2 cores: the MLP reaches 98.3% test accuracy in 4 epochs
 //! (17 s, with other builds running), the CNN 98.75% in 3 epochs (35 s on
-//! an idle machine).
+//! an idle machine). Since the training images are shuffled every epoch
+//! (seed 0): MLP 98.40% (3.3 s), CNN 98.84% (15.8 s), on a quieter machine.
 //!
 //! One `Trainer` call: Adam with a one-cycle schedule (warm up, then
 //! anneal), a progress bar, loss and accuracy on the test set after every
