@@ -287,11 +287,12 @@ impl LrFinderReport {
         chart
     }
 
-    /// Draws [`chart`](Self::chart) to `path` as SVG.
+    /// Draws [`chart`](Self::chart) to `path`, as SVG or PNG by its
+    /// extension.
     ///
     /// # Errors
-    /// As [`LineChart::save`]: `path` must end in `.svg` and be writable,
-    /// and some point must be finite.
+    /// As [`LineChart::save`]: `path` must end in `.svg` or `.png` and be
+    /// writable, and some point must be finite.
     pub fn plot(&self, path: impl AsRef<Path>) -> Result<()> {
         if self.lrs.is_empty() {
             return Err(Error::Plot {

@@ -4,6 +4,8 @@ mod checkpoint;
 mod eval_point;
 mod lr_finder;
 mod plot;
+mod png;
 mod resume;
 mod step;
 mod trainer;
+mod wsd_resume;
