@@ -3,6 +3,7 @@
 mod checkpoint;
 mod eval_point;
 mod lr_finder;
+mod lr_rules;
 mod plot;
 mod png;
 mod resume;
