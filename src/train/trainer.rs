@@ -183,9 +183,11 @@ impl<'a, T: Float> Trainer<'a, T> {
     /// and stops after the cool-down's last step: the same as
     /// `.schedule(schedule.with_cooldown(start, cooldown)?)
     /// .max_steps(start + cooldown.steps)`, with `start` read from the
-    /// checkpoint. Each `fit` places the cool-down anew at its own start.
-    /// Replaces any [`schedule`](Self::schedule) (and is replaced by a
-    /// later one); set the epochs high enough for the cool-down's steps.
+    /// checkpoint. Each `fit` places the cool-down anew at its own start
+    /// and sets [`max_steps`](Self::max_steps) to its end (overriding one
+    /// given before). Replaces any [`schedule`](Self::schedule) (and is
+    /// replaced by a later one); set the epochs high enough for the
+    /// cool-down's steps.
     ///
     /// `fit` returns the [`ScheduleError`](crate::schedule::ScheduleError)
     /// of [`WarmupStableDecay::with_cooldown`] if the start is inside the
