@@ -60,6 +60,8 @@ extern crate self as tapegrad;
 
 pub mod check;
 pub mod data;
+#[cfg(feature = "mpi")]
+pub mod dist;
 mod error;
 pub mod func;
 pub mod io;

@@ -99,6 +99,8 @@ pub struct DataLoader<'d, T: Float, D: Dataset<T> + ?Sized> {
     batch_size: usize,
     drop_last: bool,
     rng: Option<StdRng>,
+    /// This loader's part of each epoch: (rank, number of parts).
+    shard: (usize, usize),
     _t: std::marker::PhantomData<T>,
 }
 
@@ -114,6 +116,7 @@ impl<'d, T: Float, D: Dataset<T> + ?Sized> DataLoader<'d, T, D> {
             batch_size,
             drop_last: false,
             rng: None,
+            shard: (0, 1),
             _t: std::marker::PhantomData,
         }
     }
@@ -130,9 +133,48 @@ impl<'d, T: Float, D: Dataset<T> + ?Sized> DataLoader<'d, T, D> {
         self
     }
 
+    /// Makes this loader one of `parts` that share each epoch, for
+    /// data-parallel training (a distributed sampler): every part draws the
+    /// same shuffled order (build each with the same seed), and part `rank`
+    /// takes its positions `rank, rank + parts, rank + 2 parts, ...`, so
+    /// the parts are disjoint and together cover the epoch. When the
+    /// dataset's length is not a multiple of `parts`, the order is padded
+    /// by wrapping around to its start, so every part has the same number
+    /// of examples and batches (data-parallel ranks must take the same
+    /// number of steps); PyTorch's `DistributedSampler` does the same.
+    /// The batch size is per part: batch `k` of the `parts` parts together
+    /// is batch `k` of an unsharded loader with `parts` times the batch
+    /// size, when the padded order divides evenly.
+    ///
+    /// ```
+    /// use tapegrad::data::{DataLoader, TensorDataset};
+    /// use tapegrad::Tensor;
+    /// let ds = TensorDataset::new(Tensor::<f32>::zeros(&[10, 1]), Tensor::zeros(&[10]));
+    /// // 10 examples in 3 parts: padded to 12, four each, two batches of 2.
+    /// let loader = DataLoader::new(&ds, 2).shuffle(1).shard(2, 3);
+    /// assert_eq!(loader.num_batches(), 2);
+    /// ```
+    ///
+    /// # Panics
+    /// If `parts` is 0 or `rank` is not below it.
+    pub fn shard(mut self, rank: usize, parts: usize) -> Self {
+        assert!(
+            parts > 0 && rank < parts,
+            "DataLoader::shard: rank {rank} of {parts} parts (rank must be below parts)"
+        );
+        self.shard = (rank, parts);
+        self
+    }
+
+    /// Examples this loader sees per epoch (its part, when sharded).
+    fn examples_per_epoch(&self) -> usize {
+        let (n, parts) = (self.dataset.len(), self.shard.1);
+        if parts == 1 { n } else { n.div_ceil(parts) }
+    }
+
     /// Number of batches per epoch.
     pub fn num_batches(&self) -> usize {
-        let n = self.dataset.len();
+        let n = self.examples_per_epoch();
         if self.drop_last {
             n / self.batch_size
         } else {
@@ -162,6 +204,14 @@ impl<'d, T: Float, D: Dataset<T> + ?Sized> DataLoader<'d, T, D> {
         let mut order: Vec<usize> = (0..self.dataset.len()).collect();
         if let Some(rng) = self.rng.as_mut() {
             order.shuffle(rng);
+        }
+        let (rank, parts) = self.shard;
+        if parts > 1 && !order.is_empty() {
+            let per_part = self.examples_per_epoch();
+            let n = order.len();
+            order = (0..per_part)
+                .map(|k| order[(rank + k * parts) % n])
+                .collect();
         }
         let n_batches = self.num_batches();
         let (bs, ds) = (self.batch_size, self.dataset);

@@ -52,6 +52,13 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// Data-parallel processes disagree (different models, seeds or
+    /// configurations), or MPI could not start.
+    #[error("distributed: {message}")]
+    Distributed {
+        /// What is wrong.
+        message: String,
+    },
     /// A learning-rate schedule was given an argument it cannot use.
     #[error("{0}")]
     Schedule(#[from] ScheduleError),

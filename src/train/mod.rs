@@ -70,6 +70,8 @@ pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use history::{Event, History, Record};
 pub use lr_finder::{LrFinder, LrFinderReport, SuggestionRule};
 pub use progress::Progress;
+#[cfg(feature = "mpi")]
+pub(crate) use step::update_with;
 pub use step::{Clip, step};
 pub use sums::EpochSums;
 pub use trainer::Trainer;

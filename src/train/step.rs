@@ -60,10 +60,32 @@ where
     M: Module<T>,
     O: Optimizer<T> + ?Sized,
 {
+    update_with(model, optimizer, loss, clip, &mut |_, _, _| {})
+}
+
+/// [`update`] with the seam between backward and the optimiser step open:
+/// after the tape's reset and before clipping, `combine` gets the model,
+/// the gradients and the loss's value, and may change the gradients (the
+/// data-parallel step averages them across processes there, and the loss
+/// with them).
+pub(crate) fn update_with<T, M, O>(
+    model: &mut M,
+    optimizer: &mut O,
+    loss: Var<'_, T>,
+    clip: Option<Clip>,
+    combine: &mut dyn FnMut(&M, &mut Grads<T>, f64),
+) -> Option<Anomaly>
+where
+    T: Float,
+    M: Module<T>,
+    O: Optimizer<T> + ?Sized,
+{
     let tape = loss.tape;
+    let value = loss.item().to_f64();
     let mut grads = loss.backward();
     let anomaly = tape.anomaly();
     tape.clear();
+    combine(model, &mut grads, value);
     if let Some(clip) = clip {
         clip.apply(&mut grads);
     }

@@ -193,3 +193,73 @@ fn damaged_idx_files_are_errors_that_say_what_is_wrong() {
     let huge = idx_header(0x0E, &[u32::MAX, u32::MAX, u32::MAX]);
     assert!(problem(&huge).contains("too large"));
 }
+
+/// The first column of every batch of `loader`'s next epoch: which examples
+/// it saw, in order (the dataset below stores each example's index).
+fn seen(loader: &mut DataLoader<'_, f32, TensorDataset<f32>>) -> Vec<usize> {
+    loader
+        .epoch()
+        .flat_map(|b| b.inputs.to_vec())
+        .map(|v| v as usize)
+        .collect()
+}
+
+fn numbered(n: usize) -> TensorDataset<f32> {
+    let x = Tensor::from_vec((0..n).map(|i| i as f32).collect(), &[n, 1]).unwrap();
+    TensorDataset::new(x, Tensor::zeros(&[n]))
+}
+
+#[test]
+fn shards_are_disjoint_cover_each_epoch_and_interleave_to_the_unsharded_batches() {
+    let ds = numbered(12);
+    let mut whole = DataLoader::new(&ds, 6).shuffle(9);
+    let mut parts: Vec<_> = (0..3)
+        .map(|r| DataLoader::new(&ds, 2).shuffle(9).shard(r, 3))
+        .collect();
+    for _epoch in 0..3 {
+        let order = seen(&mut whole);
+        let got: Vec<Vec<usize>> = parts.iter_mut().map(seen).collect();
+        // Part r takes positions r, r + 3, ... of the epoch's one order.
+        for (r, part) in got.iter().enumerate() {
+            let expected: Vec<usize> = order.iter().skip(r).step_by(3).copied().collect();
+            assert_eq!(part, &expected, "part {r}");
+        }
+        let mut all: Vec<usize> = got.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..12).collect::<Vec<_>>());
+        // Batch k of the three parts is batch k of the unsharded loader.
+        for k in 0..2 {
+            let mut joined: Vec<usize> = got
+                .iter()
+                .flat_map(|p| p[2 * k..2 * k + 2].to_vec())
+                .collect();
+            let mut batch = order[6 * k..6 * k + 6].to_vec();
+            joined.sort_unstable();
+            batch.sort_unstable();
+            assert_eq!(joined, batch);
+        }
+    }
+}
+
+#[test]
+fn an_uneven_epoch_is_padded_so_every_shard_takes_the_same_steps() {
+    let ds = numbered(10);
+    let mut parts: Vec<_> = (0..4)
+        .map(|r| DataLoader::new(&ds, 2).shuffle(3).shard(r, 4))
+        .collect();
+    let got: Vec<Vec<usize>> = parts.iter_mut().map(seen).collect();
+    // 10 in 4 parts: padded to 12 by wrapping, 3 each, 2 batches (2 and 1).
+    assert!(got.iter().all(|p| p.len() == 3));
+    assert!(parts.iter().all(|p| p.num_batches() == 2));
+    let mut all = got.concat();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all, (0..10).collect::<Vec<_>>());
+}
+
+#[test]
+#[should_panic(expected = "DataLoader::shard: rank 2 of 2 parts")]
+fn a_rank_outside_the_parts_panics() {
+    let ds = numbered(4);
+    let _ = DataLoader::new(&ds, 2).shard(2, 2);
+}
