@@ -424,7 +424,7 @@ pub fn run(config: &Config) -> Outcome {
             .series("train (per step)", train_curve)
             .series("validation", val_curve)
             .series("bigram baseline", [(0.0, bigram), (end, bigram)])
-            .save(&path)
+            .save_both(&path)
             .expect("write the SVG");
         if config.verbose {
             println!("loss curves written to {}", path.display());

@@ -330,7 +330,7 @@ impl Plot<'_> {
             .series("truth", truth)
             .series(format!("{kind:?}"), self.segments(model))
             .series("seasonal naive", self.segments(naive))
-            .save(path)
+            .save_both(path)
             .expect("write the SVG");
     }
 }

@@ -73,7 +73,8 @@ pub fn run(epochs: usize, out: &Path, progress: Progress) -> Outcome {
         })
         .expect("range test");
     report
-        .plot(out.join("lr_finder.svg"))
+        .chart()
+        .save_both(out.join("lr_finder.svg"))
         .expect("range test chart");
     let lr = report.suggestion().unwrap_or(1e-3);
 
