@@ -520,7 +520,7 @@ pub fn run(config: &Config) -> Result<Outcome, String> {
             .series("train (per step)", train_curve)
             .series("validation", val_curve)
             .series("bigram baseline", [(0.0, bigram), (end, bigram)])
-            .save(&path)
+            .save_both(&path)
             .map_err(|e| e.to_string())?;
         if config.verbose {
             println!("loss curves written to {}", path.display());

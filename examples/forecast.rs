@@ -563,7 +563,8 @@ impl Plot<'_> {
             .series("truth", truth)
             .series(format!("{kind:?}"), self.segments(model))
             .series("seasonal naive", self.segments(naive))
-            .save(path)
+            .save_both(path)
+            .map(|_| ())
             .map_err(|e| e.to_string())
     }
 }

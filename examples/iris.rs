@@ -172,7 +172,8 @@ pub fn run(config: &Config) -> Result<Outcome, String> {
         })
         .expect("range test");
     report
-        .plot(out.join("lr_finder.svg"))
+        .chart()
+        .save_both(out.join("lr_finder.svg"))
         .expect("range test chart");
     let lr = report.suggestion().unwrap_or(1e-3);
 

@@ -305,7 +305,7 @@ fn plot_paths(fits: &[Fit], dir: &Path, verbose: bool) {
         let points = fits.iter().map(|f| (f.strength, f.coefficients[j]));
         chart = chart.series(*name, points);
     }
-    chart.save(&path).expect("write the SVG");
+    chart.save_both(&path).expect("write the SVG");
     if verbose {
         println!("coefficient paths written to {}", path.display());
     }

@@ -81,7 +81,8 @@ pub fn run(epochs: usize, out: &Path, verbose: bool) -> Outcome {
         })
         .expect("the range test");
     report
-        .plot(out.join("range_test.svg"))
+        .chart()
+        .save_both(out.join("range_test.svg"))
         .expect("range test chart");
     let suggested = report.suggestion().expect("the loss fell somewhere");
     if verbose {
@@ -133,7 +134,7 @@ pub fn run(epochs: usize, out: &Path, verbose: bool) -> Outcome {
             val_accuracy: history.last_epoch("val_accuracy").unwrap_or(0.0),
         });
     }
-    chart.save(out.join("runs.svg")).expect("runs chart");
+    chart.save_both(out.join("runs.svg")).expect("runs chart");
 
     if verbose {
         println!(

@@ -320,7 +320,7 @@ fn plot(outcome: &Outcome, opt: Opt, path: &std::path::Path) {
             .map(|&(s, l)| (s, if l.is_finite() { l.min(CAP) } else { CAP }));
         chart = chart.series(format!("{:.0e}", r.lr), points);
     }
-    chart.save(path).expect("write the SVG");
+    chart.save_both(path).expect("write the SVG");
 }
 
 #[path = "common/args.rs"]

@@ -51,17 +51,23 @@
 //! - [`LinearWarmup`] in front of any schedule;
 //! - cycles: [`CyclicLr`] (CLR) and [`OneCycleLr`] (1cycle);
 //! - [`SequentialLr`] to join schedules at milestones;
+//! - [`WarmupStableDecay`] (WSD): warm-up, a stable rate with no planned
+//!   end, and a [`Cooldown`] placed when the run is to end, also from a
+//!   checkpoint of the stable phase (`train::Trainer::cooldown`);
 //! - [`ReduceLrOnPlateau`], driven by a metric through `observe`.
 //!
 //! ## Names
 //! A schedule is named as its PyTorch class, in Rust's casing (`LR`
 //! becomes `Lr`): `torch.optim.lr_scheduler.CosineAnnealingLR` is
 //! [`CosineAnnealingLr`] here, `ReduceLROnPlateau` is [`ReduceLrOnPlateau`],
-//! so code carried to or from PyTorch finds the same names. Two notes:
+//! so code carried to or from PyTorch finds the same names. Three notes:
 //!
-//! - **[`LinearWarmup`] is the exception**: PyTorch has no warm-up class
+//! - **[`LinearWarmup`] is an exception**: PyTorch has no warm-up class
 //!   (it builds one from `LinearLR` and `SequentialLR`), so the name says
 //!   what it does, and it wraps any schedule rather than joining two.
+//! - **[`WarmupStableDecay`] is the other**: no PyTorch class either
+//!   (PyTorch chains `LinearLR`, `ConstantLR` and a `LambdaLR` in a
+//!   `SequentialLR`); its companions are [`Cooldown`] and [`CooldownShape`].
 //! - [`ConstantLr`] is PyTorch's `ConstantLR` with `factor = 1` (a fixed
 //!   rate); PyTorch's scaled start, `factor < 1` for `total_iters` steps,
 //!   is a [`SequentialLr`] of two `ConstantLr`s.
@@ -88,6 +94,7 @@ mod sequential;
 mod step;
 mod warm_restarts;
 mod warmup;
+mod wsd;
 
 // The re-exports run from simple to complex (blank lines keep rustfmt from
 // sorting them).
@@ -114,6 +121,8 @@ pub use cyclic::{CyclicLr, CyclicMode};
 pub use one_cycle::{Anneal, OneCycleLr, OneCycleOptions};
 
 pub use sequential::SequentialLr;
+
+pub use wsd::{Cooldown, CooldownShape, WarmupStableDecay};
 
 pub use plateau::{PlateauMode, PlateauOptions, ReduceLrOnPlateau, ThresholdMode};
 
@@ -156,12 +165,14 @@ pub trait LrSchedule: Send {
             .series("", points)
     }
 
-    /// Draws the rate over steps `0..steps` and writes it to `path` as SVG.
-    /// (Through a `&dyn LrSchedule`, call `chart(steps).save(path)`.)
+    /// Draws the rate over steps `0..steps` and writes it to `path`, as SVG
+    /// or PNG by its extension. (Through a `&dyn LrSchedule`, call
+    /// `chart(steps).save(path)`; `chart(steps).save_both(path)` writes
+    /// both.)
     ///
     /// # Errors
-    /// As [`LineChart::save`]: the path must end in `.svg`, `steps` must be
-    /// at least 1, and the file must be writable.
+    /// As [`LineChart::save`]: the path must end in `.svg` or `.png`,
+    /// `steps` must be at least 1, and the file must be writable.
     fn plot(&self, steps: usize, path: impl AsRef<Path>) -> Result<()>
     where
         Self: Sized,

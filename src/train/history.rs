@@ -174,12 +174,14 @@ impl History {
         write_atomic(path.as_ref(), out.as_bytes())
     }
 
-    /// Draws the run as SVG charts in the directory `dir` (created if
-    /// needed) and returns the files written:
-    /// - `steps_NAME.svg`, each step value over steps (the learning rate on
-    ///   a log axis), with events (rollbacks) marked;
-    /// - `epochs_NAME.svg`, each epoch value over epochs, with its
-    ///   validation counterpart (`val_NAME`) in the same chart.
+    /// Draws the run as charts in the directory `dir` (created if needed),
+    /// each written twice, as SVG and as PNG (see [`crate::plot`]), and
+    /// returns the files written:
+    /// - `steps_NAME.svg` and `steps_NAME.png`, each step value over steps
+    ///   (the learning rate on a log axis), with events (rollbacks) marked;
+    /// - `epochs_NAME.svg` and `epochs_NAME.png`, each epoch value over
+    ///   epochs, with its validation counterpart (`val_NAME`) in the same
+    ///   chart.
     ///
     /// All or nothing: every chart is drawn in memory before any file is
     /// written, so a chart that cannot be drawn (a diverged run whose epoch
@@ -205,8 +207,8 @@ impl History {
             source,
         })?;
         let mut written = Vec::with_capacity(charts.len());
-        for (path, svg) in charts {
-            if let Err(e) = write_atomic(&path, svg.as_bytes()) {
+        for (path, bytes) in charts {
+            if let Err(e) = write_atomic(&path, &bytes) {
                 for done in &written {
                     let _ = std::fs::remove_file(done);
                 }
@@ -217,9 +219,9 @@ impl History {
         Ok(written)
     }
 
-    /// Every chart of [`plot`](Self::plot) as `(file, SVG document)`, drawn
+    /// Every chart of [`plot`](Self::plot) as `(file, its bytes)`, drawn
     /// in memory; nothing is written.
-    fn draw_charts(&self, dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+    fn draw_charts(&self, dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
         let mut charts = Vec::new();
         let as_f64 = |s: Vec<(usize, f64)>| s.into_iter().map(|(x, y)| (x as f64, y));
         for name in names(&self.steps) {
@@ -235,8 +237,10 @@ impl History {
                 chart = chart.marker(e.step as f64, short(&e.message));
             }
             let path = dir.join(format!("steps_{}.svg", file_stem(&name)));
-            let svg = chart.to_svg(&path)?;
-            charts.push((path, svg));
+            for path in [path.with_extension("svg"), path.with_extension("png")] {
+                let bytes = chart.encode(&path)?;
+                charts.push((path, bytes));
+            }
         }
         for name in names(&self.epochs) {
             if name.starts_with("val_") && self.epoch_metrics().contains(&name[4..].to_string()) {
@@ -252,8 +256,10 @@ impl History {
                 chart = chart.series("validation", as_f64(val_points));
             }
             let path = dir.join(format!("epochs_{}.svg", file_stem(&name)));
-            let svg = chart.to_svg(&path)?;
-            charts.push((path, svg));
+            for path in [path.with_extension("svg"), path.with_extension("png")] {
+                let bytes = chart.encode(&path)?;
+                charts.push((path, bytes));
+            }
         }
         Ok(charts)
     }

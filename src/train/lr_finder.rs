@@ -1,4 +1,6 @@
-//! [`LrFinder`]: Leslie Smith's learning-rate range test.
+//! [`LrFinder`]: Leslie Smith's learning-rate range test, and the rules
+//! ([`SuggestionRule`]) that read a rate off its curve
+//! ([`LrFinderReport`]).
 
 use super::ModelSnapshot;
 use crate::data::{Batch, DataLoader, Dataset};
@@ -34,9 +36,12 @@ use std::path::Path;
 /// state and rate, and the loader's shuffling generator (the test shuffles
 /// with its own) are restored bit for bit, so the test leaves no trace.
 ///
-/// Two suggestions come out ([`LrFinderReport`]): the rate where the
-/// smoothed loss falls fastest against `log(lr)` (the steepest descent),
-/// and a tenth of the rate at the minimum of the smoothed loss.
+/// Every [`SuggestionRule`] reads a rate off the smoothed curve (the
+/// steepest descent, fastai's valley, a tenth of the minimum); the
+/// [`LrFinderReport`] holds all of them, the rule asked for
+/// ([`rule`](Self::rule), steepest descent unless set) and the one that
+/// gave [`suggestion`](LrFinderReport::suggestion), and its chart marks
+/// each.
 ///
 /// ```
 /// use tapegrad::data::{DataLoader, TensorDataset};
@@ -73,6 +78,7 @@ pub struct LrFinder {
     beta: f64,
     diverge: f64,
     seed: u64,
+    rule: SuggestionRule,
 }
 
 impl LrFinder {
@@ -103,6 +109,7 @@ impl LrFinder {
             beta: 0.98,
             diverge: 4.0,
             seed: 0,
+            rule: SuggestionRule::Steepest,
         })
     }
 
@@ -126,6 +133,13 @@ impl LrFinder {
     pub fn diverge_factor(mut self, k: f64) -> Self {
         assert!(k > 1.0, "LrFinder: diverge factor {k} must be > 1");
         self.diverge = k;
+        self
+    }
+
+    /// The rule [`LrFinderReport::suggestion`] answers with (every rule is
+    /// worked out and reported anyway). Default: [`SuggestionRule::Steepest`].
+    pub fn rule(mut self, rule: SuggestionRule) -> Self {
+        self.rule = rule;
         self
     }
 
@@ -181,7 +195,10 @@ impl LrFinder {
             .map(|_| StdRng::seed_from_u64(self.seed ^ 0x4c52_4649_4e44));
         let loader_rng = loader.replace_rng(detour);
 
-        let mut report = LrFinderReport::default();
+        let mut report = LrFinderReport {
+            rule: self.rule,
+            ..LrFinderReport::default()
+        };
         let (mut avg, mut best) = (0.0, f64::INFINITY);
         'passes: loop {
             for batch in loader.epoch() {
@@ -218,6 +235,51 @@ impl LrFinder {
     }
 }
 
+/// How a rate is read off the smoothed curve of a range test. All rules
+/// leave out the last point if it diverged, and the two that look at the
+/// curve's shape ([`Steepest`](Self::Steepest), [`Valley`](Self::Valley))
+/// also its first tenth (at most 10 points), where the average is still
+/// settling, and its last twentieth (at most 5), where it blows up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SuggestionRule {
+    /// The rate where the smoothed loss falls fastest against `ln(lr)`:
+    /// the most negative slope, central differences
+    /// `(L_{i+1} − L_{i−1}) / (ln lr_{i+1} − ln lr_{i−1})` (one-sided at
+    /// the ends). Needs at least 3 points besides those left out.
+    #[default]
+    Steepest,
+    /// fastai's `valley` (its default, after ESRI's suggester): the longest
+    /// valley is the longest strictly decreasing run of losses, not
+    /// necessarily adjacent (`lds_i`, the longest decreasing subsequence
+    /// ending at `i`); with `e` the first index of the longest and
+    /// `s = e − lds_e` (−1 when the valley starts at the curve's first
+    /// point), the rate at index `s + ⌊(e − s)/3⌋ + ⌊(e − s)/3/2⌋` (at
+    /// least 0), about half-way down the valley. Indices count from the
+    /// first point kept.
+    Valley,
+    /// A tenth of the rate at the lowest smoothed loss (fastai's
+    /// `minimum`; Smith's "an order of magnitude below" the minimum).
+    MinimumTenth,
+}
+
+impl SuggestionRule {
+    /// Every rule, in the order reports and charts list them.
+    pub const ALL: [SuggestionRule; 3] = [
+        SuggestionRule::Steepest,
+        SuggestionRule::Valley,
+        SuggestionRule::MinimumTenth,
+    ];
+
+    /// A short name: `steepest`, `valley`, `min/10`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SuggestionRule::Steepest => "steepest",
+            SuggestionRule::Valley => "valley",
+            SuggestionRule::MinimumTenth => "min/10",
+        }
+    }
+}
+
 /// What an [`LrFinder`] run measured and suggests.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LrFinderReport {
@@ -230,47 +292,132 @@ pub struct LrFinderReport {
     /// Whether the run stopped because the loss diverged (rather than
     /// reaching `max_lr`). The last point is then the one that diverged.
     pub stopped_early: bool,
-    /// The rate where the smoothed loss falls fastest against `log(lr)`.
+    /// [`SuggestionRule::Steepest`]'s rate.
     pub steepest: Option<f64>,
-    /// A tenth of the rate of the lowest smoothed loss.
+    /// [`SuggestionRule::Valley`]'s rate.
+    pub valley: Option<f64>,
+    /// [`SuggestionRule::MinimumTenth`]'s rate.
     pub min_loss_lr: Option<f64>,
+    /// The rule asked for.
+    pub rule: SuggestionRule,
+    /// The rule that gave [`suggestion`](Self::suggestion): the one asked
+    /// for, or if it had no answer (a curve too short for the steepest
+    /// descent) the first of minimum/10, steepest, valley that had one
+    /// (minimum/10 has one whenever a point can be used); `None` if none
+    /// had.
+    pub used: Option<SuggestionRule>,
 }
 
 impl LrFinderReport {
-    /// The steepest-descent rate, or else the minimum-loss rate / 10.
-    pub fn suggestion(&self) -> Option<f64> {
-        self.steepest.or(self.min_loss_lr)
+    /// A report on a curve measured elsewhere (a saved range test, another
+    /// library's): the rates, their smoothed losses (also taken as the
+    /// raw ones), whether the last point diverged, and the rule to answer
+    /// with; every suggestion is worked out.
+    ///
+    /// # Panics
+    /// If `lrs` and `smoothed` differ in length.
+    pub fn from_curve(
+        lrs: Vec<f64>,
+        smoothed: Vec<f64>,
+        stopped_early: bool,
+        rule: SuggestionRule,
+    ) -> Self {
+        assert_eq!(
+            lrs.len(),
+            smoothed.len(),
+            "LrFinderReport::from_curve: {} rates but {} losses",
+            lrs.len(),
+            smoothed.len()
+        );
+        let mut report = LrFinderReport {
+            lrs,
+            losses: smoothed.clone(),
+            smoothed,
+            stopped_early,
+            rule,
+            ..LrFinderReport::default()
+        };
+        report.suggest();
+        report
     }
 
-    /// Fills in the two suggestions from the smoothed curve.
-    ///
-    /// The diverged last point is left out. Like fastai, the first tenth
-    /// (at most 10 points) and the last twentieth (at most 5) are left out
-    /// of the steepest-descent search, where the average is still settling
-    /// or already blowing up. Slopes are central differences in `ln(lr)`
-    /// (one-sided at the ends).
+    /// The same measurements answering with another rule.
+    pub fn with_rule(mut self, rule: SuggestionRule) -> Self {
+        self.rule = rule;
+        self.suggest();
+        self
+    }
+
+    /// The rate of the rule that was [`used`](Self::used).
+    pub fn suggestion(&self) -> Option<f64> {
+        self.used.and_then(|r| self.by(r))
+    }
+
+    /// What `rule` suggests, if it has an answer.
+    pub fn by(&self, rule: SuggestionRule) -> Option<f64> {
+        match rule {
+            SuggestionRule::Steepest => self.steepest,
+            SuggestionRule::Valley => self.valley,
+            SuggestionRule::MinimumTenth => self.min_loss_lr,
+        }
+    }
+
+    /// Every rule that has an answer, with it, in [`SuggestionRule::ALL`]'s order.
+    pub fn all(&self) -> Vec<(SuggestionRule, f64)> {
+        SuggestionRule::ALL
+            .into_iter()
+            .filter_map(|r| self.by(r).map(|lr| (r, lr)))
+            .collect()
+    }
+
+    /// One line naming every suggestion and the one used:
+    /// `steepest 1.2e-3 (used), valley 8.0e-4, min/10 3.1e-3`.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .all()
+            .into_iter()
+            .map(|(r, lr)| {
+                let used = if self.used == Some(r) { " (used)" } else { "" };
+                format!("{} {lr:.2e}{used}", r.name())
+            })
+            .collect();
+        if parts.is_empty() {
+            "no suggestion (no point of the curve can be used)".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// Fills in every rule's suggestion from the smoothed curve, and which
+    /// one is used.
     fn suggest(&mut self) {
-        let n = self.smoothed.len() - usize::from(self.stopped_early);
+        let n = self
+            .smoothed
+            .len()
+            .saturating_sub(usize::from(self.stopped_early));
         let curve = &self.smoothed[..n];
-        if let Some(i) = argmin(curve.iter().copied()) {
-            self.min_loss_lr = Some(self.lrs[i] / 10.0);
-        }
+        self.min_loss_lr = argmin(curve.iter().copied()).map(|i| self.lrs[i] / 10.0);
         let (skip_start, skip_end) = ((n / 10).min(10), (n / 20).min(5));
-        if n < skip_start + skip_end + 3 {
-            return;
+        let window = skip_start..n.saturating_sub(skip_end).max(skip_start);
+        self.valley = valley(&curve[window.clone()]).map(|k| self.lrs[window.start + k]);
+        self.steepest = None;
+        if window.len() >= 3 {
+            let x: Vec<f64> = self.lrs[..n].iter().map(|l| l.ln()).collect();
+            let slope = |i: usize| {
+                let (a, b) = (i.saturating_sub(1), (i + 1).min(n - 1));
+                (curve[b] - curve[a]) / (x[b] - x[a])
+            };
+            let slopes = window.clone().map(slope);
+            self.steepest = argmin(slopes).map(|k| self.lrs[window.start + k]);
         }
-        let x: Vec<f64> = self.lrs[..n].iter().map(|l| l.ln()).collect();
-        let slope = |i: usize| {
-            let (a, b) = (i.saturating_sub(1), (i + 1).min(n - 1));
-            (curve[b] - curve[a]) / (x[b] - x[a])
-        };
-        let range = skip_start..n - skip_end;
-        let slopes = range.clone().map(slope);
-        self.steepest = argmin(slopes).map(|k| self.lrs[range.start + k]);
+        use SuggestionRule::{MinimumTenth, Steepest, Valley};
+        let order = [self.rule, MinimumTenth, Steepest, Valley];
+        self.used = order.into_iter().find(|&r| self.by(r).is_some());
     }
 
     /// A chart of the smoothed loss against the rate on a log axis, with
-    /// the suggestions marked; adjust it or save it.
+    /// every rule's suggestion marked and named (the one used says so);
+    /// adjust it or save it.
     pub fn chart(&self) -> LineChart {
         let points = self.lrs.iter().copied().zip(self.smoothed.iter().copied());
         let mut chart = LineChart::new("LR range test")
@@ -278,20 +425,23 @@ impl LrFinderReport {
             .y_label("smoothed loss")
             .log_x()
             .series("smoothed loss", points);
-        if let Some(lr) = self.steepest {
-            chart = chart.marker(lr, format!("steepest {lr:.2e}"));
-        }
-        if let Some(lr) = self.min_loss_lr {
-            chart = chart.marker(lr, format!("min/10 {lr:.2e}"));
+        for (rule, lr) in self.all() {
+            let used = if self.used == Some(rule) {
+                " (used)"
+            } else {
+                ""
+            };
+            chart = chart.marker(lr, format!("{} {lr:.2e}{used}", rule.name()));
         }
         chart
     }
 
-    /// Draws [`chart`](Self::chart) to `path` as SVG.
+    /// Draws [`chart`](Self::chart) to `path`, as SVG or PNG by its
+    /// extension.
     ///
     /// # Errors
-    /// As [`LineChart::save`]: `path` must end in `.svg` and be writable,
-    /// and some point must be finite.
+    /// As [`LineChart::save`]: `path` must end in `.svg` or `.png` and be
+    /// writable, and some point must be finite.
     pub fn plot(&self, path: impl AsRef<Path>) -> Result<()> {
         if self.lrs.is_empty() {
             return Err(Error::Plot {
@@ -313,4 +463,33 @@ fn argmin(values: impl Iterator<Item = f64>) -> Option<usize> {
             _ => Some((i, v)),
         })
         .map(|(i, _)| i)
+}
+
+/// fastai's valley rule on `curve`: the index about half-way down its
+/// longest strictly decreasing subsequence (see [`SuggestionRule::Valley`]);
+/// `None` for an empty curve. NaN never counts as decreasing. O(n²), for
+/// curves of a few hundred points.
+fn valley(curve: &[f64]) -> Option<usize> {
+    if curve.is_empty() {
+        return None;
+    }
+    // lds[i]: the longest strictly decreasing subsequence ending at i.
+    let mut lds = vec![1usize; curve.len()];
+    let mut end = 0;
+    for i in 1..curve.len() {
+        for j in 0..i {
+            if curve[i] < curve[j] && lds[i] < lds[j] + 1 {
+                lds[i] = lds[j] + 1;
+            }
+        }
+        if lds[i] > lds[end] {
+            end = i;
+        }
+    }
+    // As fastai: `start` is one before the valley's first point when the
+    // valley begins at the curve's first point (-1).
+    let start = end as isize - lds[end] as isize;
+    let third = (end as isize - start) as f64 / 3.0;
+    let index = start + third as isize + (third / 2.0) as isize;
+    Some(index.max(0) as usize)
 }

@@ -68,7 +68,7 @@ mod trainer;
 pub use callbacks::{Checkpoint, DivergenceGuard, EarlyStopping};
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use history::{Event, History, Record};
-pub use lr_finder::{LrFinder, LrFinderReport};
+pub use lr_finder::{LrFinder, LrFinderReport, SuggestionRule};
 pub use progress::Progress;
 #[cfg(feature = "mpi")]
 pub(crate) use step::update_with;

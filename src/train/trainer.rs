@@ -14,7 +14,7 @@ use crate::data::{Batch, DataLoader, Dataset};
 use crate::error::Result;
 use crate::nn::Module;
 use crate::optim::Optimizer;
-use crate::schedule::LrSchedule;
+use crate::schedule::{Cooldown, LrSchedule, WarmupStableDecay};
 use crate::tape::Tape;
 use crate::tensor::Float;
 use rand::SeedableRng;
@@ -55,6 +55,41 @@ use std::time::Instant;
 /// [`Checkpoint`](super::Checkpoint) saves at the evaluation point too.
 /// `fit` starts by moving the model to the training point and leaves it at
 /// the evaluation point when it returns, ready to use or save.
+///
+/// ## Stopping at a step, and cooling down from a checkpoint
+/// [`max_steps`](Self::max_steps) ends a run after a given step (counted
+/// over the whole run), whatever the epoch. [`cooldown`](Self::cooldown)
+/// is for [`WarmupStableDecay`]: resume from a checkpoint written at any
+/// step `S` of the stable phase, place the cool-down at `S` and run its
+/// steps, then stop; the rates and parameters are those of a run that had
+/// planned that cool-down from the start, bit for bit.
+///
+/// ```no_run
+/// # use tapegrad::nn::Linear;
+/// # use tapegrad::optim::Adam;
+/// # use tapegrad::data::{DataLoader, TensorDataset};
+/// # use tapegrad::tape::Tape;
+/// # use tapegrad::data::Batch;
+/// # use tapegrad::train::StepOutput;
+/// # fn loss<'t>(m: &Linear, t: &'t Tape, b: &Batch) -> StepOutput<'t> { unimplemented!() }
+/// # fn demo(model: &mut Linear, opt: &mut Adam, loader: &mut DataLoader<'_, f32, TensorDataset>) -> tapegrad::Result<()> {
+/// use tapegrad::schedule::{Cooldown, CooldownShape, WarmupStableDecay};
+/// use tapegrad::train::{Checkpoint, Trainer, load_checkpoint};
+///
+/// // The long run: warm-up, then 1e-3 with no end planned, a checkpoint every 1000 steps.
+/// let wsd = WarmupStableDecay::new(1e-3, 500)?;
+/// Trainer::new(1000)
+///     .schedule(wsd.clone())
+///     .callback(Checkpoint::every_steps("stable.ckpt.safetensors", 1000))
+///     .fit(model, opt, loader, loss)?;
+/// // Later: a finished model from the checkpoint, with 200 steps of 1-sqrt cool-down.
+/// let state = load_checkpoint("stable.ckpt.safetensors", model, opt)?;
+/// Trainer::new(1000)
+///     .resume(state)
+///     .cooldown(wsd, Cooldown::new(CooldownShape::Sqrt, 200))
+///     .fit(model, opt, loader, loss)?;
+/// # Ok(()) }
+/// ```
 pub struct Trainer<'a, T: Float = f32> {
     epochs: usize,
     clip: Option<Clip>,
@@ -66,6 +101,9 @@ pub struct Trainer<'a, T: Float = f32> {
     anomaly_mode: bool,
     resume: Option<TrainState>,
     last_state: Option<TrainState>,
+    max_steps: Option<usize>,
+    /// A WSD schedule whose cool-down starts where the run starts.
+    cooldown: Option<(WarmupStableDecay, Cooldown)>,
 }
 
 impl<'a, T: Float> Trainer<'a, T> {
@@ -84,6 +122,8 @@ impl<'a, T: Float> Trainer<'a, T> {
             anomaly_mode: false,
             resume: None,
             last_state: None,
+            max_steps: None,
+            cooldown: None,
         }
     }
 
@@ -122,7 +162,40 @@ impl<'a, T: Float> Trainer<'a, T> {
     /// Sets the learning rate of every step from `schedule` (steps counted
     /// over the whole run).
     pub fn schedule(mut self, schedule: impl LrSchedule + 'a) -> Self {
+        self.cooldown = None;
         self.schedule = Some(Box::new(schedule));
+        self
+    }
+
+    /// Ends the run once `steps` training steps have been taken (counted
+    /// over the whole run, those before a resume included), even in the
+    /// middle of an epoch; that epoch then gets no record (as when a
+    /// callback stops the run), and [`state`](Self::state) is where a later
+    /// resume continues. The epoch count still bounds the run too.
+    pub fn max_steps(mut self, steps: usize) -> Self {
+        self.max_steps = Some(steps);
+        self
+    }
+
+    /// Runs `schedule` (built as for the run that wrote the checkpoint)
+    /// with `cooldown` placed at the step the next [`fit`](Self::fit)
+    /// starts from (the [`resume`](Self::resume)d state's step, else 0),
+    /// and stops after the cool-down's last step: the same as
+    /// `.schedule(schedule.with_cooldown(start, cooldown)?)
+    /// .max_steps(start + cooldown.steps)`, with `start` read from the
+    /// checkpoint. Each `fit` places the cool-down anew at its own start
+    /// and sets [`max_steps`](Self::max_steps) to its end (overriding one
+    /// given before). Replaces any [`schedule`](Self::schedule) (and is
+    /// replaced by a later one); set the epochs high enough for the
+    /// cool-down's steps.
+    ///
+    /// `fit` returns the [`ScheduleError`](crate::schedule::ScheduleError)
+    /// of [`WarmupStableDecay::with_cooldown`] if the start is inside the
+    /// warm-up or the cool-down is invalid, before training (the resume
+    /// state is kept for another try).
+    pub fn cooldown(mut self, schedule: WarmupStableDecay, cooldown: Cooldown) -> Self {
+        self.schedule = None;
+        self.cooldown = Some((schedule, cooldown));
         self
     }
 
@@ -232,6 +305,18 @@ impl<'a, T: Float> Trainer<'a, T> {
             .resume
             .take()
             .unwrap_or_else(|| TrainState::new(self.seed, optimizer.lr()));
+        if let Some((schedule, cooldown)) = &self.cooldown {
+            match schedule.clone().with_cooldown(state.step, *cooldown) {
+                Ok(placed) => {
+                    self.max_steps = Some(state.step + cooldown.steps);
+                    self.schedule = Some(Box::new(placed));
+                }
+                Err(e) => {
+                    self.resume = Some(state);
+                    return Err(e.into());
+                }
+            }
+        }
         if let Some(schedule) = self.schedule.as_mut() {
             for &(at, metric) in &state.observations {
                 schedule.observe(at, metric);
@@ -277,7 +362,9 @@ impl<'a, T: Float> Trainer<'a, T> {
         let tape = Tape::new();
         tape.set_anomaly_mode(self.anomaly_mode);
         let batches = loader.num_batches();
-        'epochs: while run.state.epoch < self.epochs {
+        let max_steps = self.max_steps;
+        let done = |state: &TrainState| max_steps.is_some_and(|m| state.step >= m);
+        'epochs: while run.state.epoch < self.epochs && !done(&run.state) {
             if loader.rng().is_some() {
                 loader.set_rng(StdRng::seed_from_u64(run.state.shuffle_seed()));
             }
@@ -287,6 +374,9 @@ impl<'a, T: Float> Trainer<'a, T> {
             let left = batches.saturating_sub(run.state.batch);
             run.reporter.start_epoch(run.state.epoch, left);
             for batch in loader.epoch().skip(run.state.batch) {
+                if done(&run.state) {
+                    break 'epochs;
+                }
                 examples += batch.len();
                 if self.train_batch(run, &tape, &batch, step)? == Control::Stop {
                     break 'epochs;

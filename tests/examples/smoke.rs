@@ -130,6 +130,7 @@ fn iris_example_finds_a_rate_trains_and_writes_its_files() {
     );
     for f in [
         "lr_finder.svg",
+        "lr_finder.png",
         "history.csv",
         "history.jsonl",
         "checkpoint.safetensors",
@@ -137,6 +138,7 @@ fn iris_example_finds_a_rate_trains_and_writes_its_files() {
         assert!(out.join(f).exists(), "{f}");
     }
     assert!(out.join("plots/epochs_accuracy.svg").exists());
+    assert!(out.join("plots/epochs_accuracy.png").exists());
 }
 
 #[test]
@@ -154,7 +156,7 @@ fn lr_find_example_suggests_a_rate_that_beats_ten_times_either_side() {
         last(2)
     );
     assert!(o.runs[1].val_accuracy > 0.9, "{}", o.runs[1].val_accuracy);
-    for f in ["range_test.svg", "runs.svg"] {
+    for f in ["range_test.svg", "runs.svg", "range_test.png", "runs.png"] {
         assert!(out.join(f).is_file(), "{f}");
     }
 }

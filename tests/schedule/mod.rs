@@ -36,3 +36,4 @@ fn temp_dir(test: &str) -> PathBuf {
 mod formulas;
 mod plateau;
 mod refusals;
+mod wsd;

@@ -3,7 +3,10 @@
 mod checkpoint;
 mod eval_point;
 mod lr_finder;
+mod lr_rules;
 mod plot;
+mod png;
 mod resume;
 mod step;
 mod trainer;
+mod wsd_resume;

@@ -6,6 +6,18 @@ use std::path::PathBuf;
 use tapegrad::Error;
 use tapegrad::plot::LineChart;
 
+/// Decodes a PNG file into `(width, height, RGB bytes)`.
+pub fn decode_png(path: &std::path::Path) -> (u32, u32, Vec<u8>) {
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let mut reader = png::Decoder::new(file).read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb, "{}", path.display());
+    assert_eq!(info.bit_depth, png::BitDepth::Eight);
+    pixels.truncate(info.buffer_size());
+    (info.width, info.height, pixels)
+}
+
 /// A fresh directory for this test's files.
 fn temp_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tapegrad-plot-{}-{test}", std::process::id()));
@@ -17,15 +29,17 @@ fn temp_dir(test: &str) -> PathBuf {
 fn save_refuses_other_formats_and_reports_io_errors() {
     let dir = temp_dir("plot-errors");
     let chart = LineChart::new("rate").series("lr", [(0.0, 0.1), (1.0, 0.2)]);
-    let png = dir.join("lr.png");
-    match chart.save(&png) {
-        Err(Error::Plot { path, message }) => {
-            assert_eq!(path, png);
-            assert!(message.contains("SVG"), "{message}");
+    for name in ["lr.jpg", "lr", "lr.svg.gz"] {
+        let other = dir.join(name);
+        match chart.save(&other) {
+            Err(Error::Plot { path, message }) => {
+                assert_eq!(path, other);
+                assert!(message.contains(".svg or a .png"), "{message}");
+            }
+            result => panic!("expected a plot error for {name}, got {result:?}"),
         }
-        other => panic!("expected a plot error, got {other:?}"),
+        assert!(!other.exists());
     }
-    assert!(!png.exists());
     // Nothing to draw.
     let empty = LineChart::new("empty").series("none", []);
     match empty.save(dir.join("empty.svg")) {
@@ -168,10 +182,21 @@ fn plot_of_a_diverged_run_writes_no_chart_at_all() {
         "steps_loss.svg",
         "steps_lr.svg",
     ];
-    assert_eq!(names, want);
+    // Each chart as SVG and as PNG.
+    let mut both: Vec<String> = want
+        .iter()
+        .flat_map(|n| [n.to_string(), n.replace(".svg", ".png")])
+        .collect();
+    both.sort();
+    assert_eq!(names, both);
     assert_eq!(svg_files(&out), want);
     for p in &written {
-        assert!(std::fs::read_to_string(p).unwrap().starts_with("<svg"));
+        if p.extension().unwrap() == "svg" {
+            assert!(std::fs::read_to_string(p).unwrap().starts_with("<svg"));
+        } else {
+            let (w, h, _) = decode_png(p);
+            assert_eq!((w, h), (800, 480), "{}", p.display());
+        }
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

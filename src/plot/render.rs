@@ -1,228 +1,28 @@
-//! Small line charts written as SVG: learning-rate schedules, loss curves,
-//! the LR range test.
-//!
-//! A [`LineChart`] holds a title, axis labels, any number of named series of
-//! `(x, y)` points, optional logarithmic axes and optional vertical markers
-//! with labels. [`LineChart::save`] draws it with the
-//! [`plotters`](https://docs.rs/plotters) crate and writes an SVG file.
-//!
-//! ```no_run
-//! use tapegrad::plot::LineChart;
-//!
-//! let loss: Vec<(f64, f64)> = (0..100).map(|i| (i as f64, 1.0 / (1.0 + i as f64))).collect();
-//! LineChart::new("Training loss")
-//!     .x_label("step")
-//!     .y_label("loss")
-//!     .log_y()
-//!     .series("train", loss)
-//!     .marker(50.0, "lr cut")
-//!     .save("loss.svg")?;
-//! # Ok::<(), tapegrad::Error>(())
-//! ```
-//!
-//! ## What gets drawn
-//! - Points whose coordinates are not finite (a NaN loss), or not positive
-//!   on a log axis, are left out, and the line breaks there rather than
-//!   joining across the gap.
-//! - A series longer than [`MAX_POINTS_PER_SERIES`] is thinned before
-//!   drawing: each run of consecutive points is replaced by its lowest and
-//!   highest point, in order, so spikes and short cycles stay visible while
-//!   the file stays small.
-//! - The x axis spans the data (and the markers) exactly; the y axis gets a
-//!   small margin. A marker the x axis cannot show (not finite, or not
-//!   positive on a log axis) is left out.
-//! - The legend lists the series that have a name; long titles are set
-//!   smaller, then shortened with an ellipsis.
-//!
-//! ## Only SVG
-//! PNG output would need a font rasteriser, and plotters' usual one links
-//! the system font libraries (freetype, fontconfig). To build on a bare
-//! machine tapegrad draws SVG only, whose text the viewer renders; asking
-//! for any other extension returns [`Error::Plot`].
+//! Drawing a [`LineChart`] with plotters on any backend (SVG or bitmap):
+//! [`Layout`] works out what can be drawn and the axes' ranges once,
+//! [`LineChart::paint`] draws it; the helpers below thin, split and
+//! label the data.
 
-use crate::error::{Error, Result};
+use super::{LineChart, MAX_POINTS_PER_SERIES, Marker, PALETTE, Scale};
+use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
-use std::path::Path;
 
-/// Series longer than this are thinned for drawing (see the module docs).
-pub const MAX_POINTS_PER_SERIES: usize = 4000;
-
-/// Line colours, in the order series are added (then repeating).
-const PALETTE: [RGBColor; 12] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(255, 127, 14),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(23, 190, 207),
-    RGBColor(188, 189, 34),
-    RGBColor(127, 127, 127),
-    RGBColor(0, 0, 128),
-    RGBColor(0, 0, 0),
-];
-
-/// How an axis maps values to positions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Scale {
-    /// Equal distances for equal differences.
-    #[default]
-    Linear,
-    /// Equal distances for equal ratios; values `<= 0` are not drawn.
-    Log,
-}
-
-/// A line chart with named series, built step by step and saved as SVG.
-///
-/// Every builder method takes and returns the chart by value, so a chart
-/// reads as one expression; in a loop, reassign: `chart = chart.series(..)`.
-#[derive(Clone, Debug)]
-pub struct LineChart {
-    title: String,
-    x_label: String,
-    y_label: String,
-    x_scale: Scale,
-    y_scale: Scale,
-    size: (u32, u32),
-    series: Vec<Series>,
-    markers: Vec<Marker>,
-}
-
-#[derive(Clone, Debug)]
-struct Series {
-    name: String,
-    points: Vec<(f64, f64)>,
-}
-
-#[derive(Clone, Debug)]
-struct Marker {
-    x: f64,
-    label: String,
+/// The drawable part of a chart: each series' runs of drawable points
+/// (thinned), the markers the x axis can show, and the axes' ranges.
+pub(super) struct Layout<'a> {
+    runs: Vec<Vec<Vec<(f64, f64)>>>,
+    markers: Vec<&'a Marker>,
+    x: (f64, f64),
+    y: (f64, f64),
 }
 
 impl LineChart {
-    /// An empty 800 x 480 chart with linear axes and the given title.
-    pub fn new(title: impl Into<String>) -> Self {
-        LineChart {
-            title: title.into(),
-            x_label: String::new(),
-            y_label: String::new(),
-            x_scale: Scale::Linear,
-            y_scale: Scale::Linear,
-            size: (800, 480),
-            series: Vec::new(),
-            markers: Vec::new(),
-        }
-    }
-
-    /// Sets the label under the x axis.
-    pub fn x_label(mut self, label: impl Into<String>) -> Self {
-        self.x_label = label.into();
-        self
-    }
-
-    /// Sets the label beside the y axis.
-    pub fn y_label(mut self, label: impl Into<String>) -> Self {
-        self.y_label = label.into();
-        self
-    }
-
-    /// Sets the scale of the x axis.
-    pub fn x_scale(mut self, scale: Scale) -> Self {
-        self.x_scale = scale;
-        self
-    }
-
-    /// Sets the scale of the y axis.
-    pub fn y_scale(mut self, scale: Scale) -> Self {
-        self.y_scale = scale;
-        self
-    }
-
-    /// Shorthand for `x_scale(Scale::Log)`.
-    pub fn log_x(self) -> Self {
-        self.x_scale(Scale::Log)
-    }
-
-    /// Shorthand for `y_scale(Scale::Log)`.
-    pub fn log_y(self) -> Self {
-        self.y_scale(Scale::Log)
-    }
-
-    /// Sets the picture size in pixels (default 800 x 480).
-    pub fn size(mut self, width: u32, height: u32) -> Self {
-        self.size = (width, height);
-        self
-    }
-
-    /// Adds a series of `(x, y)` points, joined in the order given. An empty
-    /// name leaves the series out of the legend.
-    pub fn series(
-        mut self,
-        name: impl Into<String>,
-        points: impl IntoIterator<Item = (f64, f64)>,
-    ) -> Self {
-        self.series.push(Series {
-            name: name.into(),
-            points: points.into_iter().collect(),
-        });
-        self
-    }
-
-    /// Adds a dashed vertical line at `x` with a label near its top (a
-    /// suggested learning rate, a restart, a rollback).
-    pub fn marker(mut self, x: f64, label: impl Into<String>) -> Self {
-        self.markers.push(Marker {
-            x,
-            label: label.into(),
-        });
-        self
-    }
-
-    /// Draws the chart and writes it to `path` as SVG.
+    /// Works out what can be drawn.
     ///
     /// # Errors
-    /// - [`Error::Plot`] if `path` does not end in `.svg`, or there is no
-    ///   point that can be drawn (all series empty, not finite, or not
-    ///   positive on a log axis);
-    /// - [`Error::Io`] if the file cannot be written.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let svg = self.to_svg(path)?;
-        std::fs::write(path, svg).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })
-    }
-
-    /// The SVG document [`save`](Self::save) would write to `path`, drawn
-    /// in memory (so that several charts can be drawn before any is
-    /// written).
-    ///
-    /// # Errors
-    /// [`Error::Plot`] as for [`save`](Self::save).
-    pub(crate) fn to_svg(&self, path: &Path) -> Result<String> {
-        let plot_error = |message: String| Error::Plot {
-            path: path.to_path_buf(),
-            message,
-        };
-        let is_svg = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
-        if !is_svg {
-            return Err(plot_error(
-                "only SVG output is supported: give the file a .svg extension \
-                 (PNG would need system font libraries)"
-                    .to_string(),
-            ));
-        }
-        self.render().map_err(plot_error)
-    }
-
-    /// Draws the chart into an SVG document held in a string.
-    fn render(&self) -> std::result::Result<String, String> {
+    /// A message if no point of any series can be drawn.
+    pub(super) fn layout(&self) -> Result<Layout<'_>, String> {
         let runs: Vec<Vec<Vec<(f64, f64)>>> = self
             .series
             .iter()
@@ -250,48 +50,56 @@ impl LineChart {
         let (x_lo, x_hi) = markers
             .iter()
             .fold((x_lo, x_hi), |(lo, hi), m| (lo.min(m.x), hi.max(m.x)));
-        let (x_lo, x_hi) = widen(x_lo, x_hi, self.x_scale, 0.0);
-        let (y_lo, y_hi) = widen(y_lo, y_hi, self.y_scale, 0.05);
+        Ok(Layout {
+            runs,
+            markers,
+            x: widen(x_lo, x_hi, self.x_scale, 0.0),
+            y: widen(y_lo, y_hi, self.y_scale, 0.05),
+        })
+    }
 
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, self.size).into_drawing_area();
-            root.fill(&WHITE).map_err(|e| e.to_string())?;
-            let (title, title_size) = fit_title(&self.title, self.size.0);
-            let mut builder = ChartBuilder::on(&root);
-            builder
-                .caption(title, ("sans-serif", title_size))
-                .margin(12)
-                .x_label_area_size(44)
-                .y_label_area_size(72);
-            let parts = Parts {
-                runs: &runs,
-                markers: &markers,
-                y_range: (y_lo, y_hi),
-            };
-            let (x, y) = (x_lo..x_hi, y_lo..y_hi);
-            match (self.x_scale, self.y_scale) {
-                (Scale::Linear, Scale::Linear) => self.draw(&mut builder, x, y, &parts),
-                (Scale::Linear, Scale::Log) => self.draw(&mut builder, x, y.log_scale(), &parts),
-                (Scale::Log, Scale::Linear) => self.draw(&mut builder, x.log_scale(), y, &parts),
-                (Scale::Log, Scale::Log) => {
-                    self.draw(&mut builder, x.log_scale(), y.log_scale(), &parts)
-                }
-            }?;
-            root.present().map_err(|e| e.to_string())?;
-        }
-        Ok(svg)
+    /// Draws the chart laid out as `layout` on `root` (white background,
+    /// title, axes, series, markers, legend) and presents it.
+    pub(super) fn paint<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        layout: &Layout<'_>,
+    ) -> Result<(), String> {
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (title, title_size) = fit_title(&self.title, self.size.0);
+        let mut builder = ChartBuilder::on(root);
+        builder
+            .caption(title, ("sans-serif", title_size))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(72);
+        let parts = Parts {
+            runs: &layout.runs,
+            markers: &layout.markers,
+            y_range: layout.y,
+        };
+        let (x, y) = (layout.x.0..layout.x.1, layout.y.0..layout.y.1);
+        match (self.x_scale, self.y_scale) {
+            (Scale::Linear, Scale::Linear) => self.draw(&mut builder, x, y, &parts),
+            (Scale::Linear, Scale::Log) => self.draw(&mut builder, x, y.log_scale(), &parts),
+            (Scale::Log, Scale::Linear) => self.draw(&mut builder, x.log_scale(), y, &parts),
+            (Scale::Log, Scale::Log) => {
+                self.draw(&mut builder, x.log_scale(), y.log_scale(), &parts)
+            }
+        }?;
+        root.present().map_err(|e| e.to_string())
     }
 
     /// Draws mesh, series, markers and legend on axes of any scale.
-    fn draw<X, Y>(
+    fn draw<DB, X, Y>(
         &self,
-        builder: &mut ChartBuilder<'_, '_, SVGBackend<'_>>,
+        builder: &mut ChartBuilder<'_, '_, DB>,
         x: X,
         y: Y,
         parts: &Parts<'_>,
     ) -> std::result::Result<(), String>
     where
+        DB: DrawingBackend,
         X: AsRangedCoord<Value = f64>,
         Y: AsRangedCoord<Value = f64>,
         X::CoordDescType: ValueFormatter<f64>,
@@ -537,7 +345,7 @@ mod tests {
             .y_label("loss")
             .series("train", [(0.0, 2.0), (1.0, 1.0)])
             .marker(0.5, "cut")
-            .render()
+            .render_svg()
             .unwrap();
         for text in ["Loss &amp; rate", "step", "loss", "train", "cut"] {
             assert!(svg.contains(text), "{text} missing");
