@@ -217,7 +217,7 @@ fn gradients_average_by_hand_in_any_bucket_size(dp: &DataParallel) {
         assert_eq!(small.of(&model.b).to_vec(), big.of(&model.b).to_vec());
         buckets
     };
-    assert_eq!(small_dp_buckets, 3);
+    assert_eq!(small_dp_buckets, if dp.size() == 1 { 0 } else { 3 });
 }
 
 /// A check every rank runs.

@@ -184,7 +184,8 @@ impl DataParallel {
     /// Replaces every parameter gradient of `model` in `grads` by its mean
     /// over the ranks: `(g₀ + g₁ + ... + gₙ₋₁) / n`, added in rank order on
     /// every rank, in buckets of [`bucket_bytes`](DataParallel::bucket_bytes)
-    /// taken in the model's parameter order. Returns the number of buckets.
+    /// taken in the model's parameter order. Returns the number of buckets
+    /// (0 on a single rank, where there is nothing to average).
     ///
     /// # Panics
     /// If the ranks disagree on which parameters have a gradient (a
@@ -219,6 +220,10 @@ impl DataParallel {
         });
         if let Err(e) = self.agree("parameters that have gradients", present.0) {
             panic!("DataParallel::average_gradients: {e}");
+        }
+        if self.size() == 1 {
+            // The mean over one rank is its own value, exactly (x / 1 = x).
+            return 0;
         }
         let per_bucket = (bucket_bytes / std::mem::size_of::<T>()).max(1);
         let n = self.size();
