@@ -3,8 +3,7 @@
 //!
 //! The point of WSD is that the stable phase has no planned end: a run can
 //! be checkpointed anywhere in it and a cool-down started from any of
-//! those checkpoints ([`Trainer::cooldown`](crate::train::Trainer::cooldown)
-//! resumes one), so one long run gives the finished models of many
+//! those checkpoints (the trainer's `cooldown` resumes one), so one long run gives the finished models of many
 //! training lengths. [`Cooldown`] says how long the cool-down is and its
 //! [`CooldownShape`]; [`WarmupStableDecay::with_cooldown`] places it.
 
@@ -49,7 +48,7 @@ impl CooldownShape {
 /// A cool-down without its start: `steps` steps of `shape` down to
 /// `final_lr`. Where it starts is given when it is placed, by
 /// [`WarmupStableDecay::with_cooldown`] or by the step a resumed run is
-/// at ([`Trainer::cooldown`](crate::train::Trainer::cooldown)).
+/// at (the trainer's `cooldown`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Cooldown {
     /// The number of cool-down steps `D` (at least 1).

@@ -380,10 +380,11 @@ impl<T: Float> Tape<T> {
             }
         }
         let bytes = |n: &Node<T>| n.value.numel() * std::mem::size_of::<T>();
-        let mut starts: Vec<Vec<usize>> = vec![Vec::new(); root + 1];
+        // Bytes of the gradients that come alive at each node's rule.
+        let mut starts = vec![0usize; root + 1];
         for (p, &u) in last_use.iter().enumerate() {
             if u != usize::MAX && nodes[p].requires_grad {
-                starts[u].push(p);
+                starts[u] += bytes(&nodes[p]);
             }
         }
         let (mut live, mut handed_out, mut peak) = (bytes(&nodes[root]), 0, 0);
@@ -415,9 +416,7 @@ impl<T: Float> Tape<T> {
                 _ => 0,
             };
             peak = peak.max(live + handed_out + created + rerun);
-            for &p in &starts[i] {
-                live += bytes(&nodes[p]);
-            }
+            live += starts[i];
             live = live.saturating_sub(bytes(node));
             if matches!(node.op, Op::Var | Op::Param(_)) {
                 handed_out += bytes(node);
@@ -445,8 +444,7 @@ impl<T: Float> Tape<T> {
             let s = &mut segments[id as usize];
             (Arc::clone(&s.block), s.seed, s.training, s.kept.take())
         };
-        let node = &nodes[i];
-        let parents: Vec<u32> = node.parents.to_vec();
+        let parents = &nodes[i].parents[..];
         let (inner, kept) = match kept {
             Some(k) => (k.tape, Some((k.inputs, k.output))),
             None => (self.inner_tape(seed, training), None),
@@ -461,7 +459,7 @@ impl<T: Float> Tape<T> {
                 (var(output), inputs.into_iter().map(var).collect())
             }
             None => {
-                let vars = inputs_on(&inner, &parents, |p| (&nodes[p as usize], None));
+                let vars = inputs_on(&inner, parents, |p| (&nodes[p as usize], None));
                 (block(&vars), vars)
             }
         };
